@@ -1,0 +1,221 @@
+/**
+ * Making peer text safe to show, and building byte buffers without waste.
+ *
+ * Text from a peer may hold anything: invalid UTF-8, or control characters that
+ * would drive another person's terminal (ESC sequences can move the cursor,
+ * rewrite the screen or set the window title). {@linkcode appendSanitized}
+ * copies a line while turning every such byte harmless, in one pass over the
+ * bytes, so the relay never has to decode a line into a string.
+ *
+ * @module
+ */
+
+const TAB = 0x09;
+const CARET = 0x5e; // "^"
+
+/**
+ * A growable byte buffer, reused between messages so the hot path does not
+ * allocate per line.
+ *
+ * @example
+ * ```ts
+ * import { ByteBuilder } from "./text.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const b = new ByteBuilder();
+ * b.appendText("<ana> ");
+ * b.appendSanitized(new TextEncoder().encode("hi\x1b[2J"), 0, 7);
+ * b.appendByte(0x0a);
+ * assert.equal(new TextDecoder().decode(b.take()), "<ana> hi^[[2J\n");
+ * assert.equal(b.length, 0);
+ * ```
+ */
+export class ByteBuilder {
+  /** The storage; only `bytes[0..length)` is meaningful. */
+  bytes: Uint8Array;
+  /** How many bytes are in use. */
+  length = 0;
+
+  /** Makes an empty builder with room for `capacity` bytes to start with. */
+  constructor(capacity = 4096) {
+    this.bytes = new Uint8Array(capacity);
+  }
+
+  /** Makes sure `extra` more bytes fit without another check. */
+  reserve(extra: number): void {
+    const needed = this.length + extra;
+    if (needed <= this.bytes.length) return;
+    const grown = new Uint8Array(Math.max(needed, this.bytes.length * 2));
+    grown.set(this.bytes.subarray(0, this.length));
+    this.bytes = grown;
+  }
+
+  /** Appends one byte. */
+  appendByte(byte: number): void {
+    this.reserve(1);
+    this.bytes[this.length++] = byte;
+  }
+
+  /** Appends `src[start..end)` as it is. */
+  append(src: Uint8Array, start = 0, end = src.length): void {
+    this.reserve(end - start);
+    this.bytes.set(start === 0 && end === src.length ? src : src.subarray(start, end), this.length);
+    this.length += end - start;
+  }
+
+  /** Appends a string as UTF-8 (no sanitizing: for text the program itself made). */
+  appendText(text: string): void {
+    this.reserve(text.length * 3);
+    this.length += encoder.encodeInto(text, this.bytes.subarray(this.length)).written;
+  }
+
+  /** Appends `src[start..end)` made safe to display; see {@linkcode sanitize}. */
+  appendSanitized(src: Uint8Array, start: number, end: number): void {
+    // Worst case: every byte becomes U+FFFD (3 bytes).
+    this.reserve((end - start) * 3);
+    this.length = sanitizeInto(src, start, end, this.bytes, this.length);
+  }
+
+  /** A copy of the content, which then is cleared. The copy can be shared freely. */
+  take(): Uint8Array {
+    const out = this.bytes.slice(0, this.length);
+    this.length = 0;
+    return out;
+  }
+
+  /** Drops the content, keeping the storage. */
+  clear(): void {
+    this.length = 0;
+  }
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Returns `bytes` as valid UTF-8 that cannot drive a terminal:
+ * - C0 controls other than TAB become caret notation (`ESC` → `^[`, `BEL` → `^G`),
+ *   and DEL becomes `^?`, as `cat -v` and most shells show them;
+ * - C1 controls (U+0080–U+009F, which some terminals obey like ESC sequences)
+ *   become U+FFFD, as does every invalid UTF-8 sequence (one U+FFFD per maximal
+ *   invalid subpart, exactly as `TextDecoder` replaces them).
+ *
+ * @example
+ * ```ts
+ * import { sanitize } from "./text.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const out = sanitize(new Uint8Array([0x61, 0x1b, 0x5b, 0x41, 0xff, 0x09, 0x62]));
+ * assert.equal(new TextDecoder().decode(out), "a^[[A\uFFFD\tb");
+ * ```
+ */
+export function sanitize(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length * 3);
+  return out.subarray(0, sanitizeInto(bytes, 0, bytes.length, out, 0));
+}
+
+/**
+ * Like {@linkcode sanitize}, for strings: for text that arrived as a string.
+ *
+ * @example
+ * ```ts
+ * import { sanitizeText } from "./text.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(sanitizeText("ñ\x07\u009b"), "ñ^G\uFFFD");
+ * ```
+ */
+export function sanitizeText(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\x00-\x08\x0a-\x1f\x7f\x80-\x9f]/g, (c) => {
+    const code = c.charCodeAt(0);
+    if (code >= 0x80) return "\uFFFD";
+    return code === 0x7f ? "^?" : "^" + String.fromCharCode(code + 0x40);
+  });
+}
+
+/**
+ * Writes the sanitized form of `src[start..end)` into `dst` from `at` and returns
+ * the end position. `dst` must have room for `3 * (end - start)` bytes.
+ *
+ * This is the WHATWG UTF-8 decoder's validation, run over bytes and copying as
+ * it goes: printable ASCII, the common case, costs one comparison per byte.
+ */
+function sanitizeInto(
+  src: Uint8Array,
+  start: number,
+  end: number,
+  dst: Uint8Array,
+  at: number,
+): number {
+  let i = start;
+  let o = at;
+  while (i < end) {
+    const b = src[i];
+    if (b >= 0x20 && b < 0x7f) {
+      dst[o++] = b;
+      i++;
+      continue;
+    }
+    if (b < 0x80) {
+      if (b === TAB) {
+        dst[o++] = b;
+      } else {
+        dst[o++] = CARET;
+        dst[o++] = b === 0x7f ? 0x3f : b + 0x40;
+      }
+      i++;
+      continue;
+    }
+    // A multi-byte sequence: how many continuation bytes, and the allowed range of
+    // the first one (which rules out overlong forms, surrogates and > U+10FFFF).
+    let needed: number;
+    let lower = 0x80;
+    let upper = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) {
+      needed = 1;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      needed = 2;
+      if (b === 0xe0) lower = 0xa0;
+      else if (b === 0xed) upper = 0x9f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      needed = 3;
+      if (b === 0xf0) lower = 0x90;
+      else if (b === 0xf4) upper = 0x8f;
+    } else {
+      o = replacement(dst, o);
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    let valid = true;
+    for (let k = 0; k < needed; k++, j++) {
+      const c = j < end ? src[j] : -1;
+      if (c < lower || c > upper) {
+        valid = false;
+        break;
+      }
+      lower = 0x80;
+      upper = 0xbf;
+    }
+    if (!valid) {
+      // The maximal subpart [i, j) becomes one U+FFFD; the byte at j is looked at again.
+      o = replacement(dst, o);
+      i = j;
+      continue;
+    }
+    if (b === 0xc2 && src[i + 1] < 0xa0) {
+      o = replacement(dst, o); // C1 control U+0080..U+009F
+    } else {
+      for (let k = i; k < j; k++) dst[o++] = src[k];
+    }
+    i = j;
+  }
+  return o;
+}
+
+function replacement(dst: Uint8Array, o: number): number {
+  dst[o] = 0xef;
+  dst[o + 1] = 0xbf;
+  dst[o + 2] = 0xbd;
+  return o + 3;
+}
