@@ -1,0 +1,341 @@
+/**
+ * One `Deno.Conn` at the level of lines: a read loop that feeds a
+ * {@linkcode LineDecoder}, and a bounded send queue that coalesces whatever was
+ * queued while a write was under way into one write.
+ *
+ * The traps this module exists for (see DENO_NOTES.md): `conn.write()` may write
+ * part of its buffer; a write to a peer that does not read never finishes, so only
+ * a bounded queue of our own can tell a slow peer; `conn.readable` would hold a
+ * 64 KiB chunk per idle connection, so reads go through `conn.read()` into a buffer
+ * that stays small while the peer is quiet.
+ *
+ * @module
+ */
+
+import { LineDecoder, type LineSink } from "./frame.ts";
+
+/** Default bound on bytes queued for one peer: past it the peer is "too slow". */
+export const DEFAULT_SEND_QUEUE = 1024 * 1024;
+
+/** Read buffer of a quiet peer: small, because 10,000 idle peers each hold one. */
+const SMALL_READ = 256;
+/** Read buffer of a busy peer: one read can take a whole burst. */
+const LARGE_READ = 64 * 1024;
+
+/** What a {@linkcode Connection}'s read loop feeds: lines, and a batch boundary. */
+export interface ReadSink extends LineSink {
+  /**
+   * Called after the lines of each read chunk were delivered, so a sink can send
+   * them on as one batch. A returned promise pauses reading until it settles:
+   * that is how a slow consumer (say, the operator's terminal) pushes back.
+   */
+  flush(): void | Promise<void>;
+}
+
+/** Options for {@linkcode Connection}. */
+export interface ConnectionOptions {
+  /**
+   * Longest line accepted from the peer, in bytes.
+   * @default {65536}
+   */
+  maxLine?: number;
+  /**
+   * Most bytes that may wait in the send queue; a send beyond it closes the
+   * connection with the reason `"too slow"`.
+   * @default {1048576}
+   */
+  sendQueue?: number;
+}
+
+/** Why a connection ended, when it was not the peer's orderly end of input. */
+export type CloseReason = string;
+
+const OPEN = 0;
+const ENDING = 1;
+const CLOSED = 2;
+
+/**
+ * A line-oriented connection with a bounded, coalescing send queue.
+ *
+ * @example An echo server for one client
+ * ```ts
+ * import { Connection } from "./connection.ts";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+ * const server = new Connection(await listener.accept());
+ * const done = server.readLines({
+ *   line: (buf, start, end) => server.send(buf.slice(start, end + 1)), // with its "\n"
+ *   overlong: () => {},
+ *   flush: () => {},
+ * });
+ * const sent = new TextEncoder().encode("hola\nadiós\n");
+ * await client.write(sent);
+ * await client.closeWrite();
+ * const reply = new Uint8Array(64);
+ * let received = 0;
+ * while (received < sent.length) {
+ *   const n = await client.read(reply.subarray(received));
+ *   if (n === null) break;
+ *   received += n;
+ * }
+ * assert.equal(new TextDecoder().decode(reply.subarray(0, received)), "hola\nadiós\n");
+ * assert.equal(await done, "eof"); // the client half-closed
+ * server.close();
+ * client.close();
+ * ```
+ */
+export class Connection {
+  /** The underlying socket; owned by this object from construction on. */
+  readonly conn: Deno.Conn;
+  /** The peer's address as people write it: `127.0.0.1:5000`, `[::1]:5000`, `unix:/path`. */
+  readonly remote: string;
+  /** Splits what the peer sends into lines; holds at most one bounded partial line. */
+  readonly decoder: LineDecoder;
+  /** `performance.now()` at the last read that brought bytes: for idle timeouts. */
+  lastActive: number = performance.now();
+  /** Bound on `#queuedBytes`. */
+  readonly #sendQueue: number;
+  /** Chunks waiting for the next write; null when none, so an idle peer holds nothing. */
+  #queue: Uint8Array[] | null = null;
+  /** Bytes queued or being written: what the bound is checked against. */
+  #queuedBytes = 0;
+  /** True while the write loop runs; at most one write is under way at a time. */
+  #writing = false;
+  /** OPEN, then ENDING (no new sends; draining), then CLOSED. */
+  #state = OPEN;
+  /** The first reason given for ending; kept for the "left" notice. */
+  #reason: CloseReason | null = null;
+  /** Callbacks waiting for the queue to drain (see `end()`). */
+  #drainWaiters: (() => void)[] | null = null;
+
+  /** Takes ownership of `conn`. */
+  constructor(conn: Deno.Conn, options: ConnectionOptions = {}) {
+    this.conn = conn;
+    this.remote = formatAddress(conn.remoteAddr);
+    this.decoder = new LineDecoder({ maxLine: options.maxLine });
+    this.#sendQueue = options.sendQueue ?? DEFAULT_SEND_QUEUE;
+  }
+
+  /** Bytes waiting to be written to this peer. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** Why the connection was ended or closed by this side; null while open. */
+  get reason(): CloseReason | null {
+    return this.#reason;
+  }
+
+  /** True once `close()` ran: nothing more is read or written. */
+  get closed(): boolean {
+    return this.#state === CLOSED;
+  }
+
+  /**
+   * Queues `bytes` for the peer and returns at once: it never waits for the peer.
+   * The bytes must not be changed afterwards; one buffer may be queued to many
+   * connections. Returns false when the connection is ending or closed, or when
+   * the bytes would overflow the send queue, in which case the connection is
+   * closed with the reason `"too slow"`.
+   */
+  send(bytes: Uint8Array): boolean {
+    if (this.#state !== OPEN) return false;
+    const queued = this.#queuedBytes + bytes.length;
+    if (queued > this.#sendQueue) {
+      this.close("too slow");
+      return false;
+    }
+    this.#queuedBytes = queued;
+    if (this.#queue === null) this.#queue = [bytes];
+    else this.#queue.push(bytes);
+    if (!this.#writing) {
+      this.#writing = true;
+      // Not awaited: #writeLoop catches everything, so it cannot reject.
+      this.#writeLoop();
+    }
+    return true;
+  }
+
+  /**
+   * Reads until end of input, feeding `sink` line by line and calling
+   * `sink.flush()` after every chunk. Resolves with `"eof"` when the peer ended
+   * its side in order (a final line without `\n` is delivered first), or with
+   * the close reason when this side closed the connection. A reset peer resolves
+   * with `"connection lost"`. Errors other than the expected connection errors
+   * are rethrown.
+   */
+  async readLines(sink: ReadSink): Promise<CloseReason> {
+    let buffer = new Uint8Array(SMALL_READ);
+    try {
+      while (true) {
+        const n = await this.conn.read(buffer);
+        if (n === null) {
+          if (this.#state === CLOSED) return this.#reason!;
+          this.decoder.end(sink);
+          await sink.flush();
+          return "eof";
+        }
+        this.lastActive = performance.now();
+        this.decoder.push(n === buffer.length ? buffer : buffer.subarray(0, n), sink);
+        const pause = sink.flush();
+        if (pause !== undefined) await pause;
+        if (this.#state === CLOSED) return this.#reason!;
+        // A full read means more is waiting: read bigger. A short one means we
+        // caught up, and the next read may wait a long time: hold little while it does.
+        if (n === buffer.length) {
+          if (buffer.length < LARGE_READ) buffer = new Uint8Array(LARGE_READ);
+        } else if (buffer.length > SMALL_READ && n < SMALL_READ) {
+          buffer = new Uint8Array(SMALL_READ);
+        }
+      }
+    } catch (error) {
+      if (this.#state === CLOSED && isConnectionError(error)) return this.#reason!;
+      if (isConnectionError(error)) return "connection lost";
+      throw error;
+    }
+  }
+
+  /**
+   * Ends the connection gracefully: refuses new sends, waits until what is
+   * queued has been written or `timeoutMs` has passed, then closes.
+   */
+  async end(reason: CloseReason, timeoutMs: number): Promise<void> {
+    if (this.#state === CLOSED) return;
+    this.#state = ENDING;
+    this.#reason ??= reason;
+    if (this.#writing) {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      (this.#drainWaiters ??= []).push(resolve);
+      const timer = setTimeout(resolve, timeoutMs);
+      await promise;
+      clearTimeout(timer);
+    }
+    this.close(reason);
+  }
+
+  /** Waits until everything queued so far has been written, then half-closes. */
+  async closeWrite(): Promise<void> {
+    if (this.#writing) {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      (this.#drainWaiters ??= []).push(resolve);
+      await promise;
+    }
+    if (this.#state === CLOSED) return;
+    this.#state = ENDING;
+    try {
+      await this.conn.closeWrite();
+    } catch (error) {
+      if (!isConnectionError(error)) throw error;
+    }
+  }
+
+  /** Closes at once, dropping anything still queued. Safe to call more than once. */
+  close(reason: CloseReason = "closed"): void {
+    if (this.#state === CLOSED) return;
+    this.#state = CLOSED;
+    this.#reason ??= reason;
+    this.#queue = null;
+    this.#queuedBytes = 0;
+    try {
+      this.conn.close();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BadResource)) throw error;
+    }
+    this.#wakeDrainWaiters();
+  }
+
+  /** Writes queued chunks until the queue is empty, coalescing each batch into one write. */
+  async #writeLoop(): Promise<void> {
+    try {
+      while (this.#queue !== null) {
+        const chunks = this.#queue;
+        this.#queue = null;
+        const data = chunks.length === 1 ? chunks[0] : concat(chunks);
+        let written = 0;
+        while (written < data.length) {
+          written += await this.conn.write(written === 0 ? data : data.subarray(written));
+        }
+        this.#queuedBytes -= data.length;
+      }
+    } catch (error) {
+      // A peer that left, or close() under a pending write. Anything else still
+      // ends this peer only: a writer nobody awaits must not reject.
+      this.close(isConnectionError(error) ? "connection lost" : `write failed: ${message(error)}`);
+    } finally {
+      this.#writing = false;
+      this.#wakeDrainWaiters();
+    }
+  }
+
+  #wakeDrainWaiters(): void {
+    const waiters = this.#drainWaiters;
+    if (waiters === null || (this.#writing && this.#state !== CLOSED)) return;
+    this.#drainWaiters = null;
+    for (const wake of waiters) wake();
+  }
+}
+
+/** Joins chunks into one buffer. */
+function concat(chunks: Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const chunk of chunks) total += chunk.length;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+/**
+ * True for the errors a socket raises when its peer goes away or it was closed
+ * under a pending operation: they end that connection, and nothing else.
+ */
+export function isConnectionError(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.NotConnected ||
+    error instanceof Deno.errors.UnexpectedEof ||
+    error instanceof Deno.errors.TimedOut ||
+    isClosedError(error);
+}
+
+/** True for the errors of an operation cut short because its resource was closed. */
+function isClosedError(error: unknown): boolean {
+  return error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted;
+}
+
+/** The message of an error, or the value as text. */
+export function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Formats an address as people write it: `127.0.0.1:5000`, `[::1]:5000`, `unix:/tmp/s`.
+ *
+ * @example
+ * ```ts
+ * import { formatAddress } from "./connection.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(formatAddress({ transport: "tcp", hostname: "::1", port: 80 }), "[::1]:80");
+ * ```
+ */
+export function formatAddress(addr: Deno.Addr): string {
+  switch (addr.transport) {
+    case "tcp":
+    case "udp":
+      return addr.hostname.includes(":")
+        ? `[${addr.hostname}]:${addr.port}`
+        : `${addr.hostname}:${addr.port}`;
+    case "unix":
+    case "unixpacket":
+      return `unix:${addr.path || "(unnamed)"}`;
+    default:
+      return "unknown";
+  }
+}
