@@ -107,8 +107,10 @@ export class Connection {
   #state = OPEN;
   /** The first reason given for ending; kept for the "left" notice. */
   #reason: CloseReason | null = null;
-  /** Callbacks waiting for the queue to drain (see `end()`). */
+  /** Callbacks waiting for the queue to drain (see `drained()`). */
   #drainWaiters: (() => void)[] | null = null;
+  /** What close() found still queued: see `takeUnsent()`. */
+  #unsent: Uint8Array[] | null = null;
 
   /** Takes ownership of `conn`. */
   constructor(conn: Deno.Conn, options: ConnectionOptions = {}) {
@@ -206,29 +208,48 @@ export class Connection {
     this.#state = ENDING;
     this.#reason ??= reason;
     if (this.#writing) {
-      const { promise, resolve } = Promise.withResolvers<void>();
-      (this.#drainWaiters ??= []).push(resolve);
-      const timer = setTimeout(resolve, timeoutMs);
-      await promise;
+      let timer;
+      await Promise.race([
+        this.drained(),
+        new Promise((resolve) => timer = setTimeout(resolve, timeoutMs)),
+      ]);
       clearTimeout(timer);
     }
     this.close(reason);
   }
 
-  /** Waits until everything queued so far has been written, then half-closes. */
+  /** Settles when everything queued so far has been written, or the connection closed. */
+  drained(): Promise<void> {
+    if (!this.#writing) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    (this.#drainWaiters ??= []).push(resolve);
+    return promise;
+  }
+
+  /**
+   * Waits until everything queued so far has been written, then half-closes: the
+   * peer reads end of input, and can still answer. A failure closes the
+   * connection, since it cannot be used any more; this never rejects.
+   */
   async closeWrite(): Promise<void> {
-    if (this.#writing) {
-      const { promise, resolve } = Promise.withResolvers<void>();
-      (this.#drainWaiters ??= []).push(resolve);
-      await promise;
-    }
+    await this.drained();
     if (this.#state === CLOSED) return;
     this.#state = ENDING;
     try {
       await this.conn.closeWrite();
     } catch (error) {
-      if (!isConnectionError(error)) throw error;
+      this.close(isConnectionError(error) ? "connection lost" : `close failed: ${message(error)}`);
     }
+  }
+
+  /**
+   * After close: the chunks that were queued and never handed to a write, in
+   * order, so a client can send them on its next connection. Empties the list.
+   */
+  takeUnsent(): Uint8Array[] {
+    const unsent = this.#unsent ?? [];
+    this.#unsent = null;
+    return unsent;
   }
 
   /** Closes at once, dropping anything still queued. Safe to call more than once. */
@@ -236,12 +257,13 @@ export class Connection {
     if (this.#state === CLOSED) return;
     this.#state = CLOSED;
     this.#reason ??= reason;
+    this.#unsent = this.#queue;
     this.#queue = null;
     this.#queuedBytes = 0;
     try {
       this.conn.close();
-    } catch (error) {
-      if (!(error instanceof Deno.errors.BadResource)) throw error;
+    } catch {
+      // Already closed under us (BadResource): closing cannot fail in a way that matters.
     }
     this.#wakeDrainWaiters();
   }

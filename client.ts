@@ -1,0 +1,197 @@
+#!/usr/bin/env -S deno run --allow-net
+/**
+ * charla client: prints what the server sends while sending what you type.
+ *
+ * ```sh
+ * deno run --allow-net client.ts               # connects to 127.0.0.1:5000
+ * deno run --allow-net client.ts example.org 6000 --name ana
+ * printf 'hola\n' | deno run --allow-net client.ts   # like nc -N
+ * ```
+ *
+ * Run with `--help` for every option.
+ *
+ * @module
+ */
+
+import { ChatClient, ConnectError, type ConnectTarget } from "./lib/chat_client.ts";
+import { parseFlags, parsePort, parseSeconds, UsageError } from "./lib/cli.ts";
+import { ClientScreen, OutputBuffer, readLines } from "./lib/console.ts";
+import { checkName } from "./lib/hub.ts";
+import { VERSION } from "./lib/version.ts";
+
+const USAGE = `charla client ${VERSION}: chat with a charla server (or any line-based TCP peer)
+
+Usage: deno run --allow-net client.ts [options] [host] [port]
+
+Where to connect:
+  -H, --host <addr>     server address (default 127.0.0.1); also the first argument
+  -p, --port <n>        server port (default 5000); also the second argument
+      --unix <path>     connect to a Unix socket instead (needs --allow-read --allow-write)
+      --tls             speak TLS, checking the server's certificate and name
+      --ca <pem>        trust this certificate authority (needs --allow-read)
+      --timeout <s>     give up connecting after this long (default 10)
+
+Chatting:
+  -n, --name <nick>     ask for this name on connecting
+      --reconnect       when the connection drops, connect again (0.5 s doubling
+                        to 30 s) and send the lines typed meanwhile
+
+  -h, --help            show this help
+  -V, --version         show the version
+
+Lines you type are sent as they are; /help asks the server for its commands.
+When input ends (Ctrl-D, or the end of a pipe) the client finishes sending,
+half-closes, and prints what arrives until the server closes (like nc -N).
+
+Examples:
+  deno task client
+  deno run --allow-net client.ts 127.0.0.1 5000 --name ana
+  deno run --allow-net --allow-read client.ts --tls --ca ca.pem -H localhost -p 5443`;
+
+const HINT = "Try 'client.ts --help' for more information.";
+
+const OPTIONS = {
+  host: { type: "string", short: "H" },
+  port: { type: "string", short: "p" },
+  unix: { type: "string" },
+  tls: { type: "boolean" },
+  ca: { type: "string" },
+  timeout: { type: "string" },
+  name: { type: "string", short: "n" },
+  reconnect: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
+} as const;
+
+/** What the command line asked for. */
+interface ClientArgs {
+  help: boolean;
+  version: boolean;
+  target: ConnectTarget;
+  caFile: string | undefined;
+  timeout: number;
+  name: string | undefined;
+  reconnect: boolean;
+}
+
+function parseClientArgs(args: string[]): ClientArgs {
+  const { values: v, positionals } = parseFlags(args, OPTIONS);
+  if (positionals.length > 2) throw new UsageError(`unexpected argument "${positionals[2]}"`);
+  const [hostArg, portArg] = positionals;
+  if (hostArg !== undefined && v.host !== undefined) {
+    throw new UsageError("give the host once: as an argument or with --host");
+  }
+  if (portArg !== undefined && v.port !== undefined) {
+    throw new UsageError("give the port once: as an argument or with --port");
+  }
+  const name = v.name;
+  if (name !== undefined) {
+    const problem = checkName(name, -1);
+    if (problem !== null) throw new UsageError(`invalid --name "${name}": ${problem}`);
+  }
+  if (v.ca !== undefined && !v.tls) throw new UsageError("--ca goes with --tls");
+  const port = portArg ?? v.port;
+  return {
+    help: v.help ?? false,
+    version: v.version ?? false,
+    target: {
+      hostname: hostArg ?? v.host ?? "127.0.0.1",
+      port: port === undefined ? 5000 : parsePort(port, portArg === undefined ? "--port" : "port"),
+      path: v.unix,
+      tls: v.tls ?? false,
+    },
+    caFile: v.ca,
+    timeout: v.timeout === undefined ? 10_000 : parseSeconds(v.timeout, "--timeout", 0.001),
+    name,
+    reconnect: v.reconnect ?? false,
+  };
+}
+
+/** Runs the client with these command-line arguments; resolves with the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const stderr = new OutputBuffer(Deno.stderr);
+  const say = async (text: string, code: number) => {
+    stderr.line(text);
+    await stderr.drained();
+    return code;
+  };
+  let options: ClientArgs;
+  try {
+    options = parseClientArgs(args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    return await say(`charla client: ${error.message}\n${HINT}`, 2);
+  }
+  const stdout = new OutputBuffer(Deno.stdout);
+  if (options.help || options.version) {
+    stdout.line(options.help ? USAGE : `charla client ${VERSION}`);
+    await stdout.drained();
+    return 0;
+  }
+  if (options.caFile !== undefined) {
+    try {
+      options.target.caCerts = [await Deno.readTextFile(options.caFile)];
+    } catch (error) {
+      const why = error instanceof Deno.errors.NotCapable
+        ? "reading it needs --allow-read"
+        : (error as Error).message;
+      return await say(`charla client: cannot read --ca "${options.caFile}": ${why}`, 1);
+    }
+  }
+
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+
+  const encoder = new TextEncoder();
+  const client = new ChatClient(options.target, {
+    sink: new ClientScreen(stdout),
+    onStatus: (text) => stderr.line(`charla: ${text}`),
+    reconnect: options.reconnect,
+    timeout: options.timeout,
+    signal: stop.signal,
+    greeting: options.name === undefined ? undefined : encoder.encode(`/nick ${options.name}\n`),
+  });
+
+  // Typed lines go out as they come, whatever the server is doing: this loop
+  // and the client's read loop never wait for each other.
+  void readLines(Deno.stdin, {
+    line(buf, start, end) {
+      const line = new Uint8Array(end - start + 1);
+      line.set(buf.subarray(start, end));
+      line[end - start] = 0x0a;
+      if (!client.send(line)) {
+        stderr.line("charla: not connected and too many lines waiting: line dropped");
+      }
+    },
+    overlong() {
+      stderr.line("charla: line too long: not sent");
+    },
+    flush: () => client.ready(),
+  }).then(
+    () => client.endInput(),
+    (error) => stderr.line(`charla: cannot read input: ${(error as Error).message}`),
+  );
+
+  let code: number;
+  try {
+    const result = await client.run();
+    if (result.unsent > 0) {
+      stderr.line(
+        `charla: ${result.unsent} typed line${result.unsent === 1 ? " was" : "s were"} not sent`,
+      );
+    }
+    code = result.end === "stopped" ? 130 : result.end === "lost" || result.unsent > 0 ? 1 : 0;
+  } catch (error) {
+    if (!(error instanceof ConnectError)) throw error;
+    stderr.line(error.message);
+    code = 1;
+  }
+  for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+  await stdout.drained();
+  await stderr.drained();
+  return code;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,85 @@
+/**
+ * What a chat server reports to its operator: the events, and the log interface
+ * the console implements. Kept apart from the server so tests and other
+ * programs can collect events without a terminal.
+ *
+ * @module
+ */
+
+/** What the operator's screen shows of a connected client. */
+export interface PeerInfo {
+  /** Unique for the life of the server: `#7`. */
+  readonly id: number;
+  /** Current name: `user7` until the client picks one. */
+  readonly name: string;
+  /** Remote address: `127.0.0.1:51234`, `[::1]:51234`, `unix:(unnamed)`. */
+  readonly address: string;
+  /** When the client connected. */
+  readonly since: Date;
+}
+
+/** Something that happened on the server, other than a plain message. */
+export type ServerEvent =
+  | { readonly event: "listening"; readonly address: string; readonly relay: boolean }
+  | { readonly event: "join"; readonly peer: PeerInfo }
+  /** `reason`: see {@linkcode describeLeave}. */
+  | { readonly event: "leave"; readonly peer: PeerInfo; readonly reason: string }
+  | { readonly event: "nick"; readonly peer: PeerInfo; readonly from: string }
+  /** A `/me` action. */
+  | { readonly event: "action"; readonly peer: PeerInfo; readonly text: string }
+  /** A private message; `from` or `to` is null for the operator. */
+  | {
+    readonly event: "private";
+    readonly from: PeerInfo | null;
+    readonly to: PeerInfo | null;
+    readonly text: string;
+  }
+  /** The operator's message to everyone. */
+  | { readonly event: "broadcast"; readonly text: string }
+  | { readonly event: "kick"; readonly peer: PeerInfo; readonly reason: string }
+  /** A connection turned away before joining: denied, server full, failed TLS handshake. */
+  | { readonly event: "refused"; readonly address: string; readonly reason: string }
+  /** A problem with one peer (`peer` set) or with the server. */
+  | { readonly event: "error"; readonly peer: PeerInfo | null; readonly message: string }
+  | { readonly event: "shutdown"; readonly reason: string };
+
+/** Receives a server's events; the operator console is one. */
+export interface ServerLog {
+  /** Reports an event. */
+  event(event: ServerEvent): void;
+  /**
+   * Reports a line a peer sent: `text[start..end)`, sanitized UTF-8 without its
+   * line ending. The bytes are only valid during the call. This is the hot path:
+   * one call per line, so it should not allocate.
+   */
+  message(peer: PeerInfo, text: Uint8Array, start: number, end: number): void;
+  /**
+   * Undefined when the log can take more now; otherwise a promise that settles
+   * when it can. The server stops reading from a peer while it waits, so a slow
+   * log (a paused terminal, a full disk) pushes back instead of growing memory.
+   */
+  ready(): Promise<void> | undefined;
+}
+
+/**
+ * The reason a peer left, for people: empty when it simply closed its side.
+ *
+ * @example
+ * ```ts
+ * import { describeLeave } from "./events.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(describeLeave("ana", "eof"), "ana left");
+ * assert.equal(describeLeave("ana", "too slow"), "ana left (too slow)");
+ * ```
+ */
+export function describeLeave(name: string, reason: string): string {
+  return reason === "eof" ? `${name} left` : `${name} left (${reason})`;
+}
+
+/** A log that drops everything: for servers nobody watches. */
+export const SILENT_LOG: ServerLog = {
+  event() {},
+  message() {},
+  ready: () => undefined,
+};

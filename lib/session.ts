@@ -1,0 +1,298 @@
+/**
+ * One client of a chat server, from join to leave: its name, the lines it sends
+ * (the relay's hot path), the commands it types, and flood control.
+ *
+ * @module
+ */
+
+import type { Connection, ReadSink } from "./connection.ts";
+import { describeLeave, type PeerInfo, type ServerLog } from "./events.ts";
+import { checkName, type Hub, type HubPeer } from "./hub.ts";
+import { ByteBuilder } from "./text.ts";
+
+/** What every session of one server shares. */
+export interface Room {
+  /** The registry of joined sessions. */
+  readonly hub: Hub<Session>;
+  /** Where the operator sees what happens. */
+  readonly log: ServerLog;
+  /** True: lines go to every other client. False: to the operator only. */
+  readonly relay: boolean;
+  /** Lines per second one client may send; 0 for no limit. */
+  readonly flood: number;
+  /** Joins and leaves are announced to the room only while it has at most this many people. */
+  readonly presenceLimit: number;
+  /** Set when the server shuts down: nobody is told who leaves then. */
+  closing: boolean;
+}
+
+/** Most names listed in a welcome; `/who` lists up to ten times more. */
+const LISTED_NAMES = 20;
+const SLASH = 0x2f;
+const LF = 0x0a;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * The lines of the read chunk being handled, prefixed and ready to relay. One
+ * builder serves every session: a chunk is handled from first line to flush()
+ * without an await, so no two sessions can be halfway through at once.
+ */
+const batch = new ByteBuilder(64 * 1024);
+/** Scratch space for sanitizing a line that is not relayed. */
+const scratch = new ByteBuilder(1024);
+
+const HELP = [
+  "commands:",
+  "  /nick <name>        change your name (letters, digits, _ and -; up to 32)",
+  "  /who                who is online",
+  "  /msg <name> <text>  a private message (to a name, or to server: the operator)",
+  "  /me <action>        an action: * you <action>",
+  "  /quit [message]     leave, with an optional message",
+  "  /help               this list",
+  "  //text              sends a line that starts with /",
+];
+
+/** Encodes a server notice: `* text\n`. */
+export function notice(text: string): Uint8Array {
+  return encoder.encode(`* ${text}\n`);
+}
+
+/**
+ * A joined client: registered in the hub under its name, and the sink of its
+ * connection's read loop.
+ */
+export class Session implements HubPeer, PeerInfo, ReadSink {
+  /** Unique for the life of the server. */
+  readonly id: number;
+  /** Unique ignoring case; changed through the hub only. */
+  name: string;
+  /** Remote address, as people write it. */
+  readonly address: string;
+  /** When the client connected. */
+  readonly since: Date = new Date();
+  /** The line-level socket. */
+  readonly connection: Connection;
+  readonly #room: Room;
+  /** `<name> ` as bytes, the prefix of this client's relayed lines; rebuilt on rename. */
+  #prefix: Uint8Array;
+  /** Flood control, a token bucket: lines that may be sent now, at most `room.flood`. */
+  #tokens: number;
+  /** When `#tokens` was last topped up, in `performance.now()` time. */
+  #refilled: number;
+  /** Lines dropped in the current flood, reported when it ends. */
+  #dropped = 0;
+
+  /** A session for a connection that was admitted; it joins with {@linkcode join}. */
+  constructor(room: Room, connection: Connection, id: number) {
+    this.#room = room;
+    this.connection = connection;
+    this.id = id;
+    this.name = `user${id}`;
+    this.address = connection.remote;
+    this.#prefix = encoder.encode(`<${this.name}> `);
+    this.#tokens = room.flood;
+    this.#refilled = performance.now();
+  }
+
+  /** Queues bytes for this client; never waits. */
+  send(bytes: Uint8Array): boolean {
+    return this.connection.send(bytes);
+  }
+
+  /** Sends a notice (`* text`) to this client. */
+  notice(text: string): void {
+    this.send(notice(text));
+  }
+
+  /** Registers the session, welcomes the client and tells the room. */
+  join(): void {
+    const { hub, log, relay } = this.#room;
+    hub.add(this);
+    log.event({ event: "join", peer: this });
+    this.notice(`welcome, you are ${this.name}`);
+    if (!relay) {
+      this.notice("you are talking with the operator of this server; /help lists commands");
+      return;
+    }
+    const others = [...hub.peers()].filter((p) => p !== this);
+    this.notice(
+      others.length === 0 ? "nobody else is here" : `online: ${listNames(others, LISTED_NAMES)}`,
+    );
+    this.#announce(notice(`${this.name} joined`));
+  }
+
+  /** Unregisters the session and tells the room why it left (see {@linkcode describeLeave}). */
+  leave(reason: string): void {
+    const { hub, log } = this.#room;
+    if (!hub.remove(this)) return;
+    log.event({ event: "leave", peer: this, reason });
+    if (this.#room.relay && !this.#room.closing) {
+      this.#announce(notice(describeLeave(this.name, reason)));
+    }
+  }
+
+  /** A complete line from the client: a command, or text for the room or the operator. */
+  line(buf: Uint8Array, start: number, end: number): void {
+    if (this.#room.flood > 0 && !this.#withinFloodLimit()) return;
+    if (buf[start] === SLASH) {
+      if (end > start + 1 && buf[start + 1] === SLASH) {
+        start++; // "//text" is the text "/text"
+      } else {
+        this.flush(); // lines before the command go out first, under the old name
+        scratch.clear();
+        scratch.appendSanitized(buf, start, end);
+        this.#command(decoder.decode(scratch.bytes.subarray(0, scratch.length)));
+        return;
+      }
+    }
+    const log = this.#room.log;
+    if (this.#room.relay) {
+      // The hot path: the line is sanitized straight into the batch that flush()
+      // hands, as one shared buffer, to every other client's send queue.
+      batch.append(this.#prefix);
+      const text = batch.length;
+      batch.appendSanitized(buf, start, end);
+      log.message(this, batch.bytes, text, batch.length);
+      batch.appendByte(LF);
+    } else {
+      scratch.clear();
+      scratch.appendSanitized(buf, start, end);
+      log.message(this, scratch.bytes, 0, scratch.length);
+    }
+  }
+
+  /** A line over the limit was dropped: tell the client. */
+  overlong(): void {
+    const limit = this.connection.decoder.maxLine;
+    this.notice(`error: line longer than ${limit} bytes was dropped`);
+    this.#room.log.event({
+      event: "error",
+      peer: this,
+      message: `line longer than ${limit} bytes dropped`,
+    });
+  }
+
+  /** End of a read chunk: relay its lines as one buffer; wait if the log is behind. */
+  flush(): Promise<void> | undefined {
+    if (batch.length > 0) this.#room.hub.broadcast(batch.take(), this);
+    return this.#room.log.ready();
+  }
+
+  /** Takes a token from the flood bucket; false when the line must be dropped. */
+  #withinFloodLimit(): boolean {
+    const rate = this.#room.flood;
+    const now = this.connection.lastActive;
+    this.#tokens = Math.min(rate, this.#tokens + (now - this.#refilled) * rate / 1000);
+    this.#refilled = now;
+    if (this.#tokens >= 1) {
+      this.#tokens -= 1;
+      if (this.#dropped > 0) {
+        this.notice(`${this.#dropped} lines were dropped by the flood limit`);
+        this.#dropped = 0;
+      }
+      return true;
+    }
+    if (this.#dropped++ === 0) {
+      this.notice(
+        `error: flood: over ${rate} lines per second; lines are dropped until you slow down`,
+      );
+      this.#room.log.event({ event: "error", peer: this, message: "flood limit reached" });
+    }
+    return false;
+  }
+
+  /** Sends to everyone else, while the room is small enough for presence notices. */
+  #announce(bytes: Uint8Array): void {
+    const hub = this.#room.hub;
+    if (hub.size <= this.#room.presenceLimit) hub.broadcast(bytes, this);
+  }
+
+  /** Runs a command line (it starts with "/"); errors go to this client only. */
+  #command(line: string): void {
+    const space = line.indexOf(" ");
+    const name = (space < 0 ? line.slice(1) : line.slice(1, space)).toLowerCase();
+    const rest = space < 0 ? "" : line.slice(space + 1).trim();
+    switch (name) {
+      case "nick":
+        return this.#nick(rest);
+      case "who":
+        return this.#who();
+      case "msg":
+        return this.#msg(rest);
+      case "me":
+        return this.#me(rest);
+      case "quit":
+        return this.#quit(rest);
+      case "help":
+        for (const text of HELP) this.notice(text);
+        return;
+      default:
+        this.notice(`error: unknown command "/${name}"; /help lists the commands`);
+    }
+  }
+
+  #nick(name: string): void {
+    if (name === "") return this.notice("error: usage: /nick <name>");
+    if (name === this.name) return this.notice(`you are already ${name}`);
+    const problem = checkName(name, this.id);
+    if (problem !== null) return this.notice(`error: ${problem}; you are still ${this.name}`);
+    const old = this.name;
+    if (!this.#room.hub.rename(this, name)) {
+      return this.notice(`error: the name "${name}" is taken; you are still ${old}`);
+    }
+    this.#prefix = encoder.encode(`<${name}> `);
+    this.notice(`you are now ${name}`);
+    this.#room.log.event({ event: "nick", peer: this, from: old });
+    if (this.#room.relay) this.#announce(notice(`${old} is now ${name}`));
+  }
+
+  #who(): void {
+    if (!this.#room.relay) return this.notice("error: /who needs a chat room (server --relay)");
+    const peers = [...this.#room.hub.peers()];
+    this.notice(`online (${peers.length}): ${listNames(peers, LISTED_NAMES * 10)}`);
+  }
+
+  #msg(args: string): void {
+    const space = args.indexOf(" ");
+    const target = space < 0 ? args : args.slice(0, space);
+    const text = space < 0 ? "" : args.slice(space + 1).trim();
+    if (target === "" || text === "") return this.notice("error: usage: /msg <name> <text>");
+    const log = this.#room.log;
+    if (target.toLowerCase() === "server") {
+      log.event({ event: "private", from: this, to: null, text });
+      this.send(encoder.encode(`-> *server* ${text}\n`));
+      return;
+    }
+    if (!this.#room.relay) {
+      return this.notice("error: here you can only /msg server (other clients need --relay)");
+    }
+    const to = this.#room.hub.find(target);
+    if (to === undefined) {
+      return this.notice(`error: nobody here is called "${target}"`);
+    }
+    if (to === this) return this.notice("error: that is you");
+    to.send(encoder.encode(`*${this.name}* ${text}\n`));
+    log.event({ event: "private", from: this, to, text });
+    this.send(encoder.encode(`-> *${to.name}* ${text}\n`));
+  }
+
+  #me(action: string): void {
+    if (action === "") return this.notice("error: usage: /me <action>");
+    this.#room.log.event({ event: "action", peer: this, text: action });
+    if (this.#room.relay) this.#room.hub.broadcast(notice(`${this.name} ${action}`), this);
+  }
+
+  #quit(message: string): void {
+    this.notice("goodbye");
+    // The read loop ends when the connection closes; leave() then tells the room.
+    void this.connection.end(message === "" ? "quit" : `quit: ${message}`, 1000);
+  }
+}
+
+/** `a, b, c and 12 more`. */
+function listNames(peers: readonly PeerInfo[], most: number): string {
+  const names = peers.slice(0, most).map((p) => p.name).join(", ");
+  return peers.length > most ? `${names} and ${peers.length - most} more` : names;
+}

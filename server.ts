@@ -1,0 +1,209 @@
+#!/usr/bin/env -S deno run --allow-net
+/**
+ * charla server: a TCP chat server with an operator console.
+ *
+ * ```sh
+ * deno run --allow-net server.ts               # listens on 127.0.0.1:5000
+ * deno run --allow-net server.ts --relay -p 0  # a chat room, on any free port
+ * ```
+ *
+ * Run with `--help` for every option.
+ *
+ * @module
+ */
+
+import { AccessList } from "./lib/cidr.ts";
+import { ChatServer } from "./lib/chat_server.ts";
+import {
+  parseBytes,
+  parseCount,
+  parseFlags,
+  parsePort,
+  parseRate,
+  parseSeconds,
+  UsageError,
+} from "./lib/cli.ts";
+import { OutputBuffer, runOperatorConsole, ServerConsole } from "./lib/console.ts";
+import { DEFAULT_MAX_LINE } from "./lib/frame.ts";
+import { listen, ListenError, type ListenTarget } from "./lib/listen.ts";
+import { VERSION } from "./lib/version.ts";
+
+const USAGE = `charla server ${VERSION}: a TCP chat server with an operator console
+
+Usage: deno run --allow-net server.ts [options]
+
+Where to listen:
+  -H, --host <addr>         address to bind (default 127.0.0.1; 0.0.0.0 or :: for other machines)
+  -p, --port <n>            TCP port; 0 picks a free one (default 5000)
+      --unix <path>         listen on a Unix socket instead (needs --allow-read --allow-write)
+      --tls-cert <pem>      serve TLS with this certificate chain (needs --allow-read)
+      --tls-key <pem>       ... and this private key
+
+How it behaves:
+  -r, --relay               chat room: every line goes to every other client
+                            (default: clients talk with the operator only)
+      --json                log events as JSON lines, for jq and log collectors
+
+Limits:
+      --max-clients <n>     most clients at once (default 1024)
+      --max-line <bytes>    longest line accepted (default ${DEFAULT_MAX_LINE})
+      --send-queue <bytes>  most bytes queued for one client before it is
+                            disconnected as too slow (default 1M)
+      --idle-timeout <s>    disconnect clients silent this long (default: never)
+      --flood <lines/s>     drop lines over this rate per client (default: no limit)
+      --allow <cidr>        accept only these addresses (repeatable)
+      --deny <cidr>         refuse these addresses; wins over --allow (repeatable)
+      --drain-timeout <s>   at shutdown, wait this long for queued lines (default 5)
+
+  -h, --help                show this help
+  -V, --version             show the version
+
+The operator types on stdin: text goes to every client; /to <id|name> <text>,
+/list, /kick <id|name> [reason], /quit, /help. Ctrl-C shuts down gracefully
+(twice: at once). The first line printed is always "listening on <address>".
+
+Examples:
+  deno run --allow-net server.ts
+  deno run --allow-net server.ts --relay --host 0.0.0.0 --allow 192.0.2.0/24
+  deno run --allow-net --allow-read server.ts -r --tls-cert cert.pem --tls-key key.pem`;
+
+const HINT = "Try 'server.ts --help' for more information.";
+
+const OPTIONS = {
+  host: { type: "string", short: "H" },
+  port: { type: "string", short: "p" },
+  unix: { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  relay: { type: "boolean", short: "r" },
+  json: { type: "boolean" },
+  "max-clients": { type: "string" },
+  "max-line": { type: "string" },
+  "send-queue": { type: "string" },
+  "idle-timeout": { type: "string" },
+  flood: { type: "string" },
+  allow: { type: "string", multiple: true },
+  deny: { type: "string", multiple: true },
+  "drain-timeout": { type: "string" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
+} as const;
+
+/** What the command line asked for. */
+interface ServerArgs {
+  help: boolean;
+  version: boolean;
+  json: boolean;
+  target: ListenTarget;
+  relay: boolean;
+  maxClients: number;
+  maxLine: number;
+  sendQueue: number;
+  idleTimeout: number;
+  flood: number;
+  access: AccessList;
+  drainTimeout: number;
+}
+
+function parseServerArgs(args: string[]): ServerArgs {
+  const { values: v, positionals } = parseFlags(args, OPTIONS);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  let access: AccessList;
+  try {
+    access = new AccessList({ allow: v.allow ?? [], deny: v.deny ?? [] });
+  } catch (error) {
+    throw new UsageError((error as Error).message, { cause: error });
+  }
+  return {
+    help: v.help ?? false,
+    version: v.version ?? false,
+    json: v.json ?? false,
+    target: {
+      hostname: v.host ?? "127.0.0.1",
+      port: v.port === undefined ? 5000 : parsePort(v.port),
+      path: v.unix,
+      certFile: v["tls-cert"],
+      keyFile: v["tls-key"],
+    },
+    relay: v.relay ?? false,
+    maxClients: v["max-clients"] === undefined
+      ? 1024
+      : parseCount(v["max-clients"], "--max-clients"),
+    maxLine: v["max-line"] === undefined
+      ? DEFAULT_MAX_LINE
+      : parseBytes(v["max-line"], "--max-line"),
+    sendQueue: v["send-queue"] === undefined
+      ? 1024 * 1024
+      : parseBytes(v["send-queue"], "--send-queue", 1024),
+    idleTimeout: v["idle-timeout"] === undefined
+      ? 0
+      : parseSeconds(v["idle-timeout"], "--idle-timeout", 1),
+    flood: v.flood === undefined ? 0 : parseRate(v.flood, "--flood"),
+    access,
+    drainTimeout: v["drain-timeout"] === undefined
+      ? 5000
+      : parseSeconds(v["drain-timeout"], "--drain-timeout"),
+  };
+}
+
+/** Runs the server with these command-line arguments; resolves with the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const stderr = new OutputBuffer(Deno.stderr);
+  let options: ServerArgs;
+  try {
+    options = parseServerArgs(args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    stderr.line(`charla server: ${error.message}\n${HINT}`);
+    await stderr.drained();
+    return 2;
+  }
+  const stdout = new OutputBuffer(Deno.stdout);
+  if (options.help || options.version) {
+    stdout.line(options.help ? USAGE : `charla server ${VERSION}`);
+    await stdout.drained();
+    return 0;
+  }
+
+  let listener: Deno.Listener;
+  try {
+    listener = await listen(options.target);
+  } catch (error) {
+    if (!(error instanceof ListenError)) throw error;
+    stderr.line(`charla server: ${error.message}`);
+    await stderr.drained();
+    return 1;
+  }
+
+  const log = new ServerConsole(stdout, { json: options.json });
+  const shutdown = new AbortController();
+  const onSignal = () => {
+    // A second Ctrl-C while draining: leave at once.
+    if (shutdown.signal.aborted) Deno.exit(130);
+    shutdown.abort();
+  };
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+
+  const server = new ChatServer(listener, {
+    relay: options.relay,
+    maxClients: options.maxClients,
+    maxLine: options.maxLine,
+    sendQueue: options.sendQueue,
+    idleTimeout: options.idleTimeout,
+    flood: options.flood,
+    access: options.access,
+    drainTimeout: options.drainTimeout,
+    log,
+    signal: shutdown.signal,
+  });
+  // Not awaited: stdin ending ends the console, not the server.
+  void runOperatorConsole(server, log, Deno.stdin);
+  await server.finished;
+  for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+  if (options.target.path !== undefined) await Deno.remove(options.target.path).catch(() => {});
+  await stdout.drained();
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
