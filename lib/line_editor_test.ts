@@ -1,0 +1,896 @@
+import assert from "node:assert/strict";
+import { displayWidth, type EditorEvent, LineEditor } from "./line_editor.ts";
+
+const LEFT = "\x1b[D";
+const RIGHT = "\x1b[C";
+const UP = "\x1b[A";
+const DOWN = "\x1b[B";
+const HOME = "\x1b[H";
+const END = "\x1b[F";
+const DELETE = "\x1b[3~";
+const BACKSPACE = "\x7f";
+const PASTE_START = "\x1b[200~";
+const PASTE_END = "\x1b[201~";
+
+const encoder = new TextEncoder();
+const segmenter = new Intl.Segmenter(undefined, { granularity: "grapheme" });
+const graphemes = (text: string) => Array.from(segmenter.segment(text), (s) => s.segment);
+
+/** Feeds each chunk as a separate read; returns the writes joined and all events. */
+function feed(
+  editor: LineEditor,
+  ...chunks: (string | number[])[]
+): { write: string; events: EditorEvent[] } {
+  let write = "";
+  const events: EditorEvent[] = [];
+  for (const chunk of chunks) {
+    const out = editor.feed(
+      typeof chunk === "string" ? encoder.encode(chunk) : new Uint8Array(chunk),
+    );
+    write += out.write;
+    events.push(...out.events);
+  }
+  return { write, events };
+}
+
+/** Submits each line in turn. */
+function submit(editor: LineEditor, ...lines: string[]): void {
+  for (const line of lines) feed(editor, `${line}\r`);
+}
+
+function assertState(editor: LineEditor, line: string, cursor: number): void {
+  assert.deepEqual({ line: editor.line, cursor: editor.cursor }, { line, cursor });
+}
+
+// ---------------------------------------------------------------------------
+// A tiny terminal emulator, written apart from the editor (its own widths, its
+// own wrapping), so that the tests check what the user would see.
+
+/** Columns a grapheme takes on the emulated terminal. */
+function cellWidth(grapheme: string): number {
+  if (/^[\p{M}\u200b-\u200f]/u.test(grapheme)) return 0;
+  const code = grapheme.codePointAt(0) ?? 0;
+  const wide = (code >= 0x1100 && code <= 0x115f) || (code >= 0x2e80 && code <= 0xa4cf) ||
+    (code >= 0xac00 && code <= 0xd7a3) || (code >= 0xff00 && code <= 0xff60) ||
+    (code >= 0x1f1e6 && code <= 0x1faff);
+  return wide ? 2 : 1;
+}
+
+/**
+ * Enough of xterm for the editor: printable text with autowrap and the "pending
+ * wrap" state, CR, LF, CSI A/B/C/D/G/J/K (and SGR, ignored), wide characters in two
+ * cells. The prompt sits at the bottom of the screen, so moving down stops at the
+ * last row; anything else the editor writes makes the emulator throw.
+ */
+class Screen {
+  columns: number;
+  /** Cells by row: a grapheme, " " when blank, "" for the right half of a wide one. */
+  cells: string[][] = [];
+  /** Whether each row was reached by autowrap: those rejoin the row above on reflow. */
+  soft: boolean[] = [];
+  row = 0;
+  col = 0;
+  /** After printing in the last column the cursor stays there; the next character wraps. */
+  pendingWrap = false;
+
+  constructor(columns: number, text = "") {
+    this.columns = columns;
+    this.#addRow(false);
+    this.write(text);
+  }
+
+  write(data: string): void {
+    // deno-lint-ignore no-control-regex
+    const tokens = /\x1b\[([0-9;?]*)([@-~])|([\x00-\x1f\x7f])|([^\x00-\x1f\x7f]+)/gs;
+    for (const [, params, final, control, text] of data.matchAll(tokens)) {
+      if (final !== undefined) this.#csi(params, final);
+      else if (control === "\r") this.#carriageReturn();
+      else if (control === "\n") this.#lineFeed();
+      else if (control !== undefined) {
+        throw new Error(`Unexpected control ${JSON.stringify(control)}`);
+      } else for (const grapheme of graphemes(text)) this.#print(grapheme);
+    }
+  }
+
+  /** Rows as text, trailing blanks and blank rows at the bottom left out. */
+  lines(): string[] {
+    const lines = this.cells.map((cells) => cells.join("").trimEnd());
+    while (lines.length > 0 && lines.at(-1) === "") lines.pop();
+    return lines;
+  }
+
+  /** The cursor as [row, column]. */
+  cursor(): [number, number] {
+    return [this.row, this.col];
+  }
+
+  /**
+   * A window resize, reflowing like VTE, kitty or iTerm2: rows joined by autowrap
+   * rejoin, every line wraps anew at the new width, the cursor stays on its cell.
+   */
+  resize(columns: number): void {
+    const lines: { cells: string[]; cursor?: number }[] = [];
+    this.cells.forEach((cells, r) => {
+      if (r === 0 || !this.soft[r]) lines.push({ cells: [] });
+      const line = lines[lines.length - 1];
+      if (r === this.row) line.cursor = line.cells.length + this.col;
+      line.cells.push(...cells);
+    });
+    this.columns = columns;
+    this.cells = [];
+    this.soft = [];
+    this.pendingWrap = false;
+    for (const line of lines) {
+      let end = line.cells.length;
+      while (end > 0 && line.cells[end - 1] === " ") end--;
+      this.#addRow(false);
+      let col = 0;
+      for (let i = 0; i < end; i++) {
+        if (line.cells[i] === "") continue;
+        const width = line.cells[i + 1] === "" ? 2 : 1;
+        if (col + width > columns) {
+          this.#addRow(true);
+          col = 0;
+        }
+        if (i === line.cursor) [this.row, this.col] = [this.cells.length - 1, col];
+        this.cells[this.cells.length - 1][col] = line.cells[i];
+        if (width === 2) this.cells[this.cells.length - 1][col + 1] = "";
+        col += width;
+      }
+      if (line.cursor !== undefined && line.cursor >= end) {
+        col += line.cursor - end;
+        while (col >= columns) {
+          this.#addRow(true);
+          col -= columns;
+        }
+        [this.row, this.col] = [this.cells.length - 1, col];
+      }
+    }
+  }
+
+  #addRow(soft: boolean): void {
+    this.cells.push(Array(this.columns).fill(" "));
+    this.soft.push(soft);
+  }
+
+  #carriageReturn(): void {
+    this.col = 0;
+    this.pendingWrap = false;
+  }
+
+  #lineFeed(): void {
+    if (this.row === this.cells.length - 1) this.#addRow(false);
+    this.row++;
+    this.pendingWrap = false;
+  }
+
+  #csi(params: string, final: string): void {
+    const n = params === "" ? 1 : Number(params);
+    const row = this.cells[this.row];
+    switch (final) {
+      case "A":
+        this.row = Math.max(0, this.row - n);
+        break;
+      case "B":
+        this.row = Math.min(this.cells.length - 1, this.row + n);
+        break;
+      case "C":
+        this.col = Math.min(this.columns - 1, this.col + n);
+        break;
+      case "D":
+        this.col = Math.max(0, this.col - n);
+        break;
+      case "G":
+        this.col = Math.min(this.columns - 1, n - 1);
+        break;
+      case "J":
+      case "K":
+        if (params !== "" && params !== "0") throw new Error(`Unexpected CSI ${params}${final}`);
+        row.fill(" ", this.col);
+        if (this.col > 0 && row[this.col - 1] !== "" && cellWidth(row[this.col - 1]) === 2) {
+          row[this.col - 1] = " "; // a wide character cut in half is erased
+        }
+        if (final === "J") {
+          for (let r = this.row + 1; r < this.cells.length; r++) {
+            this.cells[r].fill(" ");
+            this.soft[r] = false;
+          }
+        }
+        return;
+      case "m":
+        return;
+      default:
+        throw new Error(`Unexpected CSI ${params}${final}`);
+    }
+    this.pendingWrap = false;
+  }
+
+  #print(grapheme: string): void {
+    const width = cellWidth(grapheme);
+    const row = this.cells[this.row];
+    if (width === 0) {
+      // Combining marks join the character before the cursor.
+      let c = this.pendingWrap ? this.col : this.col - 1;
+      while (c > 0 && row[c] === "") c--;
+      if (c >= 0) row[c] += grapheme;
+      return;
+    }
+    if (this.pendingWrap || this.col + width > this.columns) {
+      if (this.row === this.cells.length - 1) this.#addRow(true);
+      else this.soft[this.row + 1] = true;
+      this.row++;
+      this.col = 0;
+      this.pendingWrap = false;
+    }
+    this.#setCell(this.col, grapheme);
+    if (width === 2) this.#setCell(this.col + 1, "");
+    this.col += width;
+    if (this.col >= this.columns) {
+      this.col = this.columns - 1;
+      this.pendingWrap = true;
+    }
+  }
+
+  /** Writes one cell; overwriting half of a wide character erases the other half. */
+  #setCell(col: number, value: string): void {
+    const row = this.cells[this.row];
+    if (row[col] === "" && col > 0) row[col - 1] = " ";
+    if (row[col] !== "" && row[col + 1] === "") row[col + 1] = " ";
+    row[col] = value;
+  }
+}
+
+/**
+ * What the screen should show for `prompt` + `line` on a terminal `columns`
+ * wide: the rows, and the cursor [row, column] before grapheme `cursor` of the
+ * line. A wide character that does not fit moves whole to the next row; text
+ * ending in the last column leaves the cursor at the start of the next row.
+ */
+function expectedView(
+  prompt: string,
+  line: string,
+  cursor: number,
+  columns: number,
+): { rows: string[]; cursor: [number, number] } {
+  const rows = [""];
+  let col = 0;
+  let at: [number, number] | undefined;
+  const promptLength = graphemes(prompt).length;
+  graphemes(prompt + line).forEach((grapheme, i) => {
+    const width = cellWidth(grapheme);
+    if (col + width > columns) {
+      rows.push("");
+      col = 0;
+    }
+    if (i === promptLength + cursor) at = [rows.length - 1, col];
+    rows[rows.length - 1] += grapheme;
+    col += width;
+  });
+  if (col === columns) {
+    rows.push("");
+    col = 0;
+  }
+  const end: [number, number] = [rows.length - 1, col];
+  while (rows.length > 0 && rows.at(-1)!.trimEnd() === "") rows.pop();
+  return { rows: rows.map((row) => row.trimEnd()), cursor: at ?? end };
+}
+
+/** Asserts the screen shows `above`, then the prompt and the editor's line, with the cursor right. */
+function assertScreen(screen: Screen, above: string[], editor: LineEditor, prompt = "> "): void {
+  const view = expectedView(prompt, editor.line, editor.cursor, screen.columns);
+  assert.deepEqual(screen.lines(), [...above, ...view.rows]);
+  assert.deepEqual(screen.cursor(), [above.length + view.cursor[0], view.cursor[1]]);
+}
+
+/** An editor and a screen with two chat lines above the prompt, drawn. */
+function setUp(columns: number, prompt = "> "): { editor: LineEditor; screen: Screen } {
+  const screen = new Screen(columns, "a: hi\r\nb: yo\r\n");
+  const editor = new LineEditor({ prompt, columns });
+  screen.write(editor.render());
+  return { editor, screen };
+}
+const CHAT = ["a: hi", "b: yo"];
+
+/** Types the chunks, writing the editor's output to the screen. */
+function typeOn(screen: Screen, editor: LineEditor, ...chunks: string[]): EditorEvent[] {
+  const { write, events } = feed(editor, ...chunks);
+  screen.write(write);
+  return events;
+}
+
+// ---------------------------------------------------------------------------
+// Key decoding
+
+Deno.test("LineEditor.feed() inserts typed text at the cursor", () => {
+  const editor = new LineEditor();
+  feed(editor, "hlo", LEFT, LEFT, "e", RIGHT, "l");
+  assertState(editor, "hello", 4);
+});
+
+Deno.test("LineEditor.feed() keeps a UTF-8 character split across chunks", () => {
+  for (const char of ["ñ", "你", "😀"]) {
+    const bytes = [...encoder.encode(char)];
+    for (let cut = 1; cut < bytes.length; cut++) {
+      const editor = new LineEditor();
+      editor.render();
+      const first = feed(editor, [0x61, ...bytes.slice(0, cut)]);
+      assertState(editor, "a", 1);
+      assert.equal(first.write, "a");
+      const second = feed(editor, bytes.slice(cut));
+      assertState(editor, `a${char}`, 2);
+      assert.equal(second.write, char);
+    }
+  }
+});
+
+Deno.test("LineEditor.feed() moves with Left and Right, in CSI and SS3 forms", () => {
+  for (const [left, right] of [[LEFT, RIGHT], ["\x1bOD", "\x1bOC"]]) {
+    const editor = new LineEditor();
+    feed(editor, "abc", left);
+    assertState(editor, "abc", 2);
+    feed(editor, left, left, left);
+    assertState(editor, "abc", 0);
+    feed(editor, right);
+    assertState(editor, "abc", 1);
+    feed(editor, right, right, right);
+    assertState(editor, "abc", 3);
+  }
+});
+
+Deno.test("LineEditor.feed() moves to the line ends with every Home and End key", () => {
+  for (const home of [HOME, "\x1bOH", "\x1b[1~", "\x1b[7~", "\x01"]) {
+    const editor = new LineEditor();
+    feed(editor, "abc", LEFT, home);
+    assertState(editor, "abc", 0);
+  }
+  for (const end of [END, "\x1bOF", "\x1b[4~", "\x1b[8~", "\x05"]) {
+    const editor = new LineEditor();
+    feed(editor, "abc", HOME, end);
+    assertState(editor, "abc", 3);
+  }
+});
+
+Deno.test("LineEditor.feed() deletes before the cursor with Backspace, sent as DEL or BS", () => {
+  const editor = new LineEditor();
+  feed(editor, "abcd", LEFT, BACKSPACE);
+  assertState(editor, "abd", 2);
+  feed(editor, "\x08");
+  assertState(editor, "ad", 1);
+  feed(editor, HOME, BACKSPACE);
+  assertState(editor, "ad", 0);
+});
+
+Deno.test("LineEditor.feed() deletes under the cursor with Delete", () => {
+  const editor = new LineEditor();
+  feed(editor, "abc", HOME, DELETE);
+  assertState(editor, "bc", 0);
+  feed(editor, END, DELETE);
+  assertState(editor, "bc", 2);
+});
+
+Deno.test("LineEditor.feed() decodes an escape sequence split at every byte", () => {
+  const cases: [string, string, number][] = [
+    [LEFT, "abc", 1],
+    ["\x1bOD", "abc", 1],
+    [DELETE, "ab", 2],
+    ["\x1b[7~", "abc", 0],
+  ];
+  for (const [key, line, cursor] of cases) {
+    for (let cut = 1; cut < key.length; cut++) {
+      const editor = new LineEditor();
+      feed(editor, "abc", LEFT);
+      const first = feed(editor, key.slice(0, cut));
+      assertState(editor, "abc", 2);
+      assert.equal(first.write, "");
+      feed(editor, key.slice(cut));
+      assertState(editor, line, cursor);
+    }
+  }
+});
+
+Deno.test("LineEditor.feed() swallows unknown escape sequences whole", () => {
+  const unknown = [
+    "\x1b[1;5C", // Ctrl-Right
+    "\x1b[Z", // Shift-Tab
+    "\x1b[15~", // F5
+    "\x1b[<0;10;5M", // mouse click
+    "\x1b[?1;2c", // device attributes reply
+    "\x1b[I", // focus in
+    "\x1bOP", // F1
+    "\x1bx", // Alt-x
+    "\x1bñ", // Alt-ñ
+    "\x1b\r", // Alt-Enter
+  ];
+  for (const sequence of unknown) {
+    const editor = new LineEditor();
+    const { events } = feed(editor, "ab", sequence, "c");
+    assertState(editor, "abc", 3);
+    assert.deepEqual(events, []);
+    const split = new LineEditor();
+    feed(split, "ab", sequence.slice(0, 2), sequence.slice(2), "c");
+    assertState(split, "abc", 3);
+  }
+});
+
+Deno.test("LineEditor.feed() drops an unfinished escape sequence that grows too long", () => {
+  const editor = new LineEditor();
+  feed(editor, `\x1b[${"1".repeat(40)}`, "a");
+  assertState(editor, "a", 1);
+});
+
+Deno.test("LineEditor.feed() keeps a lone ESC pending until the next chunk", () => {
+  const editor = new LineEditor();
+  feed(editor, "ab", "\x1b");
+  assertState(editor, "ab", 2);
+  feed(editor, "[D");
+  assertState(editor, "ab", 1);
+  // The next byte decides: here an Alt-x, swallowed.
+  feed(editor, "\x1b", "x");
+  assertState(editor, "ab", 1);
+  // ESC ESC: the first one is dropped and the second starts a key.
+  feed(editor, "\x1b\x1b[D");
+  assertState(editor, "ab", 0);
+});
+
+Deno.test("LineEditor.feed() ignores other control bytes", () => {
+  const editor = new LineEditor();
+  const controls = [0x00, 0x02, 0x06, 0x07, 0x09, 0x0e, 0x0f, 0x10, 0x12, 0x14, 0x1a, 0x1c, 0x1f];
+  const { events } = feed(editor, "a", controls, "b");
+  assertState(editor, "ab", 2);
+  assert.deepEqual(events, []);
+});
+
+Deno.test("LineEditor.feed() drops C1 controls and replaces invalid UTF-8", () => {
+  const editor = new LineEditor();
+  feed(editor, [0x61, 0xc2, 0x9b, 0x62, 0xff, 0x63, 0xc2, 0x85]);
+  assertState(editor, "ab\uFFFDc", 4);
+  // A character cut short by a control byte, not by the chunk's end, is invalid.
+  const { events } = feed(editor, [0xe4, 0xbd], [0x0d]);
+  assert.deepEqual(events, [{ type: "submit", line: "ab\uFFFDc\uFFFD" }]);
+});
+
+Deno.test("LineEditor.feed() swallows bracketed paste markers and submits each pasted line", () => {
+  const editor = new LineEditor();
+  const { events } = feed(editor, `${PASTE_START}one\r\ntwo\nthree\rfour${PASTE_END}`);
+  assert.deepEqual(events, [
+    { type: "submit", line: "one" },
+    { type: "submit", line: "two" },
+    { type: "submit", line: "three" },
+  ]);
+  assertState(editor, "four", 4);
+
+  const split = new LineEditor();
+  const chunks = feed(split, "\x1b[20", "0~one\r", "\ntwo\x1b[2", "01~");
+  assert.deepEqual(chunks.events, [{ type: "submit", line: "one" }]);
+  assertState(split, "two", 3);
+});
+
+Deno.test("LineEditor.feed() inserts pasted control keys as nothing, not as commands", () => {
+  const editor = new LineEditor();
+  const pasted = feed(editor, `${PASTE_START}a\x03b\tc\x7fd\x1b[Ae\x04\x15f${PASTE_END}`);
+  assert.deepEqual(pasted.events, []);
+  assertState(editor, "ab cdef", 7);
+  const after = feed(editor, "\x03");
+  assert.deepEqual(after.events, [{ type: "interrupt" }]);
+});
+
+Deno.test("LineEditor.feed() counts a CRLF split across chunks as one Enter", () => {
+  const editor = new LineEditor();
+  const { events } = feed(editor, "a\r", "\nb\n\n");
+  assert.deepEqual(events, [
+    { type: "submit", line: "a" },
+    { type: "submit", line: "b" },
+    { type: "submit", line: "" },
+  ]);
+});
+
+// ---------------------------------------------------------------------------
+// Characters beyond ASCII
+
+Deno.test("LineEditor.feed() edits multi-byte and wide characters as whole characters", () => {
+  const pairs = [
+    ["ñ", "ü"],
+    ["你", "好"],
+    ["👨‍👩‍👧", "🏳️‍🌈"],
+    ["e\u0301", "n\u0303"],
+    ["🇫🇷", "🇩🇪"],
+    ["👍🏽", "😀"],
+  ];
+  for (const [x, y] of pairs) {
+    const editor = new LineEditor();
+    feed(editor, `a${x}${y}b`);
+    assertState(editor, `a${x}${y}b`, 4);
+    feed(editor, LEFT);
+    assertState(editor, `a${x}${y}b`, 3);
+    feed(editor, BACKSPACE);
+    assertState(editor, `a${x}b`, 2);
+    feed(editor, LEFT, DELETE);
+    assertState(editor, "ab", 1);
+    feed(editor, y, RIGHT);
+    assertState(editor, `a${y}b`, 3);
+  }
+});
+
+Deno.test("LineEditor.feed() joins a combining accent or ZWJ sequence to the character before", () => {
+  const editor = new LineEditor();
+  feed(editor, "e", "\u0301");
+  assertState(editor, "e\u0301", 1);
+  feed(editor, BACKSPACE);
+  assertState(editor, "", 0);
+  feed(editor, "👨", "\u200d👩");
+  assertState(editor, "👨\u200d👩", 1);
+  // A ZWJ typed between two emoji joins them; the cursor goes after the whole.
+  const between = new LineEditor();
+  feed(between, "👨👩", LEFT, "\u200d");
+  assertState(between, "👨\u200d👩", 1);
+});
+
+// ---------------------------------------------------------------------------
+// Deleting ranges
+
+Deno.test("LineEditor.feed() deletes to the line start with Ctrl-U", () => {
+  const editor = new LineEditor();
+  feed(editor, "hello world", LEFT, LEFT, LEFT, LEFT, LEFT, "\x15");
+  assertState(editor, "world", 0);
+});
+
+Deno.test("LineEditor.feed() deletes the word before the cursor with Ctrl-W", () => {
+  const editor = new LineEditor();
+  feed(editor, "say hello  world  ", "\x17");
+  assertState(editor, "say hello  ", 11);
+  feed(editor, "\x17");
+  assertState(editor, "say ", 4);
+
+  const middle = new LineEditor();
+  feed(middle, "one two three", LEFT, LEFT, LEFT, LEFT, LEFT, LEFT, "\x17");
+  assertState(middle, "one  three", 4);
+
+  const wide = new LineEditor();
+  feed(wide, "你好 世界", "\x17");
+  assertState(wide, "你好 ", 3);
+});
+
+Deno.test("LineEditor.feed() deletes to the line end with Ctrl-K", () => {
+  const editor = new LineEditor();
+  feed(editor, "hello world", HOME, RIGHT, RIGHT, RIGHT, RIGHT, RIGHT, "\x0b");
+  assertState(editor, "hello", 5);
+});
+
+// ---------------------------------------------------------------------------
+// History
+
+Deno.test("LineEditor.feed() walks history with Up and Down and comes back to the typed line", () => {
+  const editor = new LineEditor();
+  submit(editor, "one", "two", "three");
+  feed(editor, "draft");
+  const walk = [UP, UP, "\x1bOA", UP, DOWN, "\x1bOB", DOWN, DOWN];
+  const seen = walk.map((key) => {
+    feed(editor, key);
+    assert.equal(editor.cursor, graphemes(editor.line).length);
+    return editor.line;
+  });
+  assert.deepEqual(seen, ["three", "two", "one", "one", "two", "three", "draft", "draft"]);
+});
+
+Deno.test("LineEditor.feed() keeps edits to a recalled line while walking, not in history", () => {
+  const editor = new LineEditor();
+  submit(editor, "one", "two");
+  feed(editor, UP, "!", UP, DOWN);
+  assertState(editor, "two!", 4);
+  const { events } = feed(editor, "\r");
+  assert.deepEqual(events, [{ type: "submit", line: "two!" }]);
+  const seen = [UP, UP, UP].map((key) => (feed(editor, key), editor.line));
+  assert.deepEqual(seen, ["two!", "two", "one"]);
+});
+
+Deno.test("LineEditor.feed() adds only non-empty lines that differ from the last one to history", () => {
+  const editor = new LineEditor();
+  submit(editor, "a", "b", "b", "", "c");
+  const seen = [UP, UP, UP, UP].map((key) => (feed(editor, key), editor.line));
+  assert.deepEqual(seen, ["c", "b", "a", "a"]);
+});
+
+Deno.test("LineEditor keeps at most historySize history entries", () => {
+  const editor = new LineEditor({ historySize: 2 });
+  submit(editor, "1", "2", "3");
+  const seen = [UP, UP, UP].map((key) => (feed(editor, key), editor.line));
+  assert.deepEqual(seen, ["3", "2", "2"]);
+
+  const none = new LineEditor({ historySize: 0 });
+  submit(none, "1");
+  feed(none, "x", UP);
+  assertState(none, "x", 1);
+});
+
+// ---------------------------------------------------------------------------
+// Events
+
+Deno.test("LineEditor.feed() submits on CR or LF and clears the line", () => {
+  const editor = new LineEditor();
+  assert.deepEqual(feed(editor, "hi\r").events, [{ type: "submit", line: "hi" }]);
+  assertState(editor, "", 0);
+  assert.deepEqual(feed(editor, "yo", LEFT, "\n").events, [{ type: "submit", line: "yo" }]);
+  assertState(editor, "", 0);
+});
+
+Deno.test("LineEditor.feed() reports interrupt on Ctrl-C and keeps the line", () => {
+  const editor = new LineEditor();
+  editor.render();
+  feed(editor, "abc", LEFT);
+  const { write, events } = feed(editor, "\x03");
+  assert.deepEqual(events, [{ type: "interrupt" }]);
+  assert.equal(write, "");
+  assertState(editor, "abc", 2);
+});
+
+Deno.test("LineEditor.feed() reports eof on Ctrl-D only on an empty line", () => {
+  const editor = new LineEditor();
+  assert.deepEqual(feed(editor, "\x04").events, [{ type: "eof" }]);
+  assert.deepEqual(feed(editor, "abc", HOME, "\x04").events, []);
+  assertState(editor, "bc", 0);
+  assert.deepEqual(feed(editor, END, "\x04").events, []);
+  assertState(editor, "bc", 2);
+});
+
+// ---------------------------------------------------------------------------
+// What the screen shows
+
+Deno.test("LineEditor.render() draws the prompt at the start of the row", () => {
+  const { editor, screen } = setUp(20);
+  assertScreen(screen, CHAT, editor);
+
+  const coloured = setUp(20, "\x1b[32mme\x1b[0m> ");
+  assert.deepEqual(coloured.screen.lines(), [...CHAT, "me>"]);
+  assert.deepEqual(coloured.screen.cursor(), [2, 4]);
+});
+
+Deno.test("LineEditor.feed() draws the prompt first when render() was not called", () => {
+  const screen = new Screen(20);
+  const editor = new LineEditor();
+  screen.write(feed(editor, "hi").write);
+  assertScreen(screen, [], editor);
+});
+
+Deno.test("LineEditor.feed() writes only the typed text when it stays on the row", () => {
+  const { editor, screen } = setUp(6);
+  for (const [key, write] of [["a", "a"], ["bc", "bc"], [LEFT, "\x1b[1D"], [RIGHT, "\x1b[1C"]]) {
+    const out = feed(editor, key);
+    assert.equal(out.write, write);
+    screen.write(out.write);
+  }
+  // "d" fills the row: the cursor must go to the next row, so more is written.
+  const out = feed(editor, "d");
+  assert.notEqual(out.write, "d");
+  screen.write(out.write);
+  assertScreen(screen, CHAT, editor);
+  assert.deepEqual(screen.cursor(), [3, 0]);
+});
+
+Deno.test("LineEditor.feed() draws a line longer than the terminal over several rows", () => {
+  const { editor, screen } = setUp(10);
+  typeOn(screen, editor, "the quick brown fox jumps");
+  assert.deepEqual(screen.lines(), [...CHAT, "> the quic", "k brown fo", "x jumps"]);
+  assert.deepEqual(screen.cursor(), [4, 7]);
+  typeOn(screen, editor, HOME);
+  assert.deepEqual(screen.cursor(), [2, 2]);
+  typeOn(screen, editor, "A");
+  assert.deepEqual(screen.lines(), [...CHAT, "> Athe qui", "ck brown f", "ox jumps"]);
+  assert.deepEqual(screen.cursor(), [2, 3]);
+  typeOn(screen, editor, "\x0b");
+  assert.deepEqual(screen.lines(), [...CHAT, "> A"]);
+  assert.deepEqual(screen.cursor(), [2, 3]);
+});
+
+Deno.test("LineEditor.feed() moves a wide character that does not fit to the next row", () => {
+  const { editor, screen } = setUp(6);
+  typeOn(screen, editor, "abc你");
+  assert.deepEqual(screen.lines(), [...CHAT, "> abc", "你"]);
+  assert.deepEqual(screen.cursor(), [3, 2]);
+  typeOn(screen, editor, LEFT);
+  assert.deepEqual(screen.cursor(), [3, 0]);
+  typeOn(screen, editor, BACKSPACE);
+  assert.deepEqual(screen.lines(), [...CHAT, "> ab你"]);
+  assert.deepEqual(screen.cursor(), [2, 4]);
+});
+
+Deno.test("LineEditor.feed() puts the cursor on the next row when text ends in the last column", () => {
+  const { editor, screen } = setUp(6);
+  typeOn(screen, editor, "abcd");
+  assert.deepEqual(screen.lines(), [...CHAT, "> abcd"]);
+  assert.deepEqual(screen.cursor(), [3, 0]);
+  typeOn(screen, editor, "e");
+  assert.deepEqual(screen.lines(), [...CHAT, "> abcd", "e"]);
+  assert.deepEqual(screen.cursor(), [3, 1]);
+  typeOn(screen, editor, BACKSPACE, LEFT);
+  assert.deepEqual(screen.lines(), [...CHAT, "> abcd"]);
+  assert.deepEqual(screen.cursor(), [2, 5]);
+});
+
+Deno.test("LineEditor.feed() redraws when typed text joins the character before it", () => {
+  // A terminal given "\u200d👩" apart from the "👨" before it draws two emoji, not one.
+  const { editor, screen } = setUp(20);
+  typeOn(screen, editor, "👨");
+  const { write } = feed(editor, "\u200d👩");
+  assert.notEqual(write, "\u200d👩");
+  screen.write(write);
+  typeOn(screen, editor, "x");
+  assert.deepEqual(screen.lines(), [...CHAT, "> 👨\u200d👩x"]);
+  assert.deepEqual(screen.cursor(), [2, 5]);
+});
+
+Deno.test("LineEditor.feed() keeps the screen right through edits of a wrapped line", () => {
+  const { editor, screen } = setUp(7);
+  const steps = [
+    "ab你好cd😀ef",
+    HOME,
+    RIGHT,
+    RIGHT,
+    RIGHT,
+    "世",
+    "e\u0301",
+    BACKSPACE,
+    BACKSPACE,
+    END,
+    LEFT,
+    LEFT,
+    DELETE,
+    "\x17",
+    "xyz",
+    LEFT,
+    "\x15",
+    "長い行ですね",
+    HOME,
+    RIGHT,
+    "\x0b",
+    "ñandú 🇫🇷 flag",
+    "\r",
+    "again",
+    UP,
+    UP,
+    DOWN,
+    "\x0c",
+  ];
+  for (const step of steps) {
+    typeOn(screen, editor, step);
+    assertScreen(screen, CHAT, editor);
+  }
+});
+
+Deno.test("LineEditor.feed() erases a submitted line and draws an empty prompt", () => {
+  const { editor, screen } = setUp(10);
+  typeOn(screen, editor, "a line over two rows", HOME);
+  const events = typeOn(screen, editor, "\r");
+  assert.deepEqual(events, [{ type: "submit", line: "a line over two rows" }]);
+  assert.deepEqual(screen.lines(), [...CHAT, ">"]);
+  assert.deepEqual(screen.cursor(), [2, 2]);
+});
+
+Deno.test("LineEditor.feed() redraws the line with Ctrl-L", () => {
+  const { editor, screen } = setUp(10);
+  typeOn(screen, editor, "hello there", LEFT);
+  screen.write("\x1b[1A\rGARBAGE\x1b[1B\x1b[1G"); // something else wrote over the prompt
+  assert.notDeepEqual(screen.lines(), [...CHAT, "> hello th", "ere"]);
+  typeOn(screen, editor, "\x0c");
+  assert.deepEqual(screen.lines(), [...CHAT, "> hello th", "ere"]);
+  assert.deepEqual(screen.cursor(), [3, 2]);
+});
+
+Deno.test("LineEditor.printAbove() prints a message above a wrapped line being typed", () => {
+  const { editor, screen } = setUp(10);
+  typeOn(screen, editor, "hello world!", LEFT, LEFT, LEFT);
+  const write = editor.printAbove("\x1b[1mbob\x1b[0m: a long message here");
+  assert.equal(
+    write,
+    "\x1b[1A\r\x1b[J\x1b[1mbob\x1b[0m: a long message here\x1b[0m\r\n> hello wo\r\nrld!\x1b[3D",
+  );
+  screen.write(write);
+  assertState(editor, "hello world!", 9);
+  assert.deepEqual(screen.lines(), [
+    ...CHAT,
+    "bob: a lon",
+    "g message",
+    "here",
+    "> hello wo",
+    "rld!",
+  ]);
+  assert.deepEqual(screen.cursor(), [6, 1]);
+  // Typing goes on from the same place.
+  typeOn(screen, editor, "X");
+  assertScreen(screen, [...CHAT, "bob: a lon", "g message", "here"], editor);
+});
+
+Deno.test("LineEditor.printAbove() leaves no blank row after text ending in the last column", () => {
+  const { editor, screen } = setUp(10);
+  typeOn(screen, editor, "hi");
+  screen.write(editor.printAbove("0123456789"));
+  assert.deepEqual(screen.lines(), [...CHAT, "0123456789", "> hi"]);
+  assert.deepEqual(screen.cursor(), [3, 4]);
+});
+
+Deno.test("LineEditor.printAbove() removes escape sequences and controls other than colours", () => {
+  const editor = new LineEditor();
+  editor.render();
+  const write = editor.printAbove("a\x1b[2Jb\x1b]0;title\x07c\x1b[31md\x07\re\nf\tg\x1bc\u009b");
+  assert.equal(write, "\r\x1b[Jabc\x1b[31mdef\tg\x1b[0m\r\n> ");
+});
+
+Deno.test("LineEditor.printAbove() prints only the text when no prompt is drawn", () => {
+  const editor = new LineEditor();
+  assert.equal(editor.printAbove("welcome"), "\r\x1b[Jwelcome\r\n");
+  editor.render();
+  editor.clear();
+  assert.equal(editor.printAbove("bye"), "\r\x1b[Jbye\r\n");
+});
+
+Deno.test("LineEditor.clear() erases the prompt and the typed text", () => {
+  const { editor, screen } = setUp(10);
+  typeOn(screen, editor, "the quick brown fox", HOME, RIGHT);
+  screen.write(editor.clear());
+  assert.deepEqual(screen.lines(), CHAT);
+  assert.deepEqual(screen.cursor(), [2, 0]);
+  // Drawn again, it shows the same line.
+  screen.write(editor.render());
+  assertScreen(screen, CHAT, editor);
+});
+
+Deno.test("LineEditor.resize() redraws a wrapped line for a wider terminal", () => {
+  const { editor, screen } = setUp(10);
+  typeOn(screen, editor, "the quick brown fox jumps", LEFT, LEFT);
+  screen.resize(16);
+  screen.write(editor.resize(16));
+  assert.deepEqual(screen.lines(), [...CHAT, "> the quick brow", "n fox jumps"]);
+  assertScreen(screen, CHAT, editor);
+});
+
+Deno.test("LineEditor.resize() redraws for a narrower terminal that reflowed the rows", () => {
+  for (const lefts of [0, 5, 20]) {
+    const { editor, screen } = setUp(20);
+    typeOn(screen, editor, "the quick brown fox jumps over", LEFT.repeat(lefts));
+    screen.resize(8);
+    screen.write(editor.resize(8));
+    assertScreen(screen, CHAT, editor);
+  }
+});
+
+Deno.test("LineEditor.resize() returns nothing when no prompt is drawn", () => {
+  const editor = new LineEditor();
+  assert.equal(editor.resize(40), "");
+  assert.equal(editor.render(), "\r\x1b[J> ");
+});
+
+// ---------------------------------------------------------------------------
+// Widths and options
+
+Deno.test("displayWidth() counts wide characters, emoji, zero-width marks and escape sequences", () => {
+  const cases: [string, number][] = [
+    ["", 0],
+    ["abc", 3],
+    ["ñandú", 5],
+    ["你好", 4],
+    ["한국어", 6],
+    ["ｆｕｌｌ", 8],
+    ["😀", 2],
+    ["👨‍👩‍👧", 2],
+    ["👍🏽", 2],
+    ["🇫🇷", 2],
+    ["❤", 1],
+    ["❤️", 2],
+    ["e\u0301", 1],
+    ["a\u200bb", 2],
+    ["\x1b[1;31mok\x1b[0m", 2],
+  ];
+  for (const [text, width] of cases) assert.equal(displayWidth(text), width, JSON.stringify(text));
+});
+
+Deno.test("LineEditor rejects invalid options", () => {
+  for (const columns of [0, -3, 2.5, NaN]) {
+    assert.throws(() => new LineEditor({ columns }), RangeError);
+    assert.throws(() => new LineEditor().resize(columns), RangeError);
+  }
+  for (const historySize of [-1, 1.5]) {
+    assert.throws(() => new LineEditor({ historySize }), RangeError);
+  }
+  for (const prompt of ["a\nb> ", "\x1b]0;title\x07> ", "\x1b[2J> ", "\t> "]) {
+    assert.throws(() => new LineEditor({ prompt }), TypeError);
+  }
+});
