@@ -362,7 +362,7 @@ export class ChatServer {
     const oldest = performance.now() - this.#idleTimeout;
     for (const peer of this.#room.hub.peers()) {
       if (peer.connection.lastActive < oldest && peer.connection.reason === null) {
-        peer.notice(`idle for ${Math.round(this.#idleTimeout / 1000)} s: disconnecting`);
+        peer.notice(`idle for ${this.#idleTimeout / 1000} s: disconnecting`);
         void peer.connection.end("timed out", this.#drainTimeout);
       }
     }

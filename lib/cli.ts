@@ -56,6 +56,9 @@ function explainParseError(error: unknown): string {
       return `unknown option "${option}"`;
     case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE": {
       const name = /--[\w-]+/.exec(text)?.[0] ?? option;
+      if (text.includes("ambiguous")) {
+        return `option ${name} needs a value (for one that starts with "-", write ${name}=-…)`;
+      }
       return text.includes("argument missing")
         ? `option ${name} needs a value`
         : `option ${name} takes no value`;

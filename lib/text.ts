@@ -24,7 +24,8 @@ const CARET = 0x5e; // "^"
  *
  * const b = new ByteBuilder();
  * b.appendText("<ana> ");
- * b.appendSanitized(new TextEncoder().encode("hi\x1b[2J"), 0, 7);
+ * const text = new TextEncoder().encode("hi\x1b[2J");
+ * b.appendSanitized(text, 0, text.length);
  * b.appendByte(0x0a);
  * assert.equal(new TextDecoder().decode(b.take()), "<ana> hi^[[2J\n");
  * assert.equal(b.length, 0);
