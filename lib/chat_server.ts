@@ -310,6 +310,9 @@ export class ChatServer {
         this.#room.log.event({ event: "error", peer: session, message: message(error) });
       }
       session.leave(connection.reason ?? reason);
+      // Replies still queued (say, to a /who just before the client's end of
+      // input) are written before the connection closes.
+      await connection.end(reason, this.#drainTimeout);
     } catch (error) {
       // Nothing above should throw; if it does, it ends this connection only.
       this.#room.log.event({ event: "error", peer: session, message: message(error) });

@@ -171,6 +171,18 @@ Deno.test("ChatServer delivers a final line without a newline at end of input", 
   assert.equal(t.log.of("leave")[0].reason, "eof");
 });
 
+Deno.test("ChatServer writes all queued replies before closing at a client's end of input", async () => {
+  // Replies far larger than the socket buffers, asked for before reading any:
+  // at the client's end of input most of them still wait in the send queue.
+  await using t = startServer({ relay: true, sendQueue: 64 * 1024 * 1024 });
+  await using a = await TestClient.connect(t.port);
+  await a.write("/help\n".repeat(50_000) + "/who\n");
+  await a.conn.closeWrite();
+  const rest = await a.lines.rest();
+  assert.equal(rest.filter((l) => l === "* commands:").length, 50_000);
+  assert.equal(rest.at(-1), "* online (1): user1");
+});
+
 Deno.test("ChatServer keeps accepting after accept() fails for one connection", async () => {
   // Deno's accept() can throw NotConnected when a client resets before the
   // accept completes; `for await` over a listener would end there.
