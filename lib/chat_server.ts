@@ -284,6 +284,7 @@ export class ChatServer {
     const connection = new Connection(conn, {
       maxLine: this.#maxLine,
       sendQueue: this.#sendQueue,
+      telnet: true,
     });
     let session: Session | null = null;
     try {

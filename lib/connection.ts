@@ -13,6 +13,7 @@
  */
 
 import { LineDecoder, type LineSink } from "./frame.ts";
+import { IAC, TelnetFilter } from "./telnet.ts";
 
 /** Default bound on bytes queued for one peer: past it the peer is "too slow". */
 export const DEFAULT_SEND_QUEUE = 1024 * 1024;
@@ -45,6 +46,12 @@ export interface ConnectionOptions {
    * @default {1048576}
    */
   sendQueue?: number;
+  /**
+   * Strip Telnet commands from what the peer sends and refuse its option
+   * requests (see telnet.ts), so `telnet` works as a client.
+   * @default {false}
+   */
+  telnet?: boolean;
 }
 
 /** Why a connection ended, when it was not the peer's orderly end of input. */
@@ -111,6 +118,10 @@ export class Connection {
   #drainWaiters: (() => void)[] | null = null;
   /** What close() found still queued: see `takeUnsent()`. */
   #unsent: Uint8Array[] | null = null;
+  /** Whether Telnet commands are stripped from input. */
+  readonly #telnet: boolean;
+  /** The Telnet filter, made when the first command arrives (most peers never send one). */
+  #telnetFilter: TelnetFilter | null = null;
 
   /** Takes ownership of `conn`. */
   constructor(conn: Deno.Conn, options: ConnectionOptions = {}) {
@@ -118,6 +129,7 @@ export class Connection {
     this.remote = formatAddress(conn.remoteAddr);
     this.decoder = new LineDecoder({ maxLine: options.maxLine });
     this.#sendQueue = options.sendQueue ?? DEFAULT_SEND_QUEUE;
+    this.#telnet = options.telnet ?? false;
   }
 
   /** Bytes waiting to be written to this peer. */
@@ -180,7 +192,11 @@ export class Connection {
           return "eof";
         }
         this.lastActive = performance.now();
-        this.decoder.push(n === buffer.length ? buffer : buffer.subarray(0, n), sink);
+        let chunk: Uint8Array = n === buffer.length ? buffer : buffer.subarray(0, n);
+        if (this.#telnet && (this.#telnetFilter?.pending || chunk.indexOf(IAC) >= 0)) {
+          chunk = this.#stripTelnet(chunk);
+        }
+        this.decoder.push(chunk, sink);
         const pause = sink.flush();
         if (pause !== undefined) await pause;
         if (this.#state === CLOSED) return this.#reason!;
@@ -266,6 +282,16 @@ export class Connection {
       // Already closed under us (BadResource): closing cannot fail in a way that matters.
     }
     this.#wakeDrainWaiters();
+  }
+
+  /** Removes Telnet commands from `chunk` and answers them. */
+  #stripTelnet(chunk: Uint8Array): Uint8Array {
+    const { length, reply } = (this.#telnetFilter ??= new TelnetFilter()).strip(
+      chunk,
+      chunk.length,
+    );
+    if (reply !== null) this.send(Uint8Array.from(reply));
+    return length === chunk.length ? chunk : chunk.subarray(0, length);
   }
 
   /** Writes queued chunks until the queue is empty, coalescing each batch into one write. */

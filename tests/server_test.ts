@@ -183,6 +183,19 @@ Deno.test("ChatServer writes all queued replies before closing at a client's end
   assert.equal(rest.at(-1), "* online (1): user1");
 });
 
+Deno.test("ChatServer strips telnet's Ctrl-C and answers its TIMING-MARK", async () => {
+  await using t = startServer();
+  await using a = await TestClient.connect(t.port);
+  // What telnet sends for Ctrl-C: IAC IP IAC DO TIMING-MARK. It then hides
+  // output until the server answers, so the answer must come.
+  await a.write(new Uint8Array([0x61, 0xff, 0xf4, 0xff, 0xfd, 0x06, 0x62, 0x0d, 0x0a]));
+  const reply = new Uint8Array(3);
+  assert.equal(await a.conn.read(reply), 3);
+  assert.deepEqual([...reply], [0xff, 0xfb, 0x06]);
+  await t.log.until(() => t.log.messages.length === 1, "the line");
+  assert.deepEqual(t.log.messages, ["user1: ab"]);
+});
+
 Deno.test("ChatServer keeps accepting after accept() fails for one connection", async () => {
   // Deno's accept() can throw NotConnected when a client resets before the
   // accept completes; `for await` over a listener would end there.

@@ -1,0 +1,105 @@
+/**
+ * Just enough Telnet for `telnet` users: strip Telnet commands out of what a
+ * client sends, and answer option requests so the client never waits.
+ *
+ * A telnet client sends commands in-band, introduced by the byte IAC (0xFF). The
+ * one that matters: Ctrl-C sends `IAC IP IAC DO TIMING-MARK`, and the client
+ * then hides all output until the server answers the TIMING-MARK, so a server
+ * that ignores it leaves that user staring at a frozen screen. 0xFF never occurs
+ * in UTF-8 text, so removing commands can never eat a character.
+ *
+ * @module
+ */
+
+/** Interpret As Command: starts every Telnet command. */
+export const IAC = 0xff;
+const SE = 0xf0;
+const SB = 0xfa;
+const WILL = 0xfb;
+const WONT = 0xfc;
+const DO = 0xfd;
+const DONT = 0xfe;
+const TIMING_MARK = 0x06;
+
+/** Where the filter is inside a command that may span chunks. */
+const enum State {
+  Data,
+  /** After IAC. */
+  Command,
+  /** After IAC WILL/WONT/DO/DONT: the option byte comes next. */
+  Option,
+  /** Inside IAC SB ... IAC SE: skipped whole. */
+  Sub,
+  /** After IAC inside a subnegotiation. */
+  SubCommand,
+}
+
+/**
+ * Removes Telnet commands from a byte stream, chunk by chunk, and says what to
+ * answer: every option is refused (`DO x` gets `WONT x`, `WILL x` gets `DONT x`),
+ * except TIMING-MARK, which is confirmed because the client waits for it.
+ *
+ * @example Ctrl-C in telnet
+ * ```ts
+ * import { TelnetFilter } from "./telnet.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const filter = new TelnetFilter();
+ * const chunk = new Uint8Array([0xff, 0xf4, 0xff, 0xfd, 0x06, 0x68, 0x69, 0x0a]);
+ * const { length, reply } = filter.strip(chunk, chunk.length);
+ * assert.deepEqual([...chunk.subarray(0, length)], [0x68, 0x69, 0x0a]); // "hi\n"
+ * assert.deepEqual(reply, [0xff, 0xfb, 0x06]); // IAC WILL TIMING-MARK
+ * ```
+ */
+export class TelnetFilter {
+  #state = State.Data;
+  /** The verb (WILL/WONT/DO/DONT) while waiting for its option byte. */
+  #verb = 0;
+
+  /** True while in the middle of a command: the next chunk must be filtered even without IAC. */
+  get pending(): boolean {
+    return this.#state !== State.Data;
+  }
+
+  /**
+   * Removes commands from `chunk[0..length)` in place. Returns the new length,
+   * and the bytes to send back (null when there is nothing to answer).
+   */
+  strip(chunk: Uint8Array, length: number): { length: number; reply: number[] | null } {
+    let out = 0;
+    let reply: number[] | null = null;
+    for (let i = 0; i < length; i++) {
+      const b = chunk[i];
+      switch (this.#state) {
+        case State.Data:
+          if (b === IAC) this.#state = State.Command;
+          else chunk[out++] = b;
+          break;
+        case State.Command:
+          if (b === IAC) {
+            chunk[out++] = b; // IAC IAC is a literal 0xFF
+            this.#state = State.Data;
+          } else if (b >= WILL && b <= DONT) {
+            this.#verb = b;
+            this.#state = State.Option;
+          } else {
+            // Two-byte commands (IP, AO, AYT, NOP, ...) and a stray SE: dropped.
+            this.#state = b === SB ? State.Sub : State.Data;
+          }
+          break;
+        case State.Option:
+          if (this.#verb === DO) (reply ??= []).push(IAC, b === TIMING_MARK ? WILL : WONT, b);
+          else if (this.#verb === WILL) (reply ??= []).push(IAC, DONT, b);
+          this.#state = State.Data;
+          break;
+        case State.Sub:
+          if (b === IAC) this.#state = State.SubCommand;
+          break;
+        case State.SubCommand:
+          this.#state = b === SE ? State.Data : State.Sub;
+          break;
+      }
+    }
+    return { length: out, reply };
+  }
+}

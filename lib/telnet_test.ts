@@ -1,0 +1,67 @@
+import assert from "node:assert/strict";
+import { TelnetFilter } from "./telnet.ts";
+
+/** Runs chunks through one filter; returns the data kept and all replies. */
+function run(...chunks: number[][]): { data: number[]; reply: number[] } {
+  const filter = new TelnetFilter();
+  const data: number[] = [];
+  const reply: number[] = [];
+  for (const bytes of chunks) {
+    const chunk = new Uint8Array(bytes);
+    const result = filter.strip(chunk, chunk.length);
+    data.push(...chunk.subarray(0, result.length));
+    reply.push(...(result.reply ?? []));
+  }
+  return { data, reply };
+}
+
+const text = (s: string) => [...new TextEncoder().encode(s)];
+
+Deno.test("TelnetFilter passes text without commands unchanged", () => {
+  assert.deepEqual(run(text("hola ñ 你好\r\n")), { data: text("hola ñ 你好\r\n"), reply: [] });
+});
+
+Deno.test("TelnetFilter drops Ctrl-C's IP and confirms its TIMING-MARK", () => {
+  assert.deepEqual(run([...text("a"), 0xff, 0xf4, 0xff, 0xfd, 0x06, ...text("b\r\n")]), {
+    data: text("ab\r\n"),
+    reply: [0xff, 0xfb, 0x06],
+  });
+});
+
+Deno.test("TelnetFilter refuses other options: DO gets WONT, WILL gets DONT", () => {
+  // DO ECHO, WILL NAWS, WONT x and DONT x need no answer.
+  const { data, reply } = run([
+    0xff,
+    0xfd,
+    0x01,
+    0xff,
+    0xfb,
+    0x1f,
+    0xff,
+    0xfc,
+    0x03,
+    0xff,
+    0xfe,
+    0x05,
+  ]);
+  assert.deepEqual(data, []);
+  assert.deepEqual(reply, [0xff, 0xfc, 0x01, 0xff, 0xfe, 0x1f]);
+});
+
+Deno.test("TelnetFilter handles a command split across chunks", () => {
+  const bytes = [...text("x"), 0xff, 0xfd, 0x06, ...text("y")];
+  for (let cut = 1; cut < bytes.length; cut++) {
+    assert.deepEqual(run(bytes.slice(0, cut), bytes.slice(cut)), {
+      data: text("xy"),
+      reply: [0xff, 0xfb, 0x06],
+    }, `cut at ${cut}`);
+  }
+});
+
+Deno.test("TelnetFilter skips a whole subnegotiation and keeps IAC IAC as 0xFF", () => {
+  const sub = [0xff, 0xfa, 0x1f, 0x00, 0x50, 0x0a, 0xff, 0xff, 0x18, 0xff, 0xf0];
+  assert.deepEqual(run([...text("a"), ...sub, ...text("b"), 0xff, 0xff]).data, [
+    ...text("ab"),
+    0xff,
+  ]);
+});
