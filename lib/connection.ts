@@ -286,12 +286,9 @@ export class Connection {
 
   /** Removes Telnet commands from `chunk` and answers them. */
   #stripTelnet(chunk: Uint8Array): Uint8Array {
-    const { length, reply } = (this.#telnetFilter ??= new TelnetFilter()).strip(
-      chunk,
-      chunk.length,
-    );
+    const { data, reply } = (this.#telnetFilter ??= new TelnetFilter()).strip(chunk);
     if (reply !== null) this.send(Uint8Array.from(reply));
-    return length === chunk.length ? chunk : chunk.subarray(0, length);
+    return data;
   }
 
   /** Writes queued chunks until the queue is empty, coalescing each batch into one write. */

@@ -46,8 +46,8 @@ const enum State {
  *
  * const filter = new TelnetFilter();
  * const chunk = new Uint8Array([0xff, 0xf4, 0xff, 0xfd, 0x06, 0x68, 0x69, 0x0a]);
- * const { length, reply } = filter.strip(chunk, chunk.length);
- * assert.deepEqual([...chunk.subarray(0, length)], [0x68, 0x69, 0x0a]); // "hi\n"
+ * const { data, reply } = filter.strip(chunk);
+ * assert.deepEqual([...data], [0x68, 0x69, 0x0a]); // "hi\n"
  * assert.deepEqual(reply, [0xff, 0xfb, 0x06]); // IAC WILL TIMING-MARK
  * ```
  */
@@ -62,10 +62,20 @@ export class TelnetFilter {
   }
 
   /**
-   * Removes commands from `chunk[0..length)` in place. Returns the new length,
-   * and the bytes to send back (null when there is nothing to answer).
+   * Removes commands from `chunk`, in place when it can. Returns the data left
+   * (a view of `chunk`, or a new array when a 0xFF held over from the previous
+   * chunk turned out to be data), and the bytes to send back, or null.
    */
-  strip(chunk: Uint8Array, length: number): { length: number; reply: number[] | null } {
+  strip(chunk: Uint8Array): { data: Uint8Array; reply: number[] | null } {
+    if (this.#state === State.Command && chunk.length > 0 && chunk[0] < SE) {
+      // The last chunk ended in 0xFF, which is data after all: put it back.
+      const joined = new Uint8Array(chunk.length + 1);
+      joined[0] = IAC;
+      joined.set(chunk, 1);
+      this.#state = State.Data;
+      return this.strip(joined);
+    }
+    const length = chunk.length;
     let out = 0;
     let reply: number[] | null = null;
     for (let i = 0; i < length; i++) {
@@ -78,6 +88,13 @@ export class TelnetFilter {
         case State.Command:
           if (b === IAC) {
             chunk[out++] = b; // IAC IAC is a literal 0xFF
+            this.#state = State.Data;
+          } else if (b < SE) {
+            // Not a command: invalid UTF-8 from a peer that is not telnet. Keep
+            // both bytes, so the 0xFF shows as U+FFFD and no character is lost.
+            // (Writing two bytes is safe: the IAC before was not written.)
+            chunk[out++] = IAC;
+            chunk[out++] = b;
             this.#state = State.Data;
           } else if (b >= WILL && b <= DONT) {
             this.#verb = b;
@@ -100,6 +117,6 @@ export class TelnetFilter {
           break;
       }
     }
-    return { length: out, reply };
+    return { data: out === length ? chunk : chunk.subarray(0, out), reply };
   }
 }

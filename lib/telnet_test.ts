@@ -7,9 +7,8 @@ function run(...chunks: number[][]): { data: number[]; reply: number[] } {
   const data: number[] = [];
   const reply: number[] = [];
   for (const bytes of chunks) {
-    const chunk = new Uint8Array(bytes);
-    const result = filter.strip(chunk, chunk.length);
-    data.push(...chunk.subarray(0, result.length));
+    const result = filter.strip(new Uint8Array(bytes));
+    data.push(...result.data);
     reply.push(...(result.reply ?? []));
   }
   return { data, reply };
@@ -64,4 +63,9 @@ Deno.test("TelnetFilter skips a whole subnegotiation and keeps IAC IAC as 0xFF",
     ...text("ab"),
     0xff,
   ]);
+});
+
+Deno.test("TelnetFilter keeps 0xFF followed by a byte that is no command", () => {
+  assert.deepEqual(run([0x61, 0xff, 0x41, 0x0a]).data, [0x61, 0xff, 0x41, 0x0a]);
+  assert.deepEqual(run([0x61, 0xff], [0x0a]).data, [0x61, 0xff, 0x0a]);
 });

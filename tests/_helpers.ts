@@ -34,7 +34,10 @@ export async function within<T>(promise: Promise<T>, what: string, ms = DEADLINE
 /** Reads a byte stream as lines. */
 export class LineReader {
   readonly #source: { read(p: Uint8Array): Promise<number | null> };
-  #buffer = new Uint8Array(0);
+  /** Bytes read and not yet returned are `#buffer[#start..#end)`. */
+  #buffer = new Uint8Array(64 * 1024);
+  #start = 0;
+  #end = 0;
   #ended = false;
 
   /** Lines from `source`. */
@@ -45,28 +48,32 @@ export class LineReader {
   /** The next line without its `\n`, or null at end of input (a final partial line counts). */
   async next(what = "a line"): Promise<string | null> {
     while (true) {
-      const nl = this.#buffer.indexOf(0x0a);
+      const nl = this.#buffer.subarray(this.#start, this.#end).indexOf(0x0a);
       if (nl >= 0) {
-        const line = decoder.decode(this.#buffer.subarray(0, nl));
-        this.#buffer = this.#buffer.slice(nl + 1);
+        const line = decoder.decode(this.#buffer.subarray(this.#start, this.#start + nl));
+        this.#start += nl + 1;
         return line;
       }
       if (this.#ended) {
-        if (this.#buffer.length === 0) return null;
-        const rest = decoder.decode(this.#buffer);
-        this.#buffer = new Uint8Array(0);
+        if (this.#start === this.#end) return null;
+        const rest = decoder.decode(this.#buffer.subarray(this.#start, this.#end));
+        this.#start = this.#end;
         return rest;
       }
-      const chunk = new Uint8Array(65536);
-      const n = await within(this.#source.read(chunk), what);
-      if (n === null) {
-        this.#ended = true;
-      } else {
-        const grown = new Uint8Array(this.#buffer.length + n);
+      // Make room: move the partial line to the front, or grow.
+      if (this.#start > 0) {
+        this.#buffer.copyWithin(0, this.#start, this.#end);
+        this.#end -= this.#start;
+        this.#start = 0;
+      }
+      if (this.#end === this.#buffer.length) {
+        const grown = new Uint8Array(this.#buffer.length * 2);
         grown.set(this.#buffer);
-        grown.set(chunk.subarray(0, n), this.#buffer.length);
         this.#buffer = grown;
       }
+      const n = await within(this.#source.read(this.#buffer.subarray(this.#end)), what);
+      if (n === null) this.#ended = true;
+      else this.#end += n;
     }
   }
 

@@ -266,13 +266,16 @@ Deno.test("relay passes UTF-8 through unchanged and neutralises control characte
       0x6d, // U+009B CSI "31m"
       0x0d,
       0x65, // a CR not before LF
+      0xfe,
+      0xc3,
+      0x28,
       0xff,
-      0xfe, // invalid UTF-8
+      0x41, // invalid UTF-8
       0x0a,
     ]),
   );
   const line = (await b.lines.until(/^<user1> a/)).at(-1)!;
-  assert.equal(line, "<user1> a^[[2J^[]0;pwned^Gb^Hc^?d\uFFFD31m^Me\uFFFD\uFFFD");
+  assert.equal(line, "<user1> a^[[2J^[]0;pwned^Gb^Hc^?d\uFFFD31m^Me\uFFFD\uFFFD(\uFFFDA");
   // deno-lint-ignore no-control-regex
   assert.doesNotMatch(line, /[\x00-\x08\x0a-\x1f\x7f-\x9f]/);
   assert.equal(t.log.messages.at(-1), `user1: ${line.slice("<user1> ".length)}`);
