@@ -24,6 +24,7 @@ import {
   UsageError,
 } from "./lib/cli.ts";
 import { OutputBuffer, runOperatorConsole, ServerConsole } from "./lib/console.ts";
+import { reportUnhandledRejections } from "./lib/events.ts";
 import { DEFAULT_MAX_LINE } from "./lib/frame.ts";
 import { listen, ListenError, type ListenTarget } from "./lib/listen.ts";
 import { VERSION } from "./lib/version.ts";
@@ -47,8 +48,10 @@ How it behaves:
 Limits:
       --max-clients <n>     most clients at once (default 1024)
       --max-line <bytes>    longest line accepted (default ${DEFAULT_MAX_LINE})
-      --send-queue <bytes>  most bytes queued for one client before it is
-                            disconnected as too slow (default 1M)
+      --send-queue <bytes>  how far behind a client may fall (default 1M); while
+                            one is further behind, reading pauses (nothing is
+                            lost), and one that does not catch up is dropped
+                            as too slow
       --idle-timeout <s>    disconnect clients silent this long (default: never)
       --flood <lines/s>     drop lines over this rate per client (default: no limit)
       --allow <cidr>        accept only these addresses (repeatable)
@@ -176,6 +179,7 @@ export async function main(args: string[]): Promise<number> {
   }
 
   const log = new ServerConsole(stdout, { json: options.json });
+  const unguard = reportUnhandledRejections(log);
   const shutdown = new AbortController();
   const onSignal = () => {
     // A second Ctrl-C while draining: leave at once.
@@ -201,6 +205,7 @@ export async function main(args: string[]): Promise<number> {
   void runOperatorConsole(server, log, Deno.stdin);
   await server.finished;
   for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+  unguard();
   if (options.target.path !== undefined) await Deno.remove(options.target.path).catch(() => {});
   await stdout.drained();
   return 0;

@@ -7,7 +7,13 @@
  */
 
 import type { AccessList } from "./cidr.ts";
-import { Connection, formatAddress, isConnectionError, message } from "./connection.ts";
+import {
+  Connection,
+  DEFAULT_SEND_QUEUE,
+  formatAddress,
+  isConnectionError,
+  message,
+} from "./connection.ts";
 import { type PeerInfo, type ServerLog, SILENT_LOG } from "./events.ts";
 import { Hub } from "./hub.ts";
 import { notice, type Room, Session } from "./session.ts";
@@ -27,10 +33,19 @@ export interface ChatServerOptions {
    */
   maxLine?: number;
   /**
-   * Most bytes queued for one client; past it the client is disconnected as too slow.
+   * How far behind, in queued bytes, a client may fall. While any client is
+   * further behind, the server reads from nobody (TCP pushes back on senders,
+   * and nothing is lost). A client that is behind and, within `slowTimeout`,
+   * catches up by less than a sixteenth of this is disconnected as too slow.
    * @default {1048576}
    */
   sendQueue?: number;
+  /**
+   * The window, in milliseconds, in which a client that is behind must make
+   * progress (see `sendQueue`).
+   * @default {500}
+   */
+  slowTimeout?: number;
   /**
    * Most clients connected at once; one more is told the server is full.
    * @default {1024}
@@ -130,6 +145,19 @@ export class ChatServer {
   #idleTimer: ReturnType<typeof setInterval> | undefined;
   /** The accept loop; settles once the listener is closed. */
   readonly #accepting: Promise<void>;
+  readonly #slowTimeout: number;
+  /**
+   * Connections more than their send queue behind (while any is, nobody is
+   * read), each with the start of its current progress window: when, and how
+   * much had been written to it then.
+   */
+  readonly #behind = new Map<Connection, { since: number; written: number }>();
+  /** Least progress a client that is behind must make in one slow-timeout window. */
+  readonly #minProgress: number;
+  /** Settles `room.pause` when `#behind` empties. */
+  #resume: (() => void) | null = null;
+  /** Checks `#behind` for clients that stay behind too long; runs while it is not empty. */
+  #slowTimer: ReturnType<typeof setInterval> | undefined;
 
   /** Starts serving `listener` at once. */
   constructor(listener: Deno.Listener, options: ChatServerOptions = {}) {
@@ -142,7 +170,10 @@ export class ChatServer {
       flood: nonNegative("flood", options.flood ?? 0),
       presenceLimit: nonNegative("presenceLimit", options.presenceLimit ?? 100),
       closing: false,
+      pause: null,
     };
+    this.#slowTimeout = nonNegative("slowTimeout", options.slowTimeout ?? 500);
+    this.#minProgress = (options.sendQueue ?? DEFAULT_SEND_QUEUE) / 16;
     this.#maxLine = options.maxLine;
     this.#sendQueue = options.sendQueue;
     this.#maxClients = nonNegative("maxClients", options.maxClients ?? 1024);
@@ -233,6 +264,9 @@ export class ChatServer {
   async #shutDown(reason: string): Promise<void> {
     this.#room.closing = true;
     clearInterval(this.#idleTimer);
+    // Reads paused for a client that is behind must not hold up the end.
+    this.#behind.clear();
+    this.#onCaughtUp();
     try {
       this.#listener.close();
     } catch {
@@ -285,6 +319,7 @@ export class ChatServer {
       maxLine: this.#maxLine,
       sendQueue: this.#sendQueue,
       telnet: true,
+      onBehind: this.#onBehind,
     });
     let session: Session | null = null;
     try {
@@ -322,6 +357,56 @@ export class ChatServer {
       this.#admitting.delete(connection);
       connection.close();
       if (--this.#active === 0) this.#allClosed?.resolve();
+    }
+  }
+
+  /**
+   * A client fell behind, or caught up. The relay reads faster than it can write
+   * to many clients; pausing every read while one client is behind keeps it
+   * lossless and its memory bounded (the mark, plus at most one read per
+   * client). A client that stays behind is dropped, so it cannot hold the room
+   * for longer than the slow timeout.
+   */
+  readonly #onBehind = (connection: Connection, behind: boolean): void => {
+    if (behind) {
+      if (this.#room.closing) return;
+      this.#behind.set(connection, { since: performance.now(), written: connection.written });
+      if (this.#room.pause === null) {
+        this.#room.pause = new Promise((resolve) => this.#resume = resolve);
+        const every = Math.max(10, Math.min(100, this.#slowTimeout / 4));
+        this.#slowTimer = setInterval(() => this.#dropSlow(), every);
+      }
+    } else if (this.#behind.delete(connection) && this.#behind.size === 0) {
+      this.#onCaughtUp();
+    }
+  };
+
+  /** Nobody is behind any more: reading goes on. */
+  #onCaughtUp(): void {
+    clearInterval(this.#slowTimer);
+    this.#slowTimer = undefined;
+    this.#room.pause = null;
+    this.#resume?.();
+    this.#resume = null;
+  }
+
+  /**
+   * Disconnects clients that are behind and caught up too little in their last
+   * window. Progress, not time alone, is the test: when many clients share a
+   * bottleneck (one machine reading them all, the server's own CPU), each drains
+   * slowly but steadily and must not be dropped; one that stopped reading, or
+   * trickles a byte now and then to hold the room, is.
+   */
+  #dropSlow(): void {
+    const now = performance.now();
+    for (const [connection, window] of this.#behind) {
+      if (now - window.since < this.#slowTimeout) continue;
+      if (connection.written - window.written < this.#minProgress) {
+        connection.close("too slow");
+      } else {
+        window.since = now;
+        window.written = connection.written;
+      }
     }
   }
 

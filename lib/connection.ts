@@ -15,13 +15,17 @@
 import { LineDecoder, type LineSink } from "./frame.ts";
 import { IAC, TelnetFilter } from "./telnet.ts";
 
-/** Default bound on bytes queued for one peer: past it the peer is "too slow". */
+/** Default bound on bytes queued for one peer: past it the peer is behind. */
 export const DEFAULT_SEND_QUEUE = 1024 * 1024;
 
 /** Read buffer of a quiet peer: small, because 10,000 idle peers each hold one. */
 const SMALL_READ = 256;
 /** Read buffer of a busy peer: one read can take a whole burst. */
 const LARGE_READ = 64 * 1024;
+/** Chunks smaller than this are merged with their neighbours into one write... */
+const SMALL_CHUNK = 16 * 1024;
+/** ...up to about this many bytes per write. */
+const COALESCE_UP_TO = 64 * 1024;
 
 /** What a {@linkcode Connection}'s read loop feeds: lines, and a batch boundary. */
 export interface ReadSink extends LineSink {
@@ -30,7 +34,7 @@ export interface ReadSink extends LineSink {
    * them on as one batch. A returned promise pauses reading until it settles:
    * that is how a slow consumer (say, the operator's terminal) pushes back.
    */
-  flush(): void | Promise<void>;
+  flush(): void | Promise<unknown>;
 }
 
 /** Options for {@linkcode Connection}. */
@@ -41,11 +45,18 @@ export interface ConnectionOptions {
    */
   maxLine?: number;
   /**
-   * Most bytes that may wait in the send queue; a send beyond it closes the
-   * connection with the reason `"too slow"`.
+   * Bytes queued past which the peer is behind. Without `onBehind`, a send that
+   * would queue more closes the connection with the reason `"too slow"`.
    * @default {1048576}
    */
   sendQueue?: number;
+  /**
+   * Told when the queue goes past `sendQueue` (`behind` true), and when it is
+   * back to half of it or the connection closed (false). With it, sends are
+   * never refused for size: the caller decides what a peer that is behind
+   * costs (the chat server pauses its reads, and drops peers that stay behind).
+   */
+  onBehind?: (connection: Connection, behind: boolean) => void;
   /**
    * Strip Telnet commands from what the peer sends and refuse its option
    * requests (see telnet.ts), so `telnet` works as a client.
@@ -102,12 +113,18 @@ export class Connection {
   readonly decoder: LineDecoder;
   /** `performance.now()` at the last read that brought bytes: for idle timeouts. */
   lastActive: number = performance.now();
-  /** Bound on `#queuedBytes`. */
+  /** The mark on `#queuedBytes` past which the peer is behind. */
   readonly #sendQueue: number;
+  /** See `ConnectionOptions.onBehind`. */
+  readonly #onBehind: ((connection: Connection, behind: boolean) => void) | undefined;
+  /** True from when the queue goes past the mark until it is back to half of it. */
+  #behind = false;
   /** Chunks waiting for the next write; null when none, so an idle peer holds nothing. */
   #queue: Uint8Array[] | null = null;
   /** Bytes queued or being written: what the bound is checked against. */
   #queuedBytes = 0;
+  /** Bytes written since the connection opened: how a reader's progress is measured. */
+  #written = 0;
   /** True while the write loop runs; at most one write is under way at a time. */
   #writing = false;
   /** OPEN, then ENDING (no new sends; draining), then CLOSED. */
@@ -129,12 +146,18 @@ export class Connection {
     this.remote = formatAddress(conn.remoteAddr);
     this.decoder = new LineDecoder({ maxLine: options.maxLine });
     this.#sendQueue = options.sendQueue ?? DEFAULT_SEND_QUEUE;
+    this.#onBehind = options.onBehind;
     this.#telnet = options.telnet ?? false;
   }
 
   /** Bytes waiting to be written to this peer. */
   get queuedBytes(): number {
     return this.#queuedBytes;
+  }
+
+  /** Bytes written to the peer so far. */
+  get written(): number {
+    return this.#written;
   }
 
   /** Why the connection was ended or closed by this side; null while open. */
@@ -150,16 +173,20 @@ export class Connection {
   /**
    * Queues `bytes` for the peer and returns at once: it never waits for the peer.
    * The bytes must not be changed afterwards; one buffer may be queued to many
-   * connections. Returns false when the connection is ending or closed, or when
-   * the bytes would overflow the send queue, in which case the connection is
-   * closed with the reason `"too slow"`.
+   * connections. Returns false when the connection is ending or closed, or, with
+   * no `onBehind`, when the bytes would overflow the send queue, in which case
+   * the connection is closed with the reason `"too slow"`.
    */
   send(bytes: Uint8Array): boolean {
     if (this.#state !== OPEN) return false;
     const queued = this.#queuedBytes + bytes.length;
-    if (queued > this.#sendQueue) {
-      this.close("too slow");
-      return false;
+    if (queued > this.#sendQueue && !this.#behind) {
+      if (this.#onBehind === undefined) {
+        this.close("too slow");
+        return false;
+      }
+      this.#behind = true;
+      this.#onBehind(this, true);
     }
     this.#queuedBytes = queued;
     if (this.#queue === null) this.#queue = [bytes];
@@ -276,6 +303,7 @@ export class Connection {
     this.#unsent = this.#queue;
     this.#queue = null;
     this.#queuedBytes = 0;
+    this.#caughtUp();
     try {
       this.conn.close();
     } catch {
@@ -293,25 +321,56 @@ export class Connection {
 
   /** Writes queued chunks until the queue is empty, coalescing each batch into one write. */
   async #writeLoop(): Promise<void> {
+    // The batch being written and the index of its next chunk, kept out here so
+    // that chunks never handed to a write can be given back if the connection closes.
+    let batch: Uint8Array[] = [];
+    let next = 0;
     try {
       while (this.#queue !== null) {
-        const chunks = this.#queue;
+        batch = this.#queue;
         this.#queue = null;
-        const data = chunks.length === 1 ? chunks[0] : concat(chunks);
-        let written = 0;
-        while (written < data.length) {
-          written += await this.conn.write(written === 0 ? data : data.subarray(written));
+        next = 0;
+        while (next < batch.length) {
+          // A run of small chunks (lines, notices) becomes one write. A large
+          // chunk, usually one relayed batch shared by every peer, is written as
+          // it is: copying it for each peer would cost more than the syscall saved.
+          let end = next + 1;
+          let size = batch[next].length;
+          while (end < batch.length && size < COALESCE_UP_TO && batch[end].length < SMALL_CHUNK) {
+            size += batch[end++].length;
+          }
+          const data = end === next + 1 ? batch[next] : concat(batch, next, end, size);
+          next = end;
+          let written = 0;
+          while (written < size) {
+            const n = await this.conn.write(written === 0 ? data : data.subarray(written));
+            written += n;
+            this.#written += n;
+          }
+          if (this.#state === CLOSED) break;
+          this.#queuedBytes -= size;
+          // Half the mark, not the mark: a peer hovering at it would flap.
+          if (this.#behind && this.#queuedBytes <= this.#sendQueue / 2) this.#caughtUp();
         }
-        this.#queuedBytes -= data.length;
       }
     } catch (error) {
       // A peer that left, or close() under a pending write. Anything else still
       // ends this peer only: a writer nobody awaits must not reject.
       this.close(isConnectionError(error) ? "connection lost" : `write failed: ${message(error)}`);
     } finally {
+      if (this.#state === CLOSED && next < batch.length) {
+        this.#unsent = [...batch.slice(next), ...(this.#unsent ?? [])];
+      }
       this.#writing = false;
       this.#wakeDrainWaiters();
     }
+  }
+
+  /** The queue is back under half its mark (or gone): no longer behind. */
+  #caughtUp(): void {
+    if (!this.#behind) return;
+    this.#behind = false;
+    this.#onBehind?.(this, false);
   }
 
   #wakeDrainWaiters(): void {
@@ -322,15 +381,13 @@ export class Connection {
   }
 }
 
-/** Joins chunks into one buffer. */
-function concat(chunks: Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const chunk of chunks) total += chunk.length;
-  const out = new Uint8Array(total);
+/** Joins `chunks[from..to)`, `size` bytes in all, into one buffer. */
+function concat(chunks: Uint8Array[], from: number, to: number, size: number): Uint8Array {
+  const out = new Uint8Array(size);
   let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
+  for (let i = from; i < to; i++) {
+    out.set(chunks[i], at);
+    at += chunks[i].length;
   }
   return out;
 }

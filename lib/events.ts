@@ -83,3 +83,19 @@ export const SILENT_LOG: ServerLog = {
   message() {},
   ready: () => undefined,
 };
+
+/**
+ * Turns an unhandled promise rejection, which would end the process, into an
+ * error event. Every rejection in charla is handled by construction; this is
+ * the guard for the one that is not, so it costs one client at most, never the
+ * server. Returns a function that removes the guard.
+ */
+export function reportUnhandledRejections(log: ServerLog): () => void {
+  const onRejection = (event: PromiseRejectionEvent) => {
+    event.preventDefault();
+    const reason = event.reason instanceof Error ? event.reason.message : String(event.reason);
+    log.event({ event: "error", peer: null, message: `unhandled rejection: ${reason}` });
+  };
+  globalThis.addEventListener("unhandledrejection", onRejection);
+  return () => globalThis.removeEventListener("unhandledrejection", onRejection);
+}

@@ -81,4 +81,5 @@ export { listen, ListenError, type ListenTarget } from "./listen.ts";
 export { OPERATOR_HELP, type OperatorResult, runOperatorLine } from "./operator.ts";
 export { TelnetFilter } from "./telnet.ts";
 export { ByteBuilder, sanitize, sanitizeText } from "./text.ts";
+export { TokenBucket } from "./token_bucket.ts";
 export { VERSION } from "./version.ts";

@@ -9,6 +9,7 @@ import type { Connection, ReadSink } from "./connection.ts";
 import { describeLeave, type PeerInfo, type ServerLog } from "./events.ts";
 import { checkName, type Hub, type HubPeer } from "./hub.ts";
 import { ByteBuilder } from "./text.ts";
+import { TokenBucket } from "./token_bucket.ts";
 
 /** What every session of one server shares. */
 export interface Room {
@@ -24,6 +25,11 @@ export interface Room {
   readonly presenceLimit: number;
   /** Set when the server shuts down: nobody is told who leaves then. */
   closing: boolean;
+  /**
+   * Set while some client is more than its send queue behind: every session
+   * waits for it before reading on, so the relay never outruns its readers.
+   */
+  pause: Promise<void> | null;
 }
 
 /** Most names listed in a welcome; `/who` lists up to ten times more. */
@@ -77,10 +83,8 @@ export class Session implements HubPeer, PeerInfo, ReadSink {
   readonly #room: Room;
   /** `<name> ` as bytes, the prefix of this client's relayed lines; rebuilt on rename. */
   #prefix: Uint8Array;
-  /** Flood control, a token bucket: lines that may be sent now, at most `room.flood`. */
-  #tokens: number;
-  /** When `#tokens` was last topped up, in `performance.now()` time. */
-  #refilled: number;
+  /** Flood control, when the room has a limit. */
+  readonly #bucket: TokenBucket | null;
   /** Lines dropped in the current flood, reported when it ends. */
   #dropped = 0;
 
@@ -92,8 +96,7 @@ export class Session implements HubPeer, PeerInfo, ReadSink {
     this.name = `user${id}`;
     this.address = connection.remote;
     this.#prefix = encoder.encode(`<${this.name}> `);
-    this.#tokens = room.flood;
-    this.#refilled = performance.now();
+    this.#bucket = room.flood > 0 ? new TokenBucket(room.flood, performance.now()) : null;
   }
 
   /** Queues bytes for this client; never waits. */
@@ -135,7 +138,7 @@ export class Session implements HubPeer, PeerInfo, ReadSink {
 
   /** A complete line from the client: a command, or text for the room or the operator. */
   line(buf: Uint8Array, start: number, end: number): void {
-    if (this.#room.flood > 0 && !this.#withinFloodLimit()) return;
+    if (this.#bucket !== null && !this.#withinFloodLimit(this.#bucket)) return;
     if (buf[start] === SLASH) {
       if (end > start + 1 && buf[start + 1] === SLASH) {
         start++; // "//text" is the text "/text"
@@ -174,20 +177,22 @@ export class Session implements HubPeer, PeerInfo, ReadSink {
     });
   }
 
-  /** End of a read chunk: relay its lines as one buffer; wait if the log is behind. */
-  flush(): Promise<void> | undefined {
-    if (batch.length > 0) this.#room.hub.broadcast(batch.take(), this);
-    return this.#room.log.ready();
+  /**
+   * End of a read chunk: relay its lines as one buffer. Returns a promise when
+   * reading must wait: some client is behind, or the operator's log is.
+   */
+  flush(): Promise<unknown> | undefined {
+    const room = this.#room;
+    if (batch.length > 0) room.hub.broadcast(batch.take(), this);
+    const logReady = room.log.ready();
+    if (room.pause === null) return logReady;
+    return logReady === undefined ? room.pause : Promise.all([room.pause, logReady]);
   }
 
   /** Takes a token from the flood bucket; false when the line must be dropped. */
-  #withinFloodLimit(): boolean {
-    const rate = this.#room.flood;
-    const now = this.connection.lastActive;
-    this.#tokens = Math.min(rate, this.#tokens + (now - this.#refilled) * rate / 1000);
-    this.#refilled = now;
-    if (this.#tokens >= 1) {
-      this.#tokens -= 1;
+  #withinFloodLimit(bucket: TokenBucket): boolean {
+    // The time of the read that brought the line: one clock call per chunk, not per line.
+    if (bucket.take(this.connection.lastActive)) {
       if (this.#dropped > 0) {
         this.notice(`${this.#dropped} lines were dropped by the flood limit`);
         this.#dropped = 0;
@@ -196,7 +201,7 @@ export class Session implements HubPeer, PeerInfo, ReadSink {
     }
     if (this.#dropped++ === 0) {
       this.notice(
-        `error: flood: over ${rate} lines per second; lines are dropped until you slow down`,
+        `error: flood: over ${bucket.rate} lines per second; lines are dropped until you slow down`,
       );
       this.#room.log.event({ event: "error", peer: this, message: "flood limit reached" });
     }

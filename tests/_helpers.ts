@@ -217,9 +217,14 @@ export interface TestServer extends AsyncDisposable {
   readonly port: number;
 }
 
-/** Starts a server on 127.0.0.1:0; dispose it to shut it down. */
-export function startServer(options: ChatServerOptions = {}): TestServer {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+/**
+ * Starts a server on `listener`, by default a new one on 127.0.0.1:0; dispose it
+ * to shut it down.
+ */
+export function startServer(
+  options: ChatServerOptions & { listener?: Deno.TcpListener } = {},
+): TestServer {
+  const listener = options.listener ?? Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const log = new MemoryLog();
   const server = new ChatServer(listener, { log, ...options });
   return {
@@ -248,6 +253,15 @@ export async function sendAndReset(port: number, data: string): Promise<void> {
   socket.on("close", () => resolve());
   socket.on("connect", () => socket.write(data, () => socket.resetAndDestroy()));
   await within(promise, "the reset");
+}
+
+/** A process's memory in KiB: now (VmRSS) and at its peak (VmHWM). */
+export async function processMemory(pid: number): Promise<{ rss: number; peak: number }> {
+  // Deno 2.9 reads nothing under /proc without --allow-all; cat can.
+  const { stdout } = await new Deno.Command("cat", { args: [`/proc/${pid}/status`] }).output();
+  const text = new TextDecoder().decode(stdout);
+  const kib = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(text)![1]);
+  return { rss: kib("VmRSS"), peak: kib("VmHWM") };
 }
 
 /** A spawned program (server.ts or client.ts) with piped stdio. */
