@@ -1,0 +1,328 @@
+// deno-lint-ignore-file no-console
+/**
+ * `deno task bench`: load generator for charla, compared in the same run with the
+ * expert Node relay (`bench/peers/node_relay.mjs`).
+ *
+ * Each run starts a fresh server on 127.0.0.1 and an ephemeral port and measures
+ * it; the table shows charla's figure beside the peer's with their ratio (for the
+ * short fanout and ingest scenarios, the median of three runs), and every run is
+ * appended as one JSON line to `bench/results/<date>.jsonl`.
+ *
+ * ```sh
+ * deno task bench                        # everything, both servers (about a minute)
+ * deno task bench --quick                # smaller sizes, for a smoke run
+ * deno task bench --only fanout,latency  # some scenarios
+ * deno task bench --server charla        # one server only (charla | node | both)
+ * deno task bench --charla-args="--send-queue 64m"  # charla with other settings
+ * ```
+ *
+ * Exit code 1 when any run failed its checks (lost, cut, duplicated or reordered
+ * lines, dropped clients, a server that would not start); 2 on bad flags.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { runBroadcast } from "./broadcast.ts";
+import { runFanout } from "./fanout.ts";
+import { runIdle } from "./idle.ts";
+import { runIngest } from "./ingest.ts";
+import { runLatency } from "./latency.ts";
+import type { Outcome } from "./outcome.ts";
+import { cpuInfo } from "./proc.ts";
+import { type Metric, printCpuTable, printTable, type RunRecord } from "./report.ts";
+import { nodeVersion, type ServerKind, ServerProcess } from "./server_process.ts";
+
+/** One measured configuration, run `runs` times per server. */
+interface Scenario {
+  /** The name `--only` selects. */
+  name: string;
+  /** What the table shows. */
+  label: string;
+  /** Sizes, as recorded in the results file. */
+  params: Record<string, number>;
+  /** Relay mode or console mode. */
+  relay: boolean;
+  /**
+   * Runs per server, each on a fresh server; the table shows the median run (by
+   * the first metric). Scenarios measured over well under a second vary by a
+   * quarter from run to run on a small shared machine, and a median of three
+   * steadies the ratio.
+   */
+  runs: number;
+  /** The figures the table compares. */
+  metrics: Metric[];
+  /** Runs against a started server; stops it when done. */
+  run(server: ServerProcess): Promise<Outcome>;
+}
+
+/** Scenario names, in the order they run. */
+const NAMES = ["fanout", "latency", "idle", "broadcast", "ingest"];
+
+/**
+ * The scenarios at full size, or at `--quick` size. Fanout sizes give each run
+ * about 2.5 M deliveries, enough for a few seconds of steady state at every N
+ * (N=50 is the issue's headline "50 clients x 1,000 lines").
+ */
+function scenarios(quick: boolean): Scenario[] {
+  const q = (full: number, small: number) => quick ? small : full;
+  const list: Scenario[] = [];
+  const fanouts = [
+    { clients: 10, senders: 10, lines: q(25_000, 2_500) },
+    { clients: 50, senders: 50, lines: q(1_000, 100) },
+    { clients: 100, senders: 25, lines: q(1_000, 100) },
+    { clients: 1_000, senders: 10, lines: q(250, 25) },
+  ];
+  for (const params of fanouts) {
+    list.push({
+      name: "fanout",
+      label: `fanout N=${params.clients} S=${params.senders} L=${
+        params.lines.toLocaleString("en")
+      }`,
+      params: { ...params, deliveries: params.senders * params.lines * (params.clients - 1) },
+      relay: true,
+      runs: q(3, 1),
+      metrics: [
+        { key: "deliveries_per_s", label: "deliveries/s", better: "higher" },
+        { key: "server_cpu_ns_per_delivery", label: "server CPU ns/delivery", better: "lower" },
+      ],
+      run: (server) => runFanout(server, params),
+    });
+  }
+  const latency = { clients: 100, rate: 1_000, seconds: q(5, 1) };
+  list.push({
+    name: "latency",
+    label: `latency ${latency.clients} clients, ${latency.rate}/s for ${latency.seconds} s`,
+    params: latency,
+    relay: true,
+    runs: 1,
+    metrics: ["p50", "p90", "p99", "max"].map((p) => ({
+      key: `${p}_ms`,
+      label: `${p} ms`,
+      better: "lower" as const,
+    })),
+    run: (server) => runLatency(server, latency),
+  });
+  const idle = { connections: q(15_000, 1_500) };
+  list.push({
+    name: "idle",
+    label: `idle ${idle.connections.toLocaleString("en")} connections`,
+    params: idle,
+    relay: true,
+    runs: 1,
+    metrics: [
+      { key: "kib_per_connection", label: "KiB/connection", better: "lower" },
+      { key: "held", label: "held", better: "higher" },
+      { key: "connections_per_s", label: "connects/s", better: "higher" },
+    ],
+    run: (server) => runIdle(server, idle),
+  });
+  const broadcast = { clients: q(10_000, 1_000), repeats: q(5, 3) };
+  list.push({
+    name: "broadcast",
+    label: `broadcast to ${broadcast.clients.toLocaleString("en")} x${broadcast.repeats}`,
+    params: broadcast,
+    relay: true,
+    runs: 1,
+    metrics: [
+      { key: "median_ms", label: "median ms", better: "lower" },
+      { key: "max_ms", label: "max ms", better: "lower" },
+    ],
+    run: (server) => runBroadcast(server, broadcast),
+  });
+  const ingest = { lines: q(1_000_000, 100_000) };
+  list.push({
+    name: "ingest",
+    label: `ingest ${ingest.lines.toLocaleString("en")} lines (console)`,
+    params: ingest,
+    relay: false,
+    runs: q(3, 1),
+    metrics: [
+      { key: "lines_per_s", label: "lines/s", better: "higher" },
+      { key: "server_cpu_ns_per_line", label: "server CPU ns/line", better: "lower" },
+    ],
+    run: (server) => runIngest(server, ingest),
+  });
+  return list;
+}
+
+const USAGE = `Usage: deno task bench [--quick] [--only <scenario,...>] [--server charla|node|both]
+
+Scenarios: ${NAMES.join(", ")}
+  --quick    smaller sizes, for a smoke run
+  --only     run only these scenarios (comma-separated)
+  --server   which server to measure (default: both)
+  --charla-args="<args>"  extra server.ts arguments (e.g. "--send-queue 16m"); the
+             default run uses charla's defaults, and records these in the results`;
+
+/** Runs the bench; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let flags;
+  try {
+    flags = parseArgs({
+      args,
+      options: {
+        only: { type: "string" },
+        quick: { type: "boolean", default: false },
+        server: { type: "string", default: "both" },
+        "charla-args": { type: "string", default: "" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }).values;
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (flags.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const only = flags.only?.split(",").map((name) => name.trim()).filter(Boolean) ?? NAMES;
+  const unknown = only.filter((name) => !NAMES.includes(name));
+  if (unknown.length > 0 || !["charla", "node", "both"].includes(flags.server)) {
+    console.error(
+      `${unknown.length > 0 ? `Unknown scenario "${unknown[0]}"` : "Bad --server"}\n${USAGE}`,
+    );
+    return 2;
+  }
+
+  const node = await nodeVersion();
+  const kinds: ServerKind[] = flags.server === "both"
+    ? ["charla", "node"]
+    : [flags.server as ServerKind];
+  if (node === null && kinds.includes("node")) {
+    console.log("note: `node` is not on PATH: the Node relay comparison is skipped");
+    kinds.splice(kinds.indexOf("node"), 1);
+  }
+  if (kinds.length === 0) return 2;
+
+  const charlaArgs = flags["charla-args"].split(/\s+/).filter(Boolean);
+  const cpu = await cpuInfo();
+  const date = new Date();
+  const resultsDir = new URL("./results/", import.meta.url);
+  await Deno.mkdir(resultsDir, { recursive: true });
+  const resultsFile = new URL(`${date.toISOString().slice(0, 10)}.jsonl`, resultsDir);
+  console.log(
+    `charla bench: deno ${Deno.version.deno}, node ${node ?? "-"}, ${cpu.model} x${cpu.cpus}` +
+      (flags.quick ? " (quick)" : "") +
+      (charlaArgs.length > 0 ? `, charla with ${charlaArgs.join(" ")}` : ""),
+  );
+
+  const selected = scenarios(flags.quick).filter((scenario) => only.includes(scenario.name));
+  const records: RunRecord[] = []; // per scenario and server: the median run
+  const allRuns: RunRecord[] = [];
+  for (const scenario of selected) {
+    for (const kind of kinds) {
+      const runs: RunRecord[] = [];
+      for (let run = 1; run <= scenario.runs; run++) {
+        const outcome = await runOne(scenario, kind, charlaArgs);
+        const record: RunRecord = {
+          date: new Date().toISOString(),
+          scenario: scenario.name,
+          label: scenario.label,
+          server: kind,
+          params: scenario.params,
+          serverArgs: kind === "charla" ? charlaArgs : [],
+          quick: flags.quick,
+          run,
+          runs: scenario.runs,
+          ...outcome,
+          deno: Deno.version.deno,
+          node,
+          cpu: cpu.model,
+          cpus: cpu.cpus,
+        };
+        runs.push(record);
+        allRuns.push(record);
+        await Deno.writeTextFile(resultsFile, JSON.stringify(record) + "\n", { append: true });
+        const figures = scenario.metrics
+          .map((m) => `${m.label} ${formatBrief(outcome.figures[m.key])}`).join(", ");
+        // The verification counts (lost, cut, dup, ...) and notices, so a 0 is seen.
+        const notes = Object.entries(outcome.notes)
+          .map(([name, value]) => `${name} ${formatBrief(value)}`).join(", ");
+        const which = scenario.runs > 1 ? ` run ${run}/${scenario.runs}` : "";
+        console.error(`  ${scenario.label} [${kind}${which}]: ${figures} (${notes})`);
+        if (outcome.failures.length > 0) {
+          console.error(`  !!! FAILED ${kind}: ${outcome.failures.join("; ")}`);
+        }
+      }
+      records.push(medianRun(runs, scenario.metrics[0].key));
+    }
+  }
+
+  console.log("");
+  printTable(selected, records, kinds);
+  console.log("");
+  printCpuTable(records);
+  // Every failed run, not only those the table shows.
+  const failed = allRuns.filter((r) => r.failures.length > 0);
+  if (failed.length > 0) {
+    console.log("\n!!! FAILED RUNS (their figures do not count):");
+    for (const r of failed) {
+      const which = r.runs > 1 ? ` run ${r.run}/${r.runs}` : "";
+      console.log(`!!!   ${r.label} [${r.server}${which}]: ${r.failures.join("; ")}`);
+    }
+  }
+  console.log(`\nresults appended to ${resultsFile.pathname}`);
+  return failed.length > 0 ? 1 : 0;
+}
+
+/** Starts the server, runs the scenario, stops the server; failures become outcomes. */
+async function runOne(
+  scenario: Scenario,
+  kind: ServerKind,
+  charlaArgs: string[],
+): Promise<Outcome> {
+  let server: ServerProcess;
+  try {
+    server = await ServerProcess.start(kind, { relay: scenario.relay, charlaArgs });
+  } catch (error) {
+    return failedOutcome(`server did not start: ${(error as Error).message}`);
+  }
+  await using _ = server;
+  let outcome: Outcome;
+  try {
+    outcome = await scenario.run(server);
+  } catch (error) {
+    outcome = failedOutcome((error as Error).message);
+  }
+  await server.stop();
+  const exit = server.exitedEarly;
+  if (exit !== null) {
+    outcome.failures.push(`the server exited during the run (code ${exit.code})`);
+  }
+  if (outcome.failures.length > 0) {
+    // What the server said about it: its log often names the reason (say, a client
+    // dropped as too slow).
+    const stdout = (await server.stdoutTail()).split("\n").slice(-5).join("\n");
+    const stderr = await server.stderrTail();
+    if (stdout) outcome.failures.push(`server log (last lines):\n${stdout}`);
+    if (stderr) outcome.failures.push(`server stderr:\n${stderr}`);
+  }
+  return outcome;
+}
+
+/** The run with the median `key` figure; a failed run, if there is one, wins. */
+function medianRun(runs: RunRecord[], key: string): RunRecord {
+  const failed = runs.find((run) => run.failures.length > 0);
+  if (failed !== undefined) return failed;
+  const sorted = runs.toSorted((a, b) => a.figures[key] - b.figures[key]);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+function failedOutcome(why: string): Outcome {
+  return {
+    figures: {},
+    failures: [why],
+    notes: {},
+    wallMs: 0,
+    generatorCpuMs: 0,
+    serverCpuMs: 0,
+  };
+}
+
+function formatBrief(value: number | undefined): string {
+  return value === undefined || Number.isNaN(value) ? "-" : Number(value.toPrecision(4)).toString();
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

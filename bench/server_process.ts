@@ -1,0 +1,240 @@
+/**
+ * A server under test, run as a child process on 127.0.0.1 and an ephemeral port.
+ *
+ * Both servers are spawned through `sh -c 'exec "$@" >out 2>err'`: the shell
+ * replaces itself with the server (so `child.pid` is the server's own pid, which
+ * is checked through `/proc/<pid>/comm`), and the server writes its stdout straight
+ * to a file as an operator's `> log` would. Piping stdout into the generator
+ * instead would add the generator's own CPU to every logged line (1,000,000 of
+ * them in the ingest scenario) and would stall the server whenever the generator
+ * is slow to drain the pipe; discarding it ("null") would leave nothing to check.
+ * The first stdout line (`listening on 127.0.0.1:<port>`) is read by polling the
+ * file.
+ *
+ * @module
+ */
+
+import { commandOf, type ProcessUsage, processUsage } from "./proc.ts";
+
+/** Which server implementation to run. */
+export type ServerKind = "charla" | "node";
+
+/** The repository's server entry point. */
+const CHARLA_SERVER = new URL("../server.ts", import.meta.url).pathname;
+/** The comparison peer: the expert Node relay. */
+const NODE_RELAY = new URL("./peers/node_relay.mjs", import.meta.url).pathname;
+
+/** How the server is started. */
+export interface ServerOptions {
+  /** Relay mode (`--relay`): client lines go to the other clients. Else console mode. */
+  relay: boolean;
+  /**
+   * Connection limit passed as `--max-clients`.
+   * @default {20000}
+   */
+  maxClients?: number;
+  /**
+   * More arguments for charla's server.ts only (`--charla-args`), to measure it
+   * with settings other than its defaults.
+   * @default {[]}
+   */
+  charlaArgs?: string[];
+}
+
+/** A running server; dispose of it with `await using` (stops it and removes its files). */
+export class ServerProcess implements AsyncDisposable {
+  /** Which implementation this is. */
+  readonly kind: ServerKind;
+  /** The server's own pid (not a wrapper's). */
+  readonly pid: number;
+  /** The port it listens on, from its first stdout line. */
+  readonly port: number;
+  /** The file the server's stdout goes to. */
+  readonly stdoutPath: string;
+  /** The file the server's stderr goes to. */
+  readonly stderrPath: string;
+  /** Temporary directory holding both files; removed on disposal. */
+  readonly #dir: string;
+  /** The child process (the shell that became the server). */
+  readonly #child: Deno.ChildProcess;
+  /** Writer of the server's stdin, the operator console. */
+  readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
+  /** Set by the first stop(), so later calls wait for the same one. */
+  #stopped: Promise<void> | null = null;
+  /** The exit status once the process has ended on its own (not by our kill). */
+  #exit: Deno.CommandStatus | null = null;
+
+  private constructor(
+    kind: ServerKind,
+    child: Deno.ChildProcess,
+    port: number,
+    dir: string,
+  ) {
+    this.kind = kind;
+    this.#child = child;
+    this.pid = child.pid;
+    this.port = port;
+    this.#dir = dir;
+    this.stdoutPath = `${dir}/stdout.log`;
+    this.stderrPath = `${dir}/stderr.log`;
+    this.#stdin = child.stdin.getWriter();
+    child.status.then((status) => {
+      if (this.#stopped === null) this.#exit = status;
+    });
+  }
+
+  /** How the server ended if it ended by itself (a crash, an exit), else null. */
+  get exitedEarly(): Deno.CommandStatus | null {
+    return this.#exit;
+  }
+
+  /** Starts a server and waits until it prints `listening on 127.0.0.1:<port>`. */
+  static async start(kind: ServerKind, options: ServerOptions): Promise<ServerProcess> {
+    const args = ["--host", "127.0.0.1", "--port", "0"];
+    args.push("--max-clients", String(options.maxClients ?? 20_000));
+    if (options.relay) args.push("--relay");
+    const command = kind === "charla"
+      ? [Deno.execPath(), "run", "--allow-net", CHARLA_SERVER, ...args, ...options.charlaArgs ?? []]
+      : ["node", NODE_RELAY, ...args];
+    const dir = await Deno.makeTempDir({ prefix: `charla-bench-${kind}-` });
+    const child = new Deno.Command("sh", {
+      args: ["-c", 'exec "$@" >"$0/stdout.log" 2>"$0/stderr.log"', dir, ...command],
+      stdin: "piped",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    let exited = false;
+    child.status.then(() => exited = true);
+    const stdoutPath = `${dir}/stdout.log`;
+    const deadline = performance.now() + 20_000;
+    let port = 0;
+    while (port === 0) {
+      const first = await readFirstLine(stdoutPath);
+      const match = first === null ? null : /^listening on 127\.0\.0\.1:(\d+)$/.exec(first);
+      if (match !== null) {
+        port = Number(match[1]);
+        break;
+      }
+      if (first !== null || exited || performance.now() > deadline) {
+        const why = first !== null
+          ? `its first line was "${first}"`
+          : exited
+          ? "it exited"
+          : "it printed nothing in 20 s";
+        const stderr = await tail(`${dir}/stderr.log`);
+        kill(child);
+        await child.status;
+        await child.stdin.close().catch(() => {}); // fails once the pipe's reader is gone
+        await Deno.remove(dir, { recursive: true });
+        throw new Error(`Cannot start the ${kind} server: ${why}${stderr ? `\n${stderr}` : ""}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const server = new ServerProcess(kind, child, port, dir);
+    // Memory and CPU are read from this pid: make sure the shell has become the server.
+    const running = await commandOf(server.pid);
+    const expected = kind === "charla" ? "deno" : "node";
+    if (running !== expected) {
+      await server[Symbol.asyncDispose]();
+      throw new Error(`Server pid ${server.pid} runs "${running}", not "${expected}"`);
+    }
+    return server;
+  }
+
+  /** Current resident memory and CPU time of the server. */
+  usage(): Promise<ProcessUsage> {
+    return processUsage(this.pid);
+  }
+
+  /** Types one line on the server's operator console (its stdin). */
+  async say(text: string): Promise<void> {
+    await this.#stdin.write(new TextEncoder().encode(text + "\n"));
+  }
+
+  /** The last lines the server wrote to stderr, for error reports. */
+  stderrTail(): Promise<string> {
+    return tail(this.stderrPath);
+  }
+
+  /** The last lines of the server's log (its stdout), for error reports. */
+  stdoutTail(): Promise<string> {
+    return tail(this.stdoutPath);
+  }
+
+  /**
+   * Kills the server (its files stay until disposal). SIGKILL, not a graceful shutdown: the
+   * bench does not measure shutdown, and with 15,000 clients a graceful one would
+   * send each of them a goodbye and wait for it to drain. Safe to call twice.
+   */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  async #stop(): Promise<void> {
+    kill(this.#child);
+    await this.#child.status;
+    await this.#stdin.close().catch(() => {}); // fails once the pipe's reader is gone
+  }
+
+  /** Stops the server and removes its output files. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+    await Deno.remove(this.#dir, { recursive: true });
+  }
+}
+
+/** Sends SIGKILL, unless the process has already exited. */
+function kill(child: Deno.ChildProcess): void {
+  try {
+    child.kill("SIGKILL");
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error; // TypeError: it has already exited
+  }
+}
+
+/** The first line of a file, or null while it has no complete line yet. */
+async function readFirstLine(path: string): Promise<string | null> {
+  let text: string;
+  try {
+    using file = await Deno.open(path);
+    const buf = new Uint8Array(256);
+    const n = await file.read(buf);
+    text = n === null ? "" : new TextDecoder().decode(buf.subarray(0, n));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+  const nl = text.indexOf("\n");
+  return nl < 0 ? null : text.slice(0, nl);
+}
+
+/** The last lines (at most 20, from the last 4 KiB) of a text file, or "" when it is missing. */
+async function tail(path: string): Promise<string> {
+  try {
+    using file = await Deno.open(path);
+    const size = (await file.stat()).size;
+    await file.seek(Math.max(0, size - 4096), Deno.SeekMode.Start);
+    const buf = new Uint8Array(4096);
+    let length = 0;
+    for (let n; length < buf.length && (n = await file.read(buf.subarray(length))) !== null;) {
+      length += n;
+    }
+    const text = new TextDecoder().decode(buf.subarray(0, length)).trimEnd();
+    return text.split("\n").slice(size > 4096 ? 1 : 0).slice(-20).join("\n");
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return "";
+    throw error;
+  }
+}
+
+/** Whether `node` can be run, and its version (null when it is not on PATH). */
+export async function nodeVersion(): Promise<string | null> {
+  try {
+    const out = await new Deno.Command("node", { args: ["--version"], stderr: "null" }).output();
+    return out.success ? new TextDecoder().decode(out.stdout).trim() : null;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
