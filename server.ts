@@ -206,7 +206,6 @@ export async function main(args: string[]): Promise<number> {
   await server.finished;
   for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
   unguard();
-  if (options.target.path !== undefined) await Deno.remove(options.target.path).catch(() => {});
   await stdout.drained();
   return 0;
 }

@@ -294,7 +294,13 @@ export class ChatClient {
       }
       if (options.signal?.aborted) break;
       const closed = reason === "eof";
-      status(closed ? "connection closed by server" : `connection lost: ${reason}`);
+      status(
+        closed
+          ? "connection closed by server"
+          : reason === "connection lost"
+          ? "connection lost"
+          : `connection lost: ${reason}`,
+      );
       const finished = this.#quitting || (this.#inputEnded && this.#outbox.length === 0);
       if (!options.reconnect || finished) {
         return { end: closed ? "closed" : "lost", unsent: this.#outbox.length };
