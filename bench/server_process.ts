@@ -19,8 +19,18 @@ import { commandOf, type ProcessUsage, processUsage } from "./proc.ts";
 /** Which server implementation to run. */
 export type ServerKind = "charla" | "node";
 
-/** The repository's server entry point. */
-const CHARLA_SERVER = new URL("../server.ts", import.meta.url).pathname;
+/**
+ * How `deno task server` runs charla's server, from deno.json, so the bench
+ * measures the server exactly as the project runs it (runtime flags included):
+ * `["run", "--allow-net", …, "/abs/path/server.ts"]`.
+ */
+async function charlaCommand(): Promise<string[]> {
+  const root = new URL("../", import.meta.url);
+  const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
+  const words = String(config.tasks.server).split(/\s+/);
+  if (words[0] !== "deno") throw new Error(`Unexpected server task: ${config.tasks.server}`);
+  return words.slice(1).map((w) => w.endsWith(".ts") ? new URL(w, root).pathname : w);
+}
 /** The comparison peer: the expert Node relay. */
 const NODE_RELAY = new URL("./peers/node_relay.mjs", import.meta.url).pathname;
 
@@ -94,7 +104,7 @@ export class ServerProcess implements AsyncDisposable {
     args.push("--max-clients", String(options.maxClients ?? 20_000));
     if (options.relay) args.push("--relay");
     const command = kind === "charla"
-      ? [Deno.execPath(), "run", "--allow-net", CHARLA_SERVER, ...args, ...options.charlaArgs ?? []]
+      ? [Deno.execPath(), ...await charlaCommand(), ...args, ...options.charlaArgs ?? []]
       : ["node", NODE_RELAY, ...args];
     const dir = await Deno.makeTempDir({ prefix: `charla-bench-${kind}-` });
     const child = new Deno.Command("sh", {

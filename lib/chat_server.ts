@@ -171,6 +171,12 @@ export class ChatServer {
       presenceLimit: nonNegative("presenceLimit", options.presenceLimit ?? 100),
       closing: false,
       pause: null,
+      ended: (session, reason, error) => {
+        if (error !== undefined) {
+          this.#room.log.event({ event: "error", peer: session, message: message(error) });
+        }
+        void this.#leave(session, reason);
+      },
     };
     this.#slowTimeout = nonNegative("slowTimeout", options.slowTimeout ?? 500);
     this.#minProgress = (options.sendQueue ?? DEFAULT_SEND_QUEUE) / 16;
@@ -312,7 +318,7 @@ export class ChatServer {
     }
   }
 
-  /** Serves one connection from accept to close. Never rejects. */
+  /** Admits one connection and starts its session. Never rejects. */
   async #serve(conn: Deno.Conn): Promise<void> {
     this.#active++;
     const connection = new Connection(conn, {
@@ -323,41 +329,74 @@ export class ChatServer {
     });
     let session: Session | null = null;
     try {
-      if (!this.#admit(connection)) return;
-      if ("handshake" in conn) {
-        this.#admitting.add(connection);
-        const ok = await this.#handshake(conn as Deno.TlsConn, connection);
-        this.#admitting.delete(connection);
-        if (!ok || this.#room.closing) return;
-      }
-      if (this.#active > this.#maxClients) {
-        connection.send(notice("server full"));
-        this.#refuse(connection.remote, "server full");
-        await connection.end("server full", 1000);
-        return;
-      }
+      if (!await this.#admit(connection)) return this.#closed(connection);
       session = new Session(this.#room, connection, this.#nextId++);
       session.join();
-      let reason: string;
-      try {
-        reason = await connection.readLines(session);
-      } catch (error) {
-        reason = `error: ${message(error)}`;
-        this.#room.log.event({ event: "error", peer: session, message: message(error) });
-      }
+      // From here the session runs in callbacks and ends in room.ended(): an
+      // idle client holds no suspended function or promise (about a kilobyte
+      // each, measured).
+      connection.read(session);
+    } catch (error) {
+      // Nothing above should throw; if it does, it ends this connection only.
+      this.#room.log.event({ event: "error", peer: session, message: message(error) });
+      session?.leave(`error: ${message(error)}`);
+      this.#closed(connection);
+    }
+  }
+
+  /** A session ended: tell the room, write what is still queued, close. Never rejects. */
+  async #leave(session: Session, reason: string): Promise<void> {
+    const connection = session.connection;
+    try {
       session.leave(connection.reason ?? reason);
       // Replies still queued (say, to a /who just before the client's end of
       // input) are written before the connection closes.
       await connection.end(reason, this.#drainTimeout);
     } catch (error) {
-      // Nothing above should throw; if it does, it ends this connection only.
       this.#room.log.event({ event: "error", peer: session, message: message(error) });
-      session?.leave(`error: ${message(error)}`);
     } finally {
-      this.#admitting.delete(connection);
-      connection.close();
-      if (--this.#active === 0) this.#allClosed?.resolve();
+      this.#closed(connection);
     }
+  }
+
+  /** The last step for every connection, joined or not. */
+  #closed(connection: Connection): void {
+    this.#admitting.delete(connection);
+    connection.close();
+    if (--this.#active === 0) this.#allClosed?.resolve();
+  }
+
+  /**
+   * Decides whether a connection may join: the access rules, then the TLS
+   * handshake, then the client limit. A refused connection is logged.
+   */
+  async #admit(connection: Connection): Promise<boolean> {
+    const conn = connection.conn;
+    const addr = conn.remoteAddr;
+    if (addr.transport === "tcp") {
+      if (this.#access !== undefined && !this.#access.empty) {
+        const decision = this.#access.check(addr.hostname);
+        if (!decision.allowed) {
+          this.#refuse(connection.remote, `denied by ${decision.rule}`);
+          return false;
+        }
+      }
+      // The relay coalesces its own writes; Nagle would only add delay.
+      (conn as Deno.TcpConn).setNoDelay?.(true);
+    }
+    if ("handshake" in conn) {
+      this.#admitting.add(connection);
+      const ok = await this.#handshake(conn as Deno.TlsConn, connection);
+      this.#admitting.delete(connection);
+      if (!ok || this.#room.closing) return false;
+    }
+    if (this.#active > this.#maxClients) {
+      connection.send(notice("server full"));
+      this.#refuse(connection.remote, "server full");
+      await connection.end("server full", 1000);
+      return false;
+    }
+    return true;
   }
 
   /**
@@ -408,23 +447,6 @@ export class ChatServer {
         window.written = connection.written;
       }
     }
-  }
-
-  /** Checks the access rules; a refused connection is closed at once. */
-  #admit(connection: Connection): boolean {
-    const addr = connection.conn.remoteAddr;
-    if (addr.transport === "tcp") {
-      if (this.#access !== undefined && !this.#access.empty) {
-        const decision = this.#access.check(addr.hostname);
-        if (!decision.allowed) {
-          this.#refuse(connection.remote, `denied by ${decision.rule}`);
-          return false;
-        }
-      }
-      // The relay coalesces its own writes; Nagle would only add delay.
-      (connection.conn as Deno.TcpConn).setNoDelay?.(true);
-    }
-    return true;
   }
 
   /** Completes a TLS handshake within the timeout; false (and logged) when it fails. */

@@ -30,6 +30,8 @@ export interface Room {
    * waits for it before reading on, so the relay never outruns its readers.
    */
   pause: Promise<void> | null;
+  /** Told when a session's connection stops reading: the server then winds it up. */
+  ended(session: Session, reason: string, error?: unknown): void;
 }
 
 /** Most names listed in a welcome; `/who` lists up to ten times more. */
@@ -76,13 +78,16 @@ export class Session implements HubPeer, PeerInfo, ReadSink {
   name: string;
   /** Remote address, as people write it. */
   readonly address: string;
-  /** When the client connected. */
-  readonly since: Date = new Date();
+  /** When the client connected, in milliseconds since the epoch (a Date would cost more). */
+  readonly #connectedAt = Date.now();
   /** The line-level socket. */
   readonly connection: Connection;
   readonly #room: Room;
-  /** `<name> ` as bytes, the prefix of this client's relayed lines; rebuilt on rename. */
-  #prefix: Uint8Array;
+  /**
+   * `<name> ` as bytes, the prefix of this client's relayed lines: made when the
+   * client first says something (many never do), dropped on rename.
+   */
+  #prefix: Uint8Array | null = null;
   /** Flood control, when the room has a limit. */
   readonly #bucket: TokenBucket | null;
   /** Lines dropped in the current flood, reported when it ends. */
@@ -95,8 +100,12 @@ export class Session implements HubPeer, PeerInfo, ReadSink {
     this.id = id;
     this.name = `user${id}`;
     this.address = connection.remote;
-    this.#prefix = encoder.encode(`<${this.name}> `);
     this.#bucket = room.flood > 0 ? new TokenBucket(room.flood, performance.now()) : null;
+  }
+
+  /** When the client connected. */
+  get since(): Date {
+    return new Date(this.#connectedAt);
   }
 
   /** Queues bytes for this client; never waits. */
@@ -119,9 +128,8 @@ export class Session implements HubPeer, PeerInfo, ReadSink {
       this.notice("you are talking with the operator of this server; /help lists commands");
       return;
     }
-    const others = [...hub.peers()].filter((p) => p !== this);
     this.notice(
-      others.length === 0 ? "nobody else is here" : `online: ${listNames(others, LISTED_NAMES)}`,
+      hub.size === 1 ? "nobody else is here" : `online: ${listNames(hub, LISTED_NAMES, this)}`,
     );
     this.#announce(notice(`${this.name} joined`));
   }
@@ -154,7 +162,7 @@ export class Session implements HubPeer, PeerInfo, ReadSink {
     if (this.#room.relay) {
       // The hot path: the line is sanitized straight into the batch that flush()
       // hands, as one shared buffer, to every other client's send queue.
-      batch.append(this.#prefix);
+      batch.append(this.#prefix ??= encoder.encode(`<${this.name}> `));
       const text = batch.length;
       batch.appendSanitized(buf, start, end);
       log.message(this, batch.bytes, text, batch.length);
@@ -187,6 +195,11 @@ export class Session implements HubPeer, PeerInfo, ReadSink {
     const logReady = room.log.ready();
     if (room.pause === null) return logReady;
     return logReady === undefined ? room.pause : Promise.all([room.pause, logReady]);
+  }
+
+  /** The connection stopped reading (see `ReadSink.end`). */
+  end(reason: string, error?: unknown): void {
+    this.#room.ended(this, reason, error);
   }
 
   /** Takes a token from the flood bucket; false when the line must be dropped. */
@@ -247,7 +260,7 @@ export class Session implements HubPeer, PeerInfo, ReadSink {
     if (!this.#room.hub.rename(this, name)) {
       return this.notice(`error: the name "${name}" is taken; you are still ${old}`);
     }
-    this.#prefix = encoder.encode(`<${name}> `);
+    this.#prefix = null;
     this.notice(`you are now ${name}`);
     this.#room.log.event({ event: "nick", peer: this, from: old });
     if (this.#room.relay) this.#announce(notice(`${old} is now ${name}`));
@@ -255,8 +268,8 @@ export class Session implements HubPeer, PeerInfo, ReadSink {
 
   #who(): void {
     if (!this.#room.relay) return this.notice("error: /who needs a chat room (server --relay)");
-    const peers = [...this.#room.hub.peers()];
-    this.notice(`online (${peers.length}): ${listNames(peers, LISTED_NAMES * 10)}`);
+    const hub = this.#room.hub;
+    this.notice(`online (${hub.size}): ${listNames(hub, LISTED_NAMES * 10)}`);
   }
 
   #msg(args: string): void {
@@ -296,8 +309,17 @@ export class Session implements HubPeer, PeerInfo, ReadSink {
   }
 }
 
-/** `a, b, c and 12 more`. */
-function listNames(peers: readonly PeerInfo[], most: number): string {
-  const names = peers.slice(0, most).map((p) => p.name).join(", ");
-  return peers.length > most ? `${names} and ${peers.length - most} more` : names;
+/**
+ * `a, b, c and 12 more`: the first `most` names in the hub, but `except`. Walks
+ * only as far as it lists: with 10,000 people in the room a join must not copy
+ * the registry.
+ */
+function listNames(hub: Hub<Session>, most: number, except?: Session): string {
+  const names: string[] = [];
+  for (const peer of hub.peers()) {
+    if (names.length === most) break;
+    if (peer !== except) names.push(peer.name);
+  }
+  const total = hub.size - (except === undefined ? 0 : 1);
+  return total > most ? `${names.join(", ")} and ${total - most} more` : names.join(", ");
 }
