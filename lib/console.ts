@@ -187,18 +187,27 @@ export class ClientScreen implements ReadSink {
 
 /** Local time as `HH:MM:SS`, recomputed at most once a second. */
 class Clock {
-  #second = -1;
+  /** Until when (Date.now() time) the cached stamp is right. */
+  #until = 0;
   #text = "";
+  #bytes = new Uint8Array();
   /** The current time stamp, with a trailing space. */
   stamp(): string {
-    const now = Date.now();
-    const second = Math.floor(now / 1000);
-    if (second !== this.#second) {
-      this.#second = second;
-      const d = new Date(now);
-      this.#text = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} `;
-    }
+    this.#update();
     return this.#text;
+  }
+  /** The same, as UTF-8 bytes: for the per-line path. */
+  stampBytes(): Uint8Array {
+    this.#update();
+    return this.#bytes;
+  }
+  #update(): void {
+    const now = Date.now();
+    if (now < this.#until) return;
+    const d = new Date(now);
+    this.#until = now - d.getMilliseconds() + 1000;
+    this.#text = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} `;
+    this.#bytes = encoder.encode(this.#text);
   }
 }
 
@@ -285,7 +294,7 @@ export class ServerConsole implements ServerLog {
       this.#tag = encoder.encode(`[#${peer.id} ${peer.name}] `);
     }
     const pending = this.out.pending;
-    pending.appendText(this.#clock.stamp());
+    pending.append(this.#clock.stampBytes());
     pending.append(this.#tag);
     pending.append(text, start, end);
     pending.appendByte(LF);

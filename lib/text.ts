@@ -59,9 +59,19 @@ export class ByteBuilder {
 
   /** Appends `src[start..end)` as it is. */
   append(src: Uint8Array, start = 0, end = src.length): void {
-    this.reserve(end - start);
-    this.bytes.set(start === 0 && end === src.length ? src : src.subarray(start, end), this.length);
-    this.length += end - start;
+    const length = end - start;
+    this.reserve(length);
+    if (length <= 32) {
+      // A name, a time stamp: copying by hand beats allocating a view to copy from.
+      const bytes = this.bytes;
+      for (let i = start, o = this.length; i < end; i++, o++) bytes[o] = src[i];
+    } else {
+      this.bytes.set(
+        start === 0 && end === src.length ? src : src.subarray(start, end),
+        this.length,
+      );
+    }
+    this.length += length;
   }
 
   /** Appends a string as UTF-8 (no sanitizing: for text the program itself made). */
