@@ -15,8 +15,9 @@
 
 import { ChatClient, ConnectError, type ConnectTarget } from "./lib/chat_client.ts";
 import { parseFlags, parsePort, parseSeconds, UsageError } from "./lib/cli.ts";
-import { ClientScreen, OutputBuffer, readLines } from "./lib/console.ts";
+import { ClientScreen, OutputBuffer, processTerminal, readLines, Terminal } from "./lib/console.ts";
 import { checkName } from "./lib/hub.ts";
+import { Styler } from "./lib/style.ts";
 import { VERSION } from "./lib/version.ts";
 
 const USAGE = `charla client ${VERSION}: chat with a charla server (or any line-based TCP peer)
@@ -110,7 +111,7 @@ function parseClientArgs(args: string[]): ClientArgs {
 /** Runs the client with these command-line arguments; resolves with the exit code. */
 export async function main(args: string[]): Promise<number> {
   const stderr = new OutputBuffer(Deno.stderr);
-  const say = async (text: string, code: number) => {
+  const fail = async (text: string, code: number) => {
     stderr.line(text);
     await stderr.drained();
     return code;
@@ -120,7 +121,7 @@ export async function main(args: string[]): Promise<number> {
     options = parseClientArgs(args);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    return await say(`charla client: ${error.message}\n${HINT}`, 2);
+    return await fail(`charla client: ${error.message}\n${HINT}`, 2);
   }
   const stdout = new OutputBuffer(Deno.stdout);
   if (options.help || options.version) {
@@ -135,7 +136,7 @@ export async function main(args: string[]): Promise<number> {
       const why = error instanceof Deno.errors.NotCapable
         ? "reading it needs --allow-read"
         : (error as Error).message;
-      return await say(`charla client: cannot read --ca "${options.caFile}": ${why}`, 1);
+      return await fail(`charla client: cannot read --ca "${options.caFile}": ${why}`, 1);
     }
   }
 
@@ -144,51 +145,88 @@ export async function main(args: string[]): Promise<number> {
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   for (const signal of signals) Deno.addSignalListener(signal, onSignal);
 
+  // On a terminal: a prompt with line editing, incoming lines above it, colours.
+  // Otherwise (a pipe, a script): plain lines in and out, no escape codes.
+  const io = processTerminal();
+  const styler = new Styler({ color: io !== null && !Deno.noColor });
+  const terminal = io === null ? null : new Terminal(io, { style: (l) => styler.received(l) });
+  /** What the client prints itself (status, problems): above the prompt, or to stderr. */
+  const say = terminal === null
+    ? (text: string) => stderr.line(`charla: ${text}`)
+    : (text: string) => terminal.print(styler.status(`charla: ${text}`));
+  /** The name the server gave us, to mark our own lines; learned from its notices. */
+  let myName = "you";
+  const learnName = (line: string) => {
+    const m = /^\* (?:welcome, you are|you are now) (\S+)$/.exec(line);
+    if (m !== null) myName = m[1];
+  };
+
   const encoder = new TextEncoder();
   const client = new ChatClient(options.target, {
-    sink: new ClientScreen(stdout),
-    onStatus: (text) => stderr.line(`charla: ${text}`),
+    sink: new ClientScreen(terminal?.out ?? stdout, learnName),
+    onStatus: say,
     reconnect: options.reconnect,
     timeout: options.timeout,
     signal: stop.signal,
     greeting: options.name === undefined ? undefined : encoder.encode(`/nick ${options.name}\n`),
   });
+  const send = (line: Uint8Array) => {
+    if (!client.send(line)) say("not connected and too many lines waiting: line dropped");
+  };
 
-  // Typed lines go out as they come, whatever the server is doing: this loop
-  // and the client's read loop never wait for each other.
-  void readLines(Deno.stdin, {
-    line(buf, start, end) {
-      const line = new Uint8Array(end - start + 1);
-      line.set(buf.subarray(start, end));
-      line[end - start] = 0x0a;
-      if (!client.send(line)) {
-        stderr.line("charla: not connected and too many lines waiting: line dropped");
-      }
-    },
-    overlong() {
-      stderr.line("charla: line too long: not sent");
-    },
-    flush: () => client.ready(),
-  }).then(
-    () => client.endInput(),
-    (error) => stderr.line(`charla: cannot read input: ${(error as Error).message}`),
-  );
+  /** Set when the user pressed Ctrl-C on the terminal: a normal way to leave. */
+  let quitByKey = false;
+  if (terminal !== null) {
+    void terminal.start({
+      line(text) {
+        terminal.print(styler.sent(text, myName));
+        send(encoder.encode(`${text}\n`));
+      },
+      interrupt() {
+        quitByKey = true;
+        stop.abort();
+      },
+      eof: () => void client.endInput(),
+    }).catch((error) => say(`cannot read the terminal: ${(error as Error).message}`));
+  } else {
+    // Typed lines go out as they come, whatever the server is doing: this loop
+    // and the client's read loop never wait for each other.
+    void readLines(Deno.stdin, {
+      line(buf, start, end) {
+        const line = new Uint8Array(end - start + 1);
+        line.set(buf.subarray(start, end));
+        line[end - start] = 0x0a;
+        send(line);
+      },
+      overlong: () => say("line too long: not sent"),
+      flush: () => client.ready(),
+    }).then(
+      () => client.endInput(),
+      (error) => say(`cannot read input: ${(error as Error).message}`),
+    );
+  }
 
   let code: number;
   try {
     const result = await client.run();
     if (result.unsent > 0) {
-      stderr.line(
-        `charla: ${result.unsent} typed line${result.unsent === 1 ? " was" : "s were"} not sent`,
-      );
+      say(`${result.unsent} typed line${result.unsent === 1 ? " was" : "s were"} not sent`);
     }
-    code = result.end === "stopped" ? 130 : result.end === "lost" || result.unsent > 0 ? 1 : 0;
+    code = result.end === "stopped"
+      ? (quitByKey ? 0 : 130)
+      : result.end === "lost" || result.unsent > 0
+      ? 1
+      : 0;
   } catch (error) {
     if (!(error instanceof ConnectError)) throw error;
-    stderr.line(error.message);
+    if (terminal === null) stderr.line(error.message);
+    else terminal.print(error.message);
     code = 1;
+  } finally {
+    // The terminal is left as it was found, whatever happened above.
+    await terminal?.close();
+    for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
   }
-  for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
   await stdout.drained();
   await stderr.drained();
   return code;

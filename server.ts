@@ -23,10 +23,18 @@ import {
   parseSeconds,
   UsageError,
 } from "./lib/cli.ts";
-import { OutputBuffer, runOperatorConsole, ServerConsole } from "./lib/console.ts";
+import {
+  operatorLine,
+  OutputBuffer,
+  processTerminal,
+  runOperatorConsole,
+  ServerConsole,
+  Terminal,
+} from "./lib/console.ts";
 import { reportUnhandledRejections } from "./lib/events.ts";
 import { DEFAULT_MAX_LINE } from "./lib/frame.ts";
 import { listen, ListenError, type ListenTarget } from "./lib/listen.ts";
+import { Styler } from "./lib/style.ts";
 import { VERSION } from "./lib/version.ts";
 
 const USAGE = `charla server ${VERSION}: a TCP chat server with an operator console
@@ -178,16 +186,21 @@ export async function main(args: string[]): Promise<number> {
     return 1;
   }
 
-  const log = new ServerConsole(stdout, { json: options.json });
+  // On a terminal: a prompt with line editing, the log above it, colours.
+  // Otherwise (a pipe, a file, a service): plain lines, no escape codes.
+  const io = processTerminal();
+  const styler = new Styler({ color: io !== null && !Deno.noColor && !options.json });
+  const terminal = io === null ? null : new Terminal(io, { style: (l) => styler.log(l) });
+  const log = new ServerConsole(terminal?.out ?? stdout, { json: options.json });
   const unguard = reportUnhandledRejections(log);
   const shutdown = new AbortController();
-  const onSignal = () => {
-    // A second Ctrl-C while draining: leave at once.
+  const onInterrupt = () => {
+    // A second Ctrl-C while draining: leave at once (the unload event restores the terminal).
     if (shutdown.signal.aborted) Deno.exit(130);
     shutdown.abort();
   };
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+  for (const signal of signals) Deno.addSignalListener(signal, onInterrupt);
 
   const server = new ChatServer(listener, {
     relay: options.relay,
@@ -201,12 +214,26 @@ export async function main(args: string[]): Promise<number> {
     log,
     signal: shutdown.signal,
   });
-  // Not awaited: stdin ending ends the console, not the server.
-  void runOperatorConsole(server, log, Deno.stdin);
-  await server.finished;
-  for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
-  unguard();
-  await stdout.drained();
+  try {
+    // Not awaited: the console ending does not end the server.
+    if (terminal === null) {
+      void runOperatorConsole(server, log, Deno.stdin);
+    } else {
+      void terminal.start({
+        line: (text) => operatorLine(server, log, text),
+        interrupt: onInterrupt, // raw mode turns Ctrl-C into a key, not a signal
+        eof: () => void server.shutdown(), // Ctrl-D, as in a shell
+      }).catch((error) =>
+        log.reply(`error: cannot read the terminal: ${(error as Error).message}`)
+      );
+    }
+    await server.finished;
+  } finally {
+    await log.out.drained();
+    await terminal?.close();
+    for (const signal of signals) Deno.removeSignalListener(signal, onInterrupt);
+    unguard();
+  }
   return 0;
 }
 

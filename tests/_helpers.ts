@@ -275,8 +275,17 @@ export class Program implements AsyncDisposable {
   readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
   #stdinClosed = false;
 
-  /** Runs `deno run --allow-net <script> ...args` (plus `extraPermissions`) from the repository root. */
-  constructor(script: string, args: string[], extraPermissions: string[] = []) {
+  /**
+   * Runs `deno run --allow-net <script> ...args` (plus `extraPermissions`) from
+   * the repository root. With `cleanEnv`, the program sees no environment
+   * variables but HOME and PATH (no NO_COLOR, say).
+   */
+  constructor(
+    script: string,
+    args: string[],
+    extraPermissions: string[] = [],
+    options: { cleanEnv?: boolean } = {},
+  ) {
     const root = new URL("..", import.meta.url);
     this.child = new Deno.Command(Deno.execPath(), {
       args: ["run", "--allow-net", ...extraPermissions, script, ...args],
@@ -284,7 +293,12 @@ export class Program implements AsyncDisposable {
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
+      ...(options.cleanEnv
+        ? {
+          clearEnv: true,
+          env: { HOME: Deno.env.get("HOME") ?? "/", PATH: Deno.env.get("PATH") ?? "" },
+        }
+        : {}),
     }).spawn();
     this.stdout = new LineReader(streamSource(this.child.stdout));
     this.stderr = new LineReader(streamSource(this.child.stderr));

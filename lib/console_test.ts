@@ -1,0 +1,197 @@
+import assert from "node:assert/strict";
+import {
+  OutputBuffer,
+  ServerConsole,
+  Terminal,
+  type TerminalHandler,
+  type TerminalIo,
+} from "./console.ts";
+import { Screen } from "./_test_screen.ts";
+
+const encoder = new TextEncoder();
+
+/** A terminal for tests: keys are typed with `type()`, the screen is emulated. */
+class FakeTerminal implements TerminalIo {
+  readonly screen: Screen;
+  readonly rawCalls: boolean[] = [];
+  width: number;
+  #keys: Uint8Array[] = [];
+  #waiting: ((n: number | null) => void) | null = null;
+  #target: Uint8Array | null = null;
+  #resize: (() => void) | null = null;
+  #ended = false;
+
+  constructor(columns: number) {
+    this.width = columns;
+    this.screen = new Screen(columns);
+  }
+
+  input = {
+    read: (p: Uint8Array): Promise<number | null> => {
+      if (this.#keys.length > 0) return Promise.resolve(this.#take(p));
+      if (this.#ended) return Promise.resolve(null);
+      this.#target = p;
+      return new Promise((resolve) => this.#waiting = resolve);
+    },
+  };
+
+  output = {
+    write: (p: Uint8Array): Promise<number> => {
+      this.screen.write(new TextDecoder().decode(p));
+      return Promise.resolve(p.length);
+    },
+  };
+
+  setRaw(raw: boolean): void {
+    this.rawCalls.push(raw);
+  }
+
+  columns(): number {
+    return this.width;
+  }
+
+  onResize(callback: () => void): () => void {
+    this.#resize = callback;
+    return () => this.#resize = null;
+  }
+
+  /** Types keys; resolves once the terminal has had a turn to handle them. */
+  async type(keys: string): Promise<void> {
+    this.#keys.push(encoder.encode(keys));
+    this.#deliver();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+
+  /** The terminal goes away (end of input). */
+  end(): void {
+    this.#ended = true;
+    this.#deliver();
+  }
+
+  resizeTo(columns: number): void {
+    this.width = columns;
+    this.screen.resize(columns);
+    this.#resize?.();
+  }
+
+  #deliver(): void {
+    const resolve = this.#waiting;
+    if (resolve === null) return;
+    this.#waiting = null;
+    resolve(this.#keys.length > 0 ? this.#take(this.#target!) : null);
+  }
+
+  #take(p: Uint8Array): number {
+    const chunk = this.#keys.shift()!;
+    p.set(chunk);
+    return chunk.length;
+  }
+}
+
+/** A handler that records what the terminal reported. */
+function recorder(): TerminalHandler & { events: string[] } {
+  const events: string[] = [];
+  return {
+    events,
+    line: (text) => events.push(`line:${text}`),
+    interrupt: () => events.push("interrupt"),
+    eof: () => events.push("eof"),
+  };
+}
+
+Deno.test("Terminal prints incoming lines above a half-typed line, which stays intact", async () => {
+  const io = new FakeTerminal(40);
+  const terminal = new Terminal(io);
+  const running = terminal.start(recorder());
+  await io.type("hola, ¿qué ta");
+  terminal.out.line("<bea> primero");
+  terminal.out.line("<bea> segundo 你好");
+  await terminal.drained();
+  assert.deepEqual(io.screen.lines(), ["<bea> primero", "<bea> segundo 你好", "> hola, ¿qué ta"]);
+  assert.deepEqual(io.screen.cursor(), [2, 15]);
+  await terminal.close();
+  io.end();
+  await running;
+});
+
+Deno.test("Terminal reports Enter, Ctrl-C and Ctrl-D, and leaves raw mode on close", async () => {
+  const io = new FakeTerminal(40);
+  const terminal = new Terminal(io);
+  const handler = recorder();
+  const running = terminal.start(handler);
+  await io.type("uno\r");
+  await io.type("\x03");
+  await io.type("\x04");
+  assert.deepEqual(handler.events, ["line:uno", "interrupt", "eof"]);
+  assert.deepEqual(io.rawCalls, [true]);
+  await terminal.close();
+  assert.deepEqual(io.rawCalls, [true, false]);
+  assert.deepEqual(io.screen.lines(), []); // the prompt is erased
+  await io.type("x"); // keys after close are not handled
+  assert.deepEqual(handler.events, ["line:uno", "interrupt", "eof"]);
+  await running;
+});
+
+Deno.test("Terminal reports the end of input as eof", async () => {
+  const io = new FakeTerminal(40);
+  const terminal = new Terminal(io);
+  const handler = recorder();
+  const running = terminal.start(handler);
+  io.end();
+  await running;
+  assert.deepEqual(handler.events, ["eof"]);
+  await terminal.close();
+});
+
+Deno.test("Terminal redraws a wrapped line for a new width", async () => {
+  const io = new FakeTerminal(20);
+  const terminal = new Terminal(io);
+  const running = terminal.start(recorder());
+  await io.type("una línea que no cabe en veinte");
+  assert.deepEqual(io.screen.lines(), ["> una línea que no c", "abe en veinte"]);
+  io.resizeTo(40);
+  await terminal.drained();
+  assert.deepEqual(io.screen.lines(), ["> una línea que no cabe en veinte"]);
+  await terminal.close();
+  io.end();
+  await running;
+});
+
+Deno.test("Terminal styles the lines of its output, one redraw per batch", async () => {
+  const io = new FakeTerminal(40);
+  let writes = 0;
+  const write = io.output.write;
+  io.output.write = (p) => {
+    writes++;
+    return write(p);
+  };
+  const terminal = new Terminal(io, { style: (line) => line.toUpperCase() });
+  const running = terminal.start(recorder());
+  await terminal.drained();
+  const before = writes;
+  for (let i = 0; i < 50; i++) terminal.out.line(`línea ${i}`);
+  await terminal.drained();
+  assert.equal(io.screen.lines().at(-2), "LÍNEA 49");
+  assert.equal(writes - before, 1);
+  await terminal.close();
+  io.end();
+  await running;
+});
+
+Deno.test("ServerConsole writes plain lines without a terminal", async () => {
+  let text = "";
+  const out = new OutputBuffer({
+    write: (p) => Promise.resolve((text += new TextDecoder().decode(p)).length && p.length),
+  });
+  const log = new ServerConsole(out);
+  const peer = { id: 3, name: "ana", address: "127.0.0.1:5", since: new Date() };
+  log.event({ event: "listening", address: "127.0.0.1:5000", relay: true });
+  log.message(peer, encoder.encode("hola"), 0, 4);
+  log.event({ event: "leave", peer, reason: "too slow" });
+  await out.drained();
+  const lines = text.split("\n");
+  assert.equal(lines[0], "listening on 127.0.0.1:5000");
+  assert.match(lines[1], /^\d\d:\d\d:\d\d \[#3 ana\] hola$/);
+  assert.match(lines[2], /^\d\d:\d\d:\d\d \* #3 ana left \(too slow\)$/);
+  assert.equal(text.indexOf("\x1b"), -1);
+});
