@@ -32,6 +32,7 @@ import type { Outcome } from "./outcome.ts";
 import { cpuInfo } from "./proc.ts";
 import { type Metric, printCpuTable, printTable, type RunRecord } from "./report.ts";
 import { nodeVersion, type ServerKind, ServerProcess } from "./server_process.ts";
+import { runStalled, sendQueueBound } from "./stalled.ts";
 
 /** One measured configuration, run `runs` times per server. */
 interface Scenario {
@@ -57,14 +58,15 @@ interface Scenario {
 }
 
 /** Scenario names, in the order they run. */
-const NAMES = ["fanout", "latency", "idle", "broadcast", "ingest"];
+const NAMES = ["fanout", "latency", "idle", "broadcast", "ingest", "stalled"];
 
 /**
  * The scenarios at full size, or at `--quick` size. Fanout sizes give each run
  * about 2.5 M deliveries, enough for a few seconds of steady state at every N
- * (N=50 is the issue's headline "50 clients x 1,000 lines").
+ * (N=50 is the issue's headline "50 clients x 1,000 lines"). `charlaArgs` tell the
+ * stalled scenario which send-queue bound charla runs with.
  */
-function scenarios(quick: boolean): Scenario[] {
+function scenarios(quick: boolean, charlaArgs: string[]): Scenario[] {
   const q = (full: number, small: number) => quick ? small : full;
   const list: Scenario[] = [];
   const fanouts = [
@@ -143,6 +145,29 @@ function scenarios(quick: boolean): Scenario[] {
     ],
     run: (server) => runIngest(server, ingest),
   });
+  // 20 x 10,000 lines of 72 bytes as relayed: 14 MiB addressed to the stalled client,
+  // far more than charla's 1 MiB bound plus the loopback socket buffers (3.8 MiB here).
+  // Quick runs send half, not a tenth: 1.4 MiB would fit in those buffers, and the
+  // server would rightly never find the client behind.
+  const stalled = { senders: 20, lines: q(10_000, 5_000) };
+  const sendQueue = sendQueueBound(charlaArgs);
+  list.push({
+    name: "stalled",
+    label: "stalled: 20 full speed + 1 not reading",
+    params: {
+      ...stalled,
+      send_queue: sendQueue,
+      deliveries: stalled.senders * stalled.lines * (stalled.senders - 1),
+    },
+    relay: true,
+    runs: 1,
+    metrics: [
+      { key: "peak_rss_growth_mib", label: "peak RSS growth MiB", better: "lower" },
+      { key: "deliveries_per_s", label: "deliveries/s", better: "higher" },
+      { key: "stalled_dropped", label: "stalled client dropped", better: "higher" },
+    ],
+    run: (server) => runStalled(server, { ...stalled, sendQueue }),
+  });
   return list;
 }
 
@@ -208,7 +233,9 @@ export async function main(args: string[]): Promise<number> {
       (charlaArgs.length > 0 ? `, charla with ${charlaArgs.join(" ")}` : ""),
   );
 
-  const selected = scenarios(flags.quick).filter((scenario) => only.includes(scenario.name));
+  const selected = scenarios(flags.quick, charlaArgs).filter((scenario) =>
+    only.includes(scenario.name)
+  );
   const records: RunRecord[] = []; // per scenario and server: the median run
   const allRuns: RunRecord[] = [];
   for (const scenario of selected) {
