@@ -44,7 +44,7 @@ const STALL_MS = 5_000;
 const TAG_FANOUT = "f".charCodeAt(0);
 
 /** Shared state of one run: who sends as which user, and how far the receivers are. */
-class FanoutRun {
+export class FanoutRun {
   /** `prefixes[s]` is `<userN> ` of sender `s`, learned from its welcome. */
   readonly prefixes: Pattern[];
   /** Lines every receiver must get from each sender. */
@@ -79,7 +79,7 @@ class FanoutRun {
  * only when that guess fails. This keeps the generator's cost per line near the
  * cost of the fastest relay's per delivery.
  */
-class FanoutReceiver implements LineHandler {
+export class FanoutReceiver implements LineHandler {
   readonly payloadBytes = PAYLOAD_BYTES;
   /** Next sequence number expected from each sender. */
   readonly next: Int32Array;
@@ -155,7 +155,7 @@ class FanoutReceiver implements LineHandler {
 }
 
 /** Sends lines `0..lines` of sender `index` in 64 KiB writes. */
-async function send(client: BenchClient, index: number, lines: number): Promise<void> {
+export async function sendLines(client: BenchClient, index: number, lines: number): Promise<void> {
   const stamper = new LineStamper("f", index);
   const batch = new Uint8Array(LINES_PER_WRITE * LINE_BYTES);
   for (let seq = 0; seq < lines; seq += LINES_PER_WRITE) {
@@ -183,7 +183,7 @@ export async function runFanout(server: ServerProcess, params: FanoutParams): Pr
     let writeError: unknown = null;
     // Not awaited before the receivers are done: a server that stops reading would
     // leave these writes pending until it is stopped.
-    sending = Promise.all(clients.slice(0, s).map((client, i) => send(client, i, lines)))
+    sending = Promise.all(clients.slice(0, s).map((client, i) => sendLines(client, i, lines)))
       .then(() => {}, (error) => void (writeError ??= error));
     // Lines that never come are only known by their absence: the run ends when
     // nothing arrives for STALL_MS, or at once when every client still missing

@@ -16,21 +16,9 @@
  * @module
  */
 
-import { BenchClient, closeAll, connectMany, type LineHandler } from "./bench_client.ts";
-import {
-  DIGITS4,
-  fillerMatches,
-  LF,
-  LINE_BYTES,
-  LineStamper,
-  Pattern,
-  PAYLOAD_BYTES,
-  readDigits,
-  SENDER_AT,
-  SEQ_AT,
-  SEQ_DIGITS,
-  SPACE,
-} from "./lines.ts";
+import { closeAll, connectMany } from "./bench_client.ts";
+import { FanoutReceiver, FanoutRun, sendLines } from "./fanout.ts";
+import { LF, LINE_BYTES } from "./lines.ts";
 import { closedFailures, type Outcome, Window } from "./outcome.ts";
 import { settle } from "./proc.ts";
 import type { ServerProcess } from "./server_process.ts";
@@ -50,8 +38,6 @@ export interface StalledParams {
 
 /** charla's default `--send-queue`: 1 MiB. */
 const DEFAULT_SEND_QUEUE = 1024 * 1024;
-/** Lines per write: 64 KiB, as in fanout (see there). */
-const LINES_PER_WRITE = 1024;
 /** With no new line for any healthy client for this long, the run stops and counts. */
 const STALL_MS = 5_000;
 /**
@@ -60,9 +46,6 @@ const STALL_MS = 5_000;
  * in milliseconds, then EOF; a server that kept it never ends the stream.
  */
 const DRAIN_MS = 2_000;
-/** The lines are fanout's: tag "f" (see lines.ts). */
-const TAG = "f";
-const TAG_BYTE = TAG.charCodeAt(0);
 const MIB = 1024 * 1024;
 
 /**
@@ -81,109 +64,6 @@ export function sendQueueBound(charlaArgs: string[]): number {
   const match = /^(\d{1,15})([kmg]?)(i?b)?$/i.exec(text);
   if (match === null) return NaN;
   return Number(match[1]) * 1024 ** " kmg".indexOf((match[2] || " ").toLowerCase());
-}
-
-/** Shared state of the healthy clients: who sends as which user, and how far they are. */
-class HealthyRun {
-  /** `prefixes[s]` is `<userN> ` of sender `s`, learned from its welcome. */
-  readonly prefixes: Pattern[];
-  /** Lines each receiver must get from each other sender. */
-  readonly lines: number;
-  /** Good lines received by all receivers so far (progress, for stall detection). */
-  received = 0;
-  /** Receivers that still miss lines. */
-  pending: number;
-  /** When the last receiver got its last line. */
-  readonly allReceived = Promise.withResolvers<number>();
-
-  constructor(senderUsers: number[], lines: number) {
-    const encoder = new TextEncoder();
-    this.prefixes = senderUsers.map((user) => new Pattern(encoder.encode(`<user${user}> `)));
-    this.lines = lines;
-    this.pending = senderUsers.length;
-  }
-
-  receiverDone(): void {
-    if (--this.pending === 0) this.allReceived.resolve(performance.now());
-  }
-}
-
-/**
- * Checks every line one healthy client receives, exactly as fanout.ts's receiver
- * does (prefix, sender, sequence, every payload byte, never its own), with the
- * same guess-then-parse fast path, so deliveries/s compare with fanout's.
- */
-class HealthyReceiver implements LineHandler {
-  readonly payloadBytes = PAYLOAD_BYTES;
-  /** Next sequence number expected from each sender. */
-  readonly next: Int32Array;
-  /** Lines accepted (in order, intact; after a gap, counting resumes from the new line). */
-  ok = 0;
-  /** Lines with a sequence number already passed: duplicated, or late (reordered). */
-  dup = 0;
-  /** Times a sequence number jumped ahead: lines lost or reordered before it. */
-  gaps = 0;
-  /** This client's own lines sent back to it. */
-  own = 0;
-  readonly #run: HealthyRun;
-  /** This client's sender index. */
-  readonly #self: number;
-  readonly #expected: number;
-  /** Sender of the previous line: the first guess for the next one. */
-  #last = 0;
-
-  constructor(run: HealthyRun, self: number) {
-    this.#run = run;
-    this.#self = self;
-    this.next = new Int32Array(run.prefixes.length);
-    this.#expected = (run.prefixes.length - 1) * run.lines;
-    if (this.#expected === 0) run.receiverDone();
-  }
-
-  line(buf: Uint8Array, start: number, end: number, view: DataView): boolean {
-    const p = end - PAYLOAD_BYTES;
-    if (
-      p <= start || buf[p] !== TAG_BYTE || buf[p + SEQ_AT - 1] !== SPACE ||
-      buf[p + SEQ_AT + SEQ_DIGITS] !== SPACE
-    ) return false;
-    const prefixes = this.#run.prefixes;
-    let sender = this.#last;
-    if (view.getInt32(p + SENDER_AT, true) !== DIGITS4[sender]) {
-      sender = readDigits(buf, p + SENDER_AT, p + SENDER_AT + 4);
-      if (sender < 0 || sender >= prefixes.length) return false;
-    }
-    const prefix = prefixes[sender];
-    if (p - start !== prefix.bytes.length || !prefix.matchesAt(view, buf, start)) return false;
-    let seq = this.next[sender];
-    if (
-      view.getInt32(p + SEQ_AT, true) !== DIGITS4[Math.floor(seq / 10_000)] ||
-      view.getInt32(p + SEQ_AT + 4, true) !== DIGITS4[seq % 10_000]
-    ) {
-      seq = readDigits(buf, p + SEQ_AT, p + SEQ_AT + SEQ_DIGITS);
-      if (seq < 0) return false;
-    }
-    if (!fillerMatches(view, buf, p, seq)) return false;
-    this.#last = sender;
-    if (sender === this.#self) {
-      this.own++;
-      return true;
-    }
-    const want = this.next[sender];
-    if (seq < want) {
-      this.dup++;
-      return true;
-    }
-    if (seq > want) this.gaps++;
-    this.next[sender] = seq + 1;
-    this.#run.received++;
-    if (++this.ok === this.#expected) this.#run.receiverDone();
-    return true;
-  }
-
-  /** Lines that never arrived (or arrived only out of order). */
-  get lost(): number {
-    return this.#expected - this.ok;
-  }
 }
 
 /** How the stalled client's stream ended when it was finally read. */
@@ -270,16 +150,6 @@ class StalledClient {
   }
 }
 
-/** Sends lines `0..lines` of sender `index` in 64 KiB writes. */
-async function send(client: BenchClient, index: number, lines: number): Promise<void> {
-  const stamper = new LineStamper(TAG, index);
-  const batch = new Uint8Array(LINES_PER_WRITE * LINE_BYTES);
-  for (let seq = 0; seq < lines; seq += LINES_PER_WRITE) {
-    const length = stamper.fill(batch, seq, lines);
-    await client.write(length === batch.length ? batch : batch.subarray(0, length));
-  }
-}
-
 /**
  * Reads `/proc/<pid>/status` through `cat` (Deno refuses `/proc` reads without
  * `--allow-all`; see proc.ts): resident memory now and its peak, in KiB.
@@ -317,9 +187,10 @@ export async function runStalled(server: ServerProcess, params: StalledParams): 
   let sending: Promise<void> = Promise.resolve();
   try {
     stalled = await StalledClient.connect(server.port);
-    const run = new HealthyRun(clients.map((client) => client.user), lines);
+    // The healthy clients are a fanout of 20 senders, checked the same way.
+    const run = new FanoutRun(clients.map((client) => client.user), lines, clients.length);
     const receivers = clients.map((client, i) => {
-      const receiver = new HealthyReceiver(run, i);
+      const receiver = new FanoutReceiver(run, i);
       client.handler = receiver;
       return receiver;
     });
@@ -330,7 +201,7 @@ export async function runStalled(server: ServerProcess, params: StalledParams): 
     const window = await Window.open(server);
     let writeError: unknown = null;
     // Not awaited before the receivers are done (see fanout.ts).
-    sending = Promise.all(clients.map((client, i) => send(client, i, lines)))
+    sending = Promise.all(clients.map((client, i) => sendLines(client, i, lines)))
       .then(() => {}, (error) => void (writeError ??= error));
     let timedOut = false;
     let lastReceived = -1;
@@ -370,8 +241,7 @@ export async function runStalled(server: ServerProcess, params: StalledParams): 
       (t, prefix) => t + lines * (prefix.bytes.length + LINE_BYTES),
       0,
     );
-    const sum = (pick: (r: HealthyReceiver) => number) =>
-      receivers.reduce((t, r) => t + pick(r), 0);
+    const sum = (pick: (r: FanoutReceiver) => number) => receivers.reduce((t, r) => t + pick(r), 0);
     const counts = {
       lost: sum((r) => r.lost),
       cut: clients.reduce((t, c) => t + c.rejected + c.overlong, 0),
