@@ -329,7 +329,8 @@ export class ChatServer {
     });
     let session: Session | null = null;
     try {
-      if (!await this.#admit(connection)) return this.#closed(connection);
+      // A shutdown may have begun while this connection was being admitted.
+      if (!await this.#admit(connection) || this.#room.closing) return this.#closed(connection);
       session = new Session(this.#room, connection, this.#nextId++);
       session.join();
       // From here the session runs in callbacks and ends in room.ended(): an

@@ -228,10 +228,10 @@ export class Connection {
    * (including errors thrown by the sink) reject it.
    */
   readLines(sink: ReadSink): Promise<CloseReason> {
+    this.read(sink); // first: it throws if a read loop already runs
     const { promise, resolve, reject } = Promise.withResolvers<CloseReason>();
     this.#readEnded = resolve;
     this.#readFailed = reject;
-    this.read(sink);
     return promise;
   }
 

@@ -146,6 +146,9 @@ export class Session implements HubPeer, PeerInfo, ReadSink {
 
   /** A complete line from the client: a command, or text for the room or the operator. */
   line(buf: Uint8Array, start: number, end: number): void {
+    // A client that is leaving (it quit, was kicked, timed out) has no more say,
+    // even in lines that came in the same read as its /quit.
+    if (this.connection.reason !== null) return;
     if (this.#bucket !== null && !this.#withinFloodLimit(this.#bucket)) return;
     if (buf[start] === SLASH) {
       if (end > start + 1 && buf[start + 1] === SLASH) {
@@ -199,6 +202,9 @@ export class Session implements HubPeer, PeerInfo, ReadSink {
 
   /** The connection stopped reading (see `ReadSink.end`). */
   end(reason: string, error?: unknown): void {
+    // An error thrown halfway through a chunk may leave this session's lines in
+    // the shared batch: they must not go out with the next session's.
+    if (error !== undefined) batch.clear();
     this.#room.ended(this, reason, error);
   }
 

@@ -215,6 +215,22 @@ Deno.test("/me, /who, /help and unknown commands", async () => {
   ]);
 });
 
+Deno.test("nothing a client sends after its /quit, or after it was kicked, is relayed", async () => {
+  await using t = startServer({ relay: true });
+  await using a = await TestClient.connect(t.port);
+  await using b = await TestClient.connect(t.port);
+  await using c = await TestClient.connect(t.port);
+  await a.send("antes", "/quit adiós", "después del quit");
+  runOperatorLine(t.server, "/kick user2");
+  await b.send("después del kick");
+  await t.log.until(() => t.log.of("leave").length === 2, "both to leave");
+  runOperatorLine(t.server, "fin");
+  const seen = await c.lines.until("<server> fin");
+  assert.ok(seen.includes("* user1 left (quit: adiós)") && seen.includes("* user2 left (kicked)"));
+  assert.deepEqual(seen.filter((l) => l.startsWith("<user")), ["<user1> antes"]);
+  assert.deepEqual(t.log.messages, ["user1: antes"]);
+});
+
 Deno.test("// sends a literal line starting with /", async () => {
   await using t = startServer({ relay: true });
   await using a = await TestClient.connect(t.port);

@@ -236,3 +236,27 @@ Deno.test("ChatServer tells clients it is shutting down and closes them", async 
   a.close();
   b.close();
 });
+
+Deno.test("ChatServer ends only the client whose line made the log throw", async () => {
+  const log = new MemoryLog();
+  const message = log.message.bind(log);
+  log.message = (peer, text, start, end) => {
+    const line = new TextDecoder().decode(text.subarray(start, end));
+    if (line === "boom") throw new Error("the log failed");
+    message(peer, text, start, end);
+  };
+  await using t = startServer({ relay: true, log });
+  await using a = await TestClient.connect(t.port);
+  await using b = await TestClient.connect(t.port);
+  await using c = await TestClient.connect(t.port);
+  await a.send("antes", "boom", "después");
+  await log.until(() => log.of("leave").length === 1, "a to leave");
+  assert.match(log.of("leave")[0].reason, /^error: the log failed$/);
+  await b.send("sigo");
+  // c gets b's line whole, under b's name. Of a's, at most the line before the
+  // error (if it came in an earlier read than the one that failed): nothing cut,
+  // nothing after the error, nothing under another name.
+  const seen = (await c.lines.until(/sigo/)).filter((l) => l.startsWith("<"));
+  assert.equal(seen.at(-1), "<user2> sigo");
+  assert.ok(seen.slice(0, -1).every((l) => l === "<user1> antes"), JSON.stringify(seen));
+});
