@@ -593,9 +593,9 @@ export class Terminal {
   /** Erases the prompt, writes what is pending, and leaves raw mode. Safe to call twice. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.#render(); // lines still waiting go above the prompt, as usual...
     this.#closed = true;
-    this.#render();
-    if (this.#open) this.#write(this.editor.clear());
+    if (this.#open) this.#write(this.editor.clear()); // ...then the prompt goes
     await this.#screen.drained();
     this.#stopResize?.();
     if (this.#open) {

@@ -132,6 +132,19 @@ Deno.test("Terminal reports Enter, Ctrl-C and Ctrl-D, and leaves raw mode on clo
   await running;
 });
 
+Deno.test("Terminal.close() prints lines still waiting, then erases the prompt", async () => {
+  const io = new FakeTerminal(60);
+  const terminal = new Terminal(io);
+  const running = terminal.start(recorder());
+  await io.type("a medio escrib");
+  terminal.print("cannot connect to 127.0.0.1:5999: connection refused");
+  await terminal.close();
+  assert.deepEqual(io.screen.lines(), ["cannot connect to 127.0.0.1:5999: connection refused"]);
+  assert.deepEqual(io.screen.cursor(), [1, 0]);
+  io.end();
+  await running;
+});
+
 Deno.test("Terminal reports the end of input as eof", async () => {
   const io = new FakeTerminal(40);
   const terminal = new Terminal(io);
