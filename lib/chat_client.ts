@@ -289,8 +289,9 @@ export class ChatClient {
       } finally {
         options.signal?.removeEventListener("abort", stop);
         this.#connection = null;
-        this.#outbox.unshift(...connection.takeUnsent());
+        // close() first: it is what sets aside the lines still queued.
         connection.close();
+        this.#outbox.unshift(...connection.takeUnsent());
       }
       if (options.signal?.aborted) break;
       const closed = reason === "eof";

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { ChatServer } from "../lib/chat_server.ts";
-import { ChatClient, connect, ConnectError } from "../lib/chat_client.ts";
+import { ChatClient, type ClientResult, connect, ConnectError } from "../lib/chat_client.ts";
 import { listen } from "../lib/listen.ts";
 import { LineReader, MemoryLog, Program, startServer, TestClient, within } from "./_helpers.ts";
 
@@ -232,8 +232,15 @@ Deno.test("--reconnect: lines typed while the server is down arrive once it is b
   assert.ok(!rest.some((l) => l.includes("durante")), "a line was sent twice");
 });
 
-Deno.test("ChatClient counts the lines a lost connection never sent", async () => {
-  // A server that accepts and never reads: typed lines pile up in the client.
+/**
+ * Connects a ChatClient to a server that accepts and never reads, types until
+ * the client holds lines back (past its mark, ready() asks the typist to wait),
+ * then lets the server end the connection with `end`. Returns how the client's
+ * run ended and how many lines were typed.
+ */
+async function typeIntoDeafServer(
+  end: (peer: Deno.TcpConn) => Promise<void>,
+): Promise<{ result: ClientResult; typed: number }> {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const client = new ChatClient({ port: listener.addr.port }, {
     sink: { line() {}, overlong() {}, flush() {} },
@@ -242,7 +249,6 @@ Deno.test("ChatClient counts the lines a lost connection never sent", async () =
   const peer = await within(listener.accept(), "the client");
   const line = new TextEncoder().encode("x".repeat(999) + "\n");
   let typed = 0;
-  // Past its mark, ready() asks the typist to wait: the client is holding lines back.
   while (client.ready() === undefined) {
     for (let i = 0; client.connected && i < 100; i++) {
       assert.ok(client.send(line));
@@ -251,10 +257,28 @@ Deno.test("ChatClient counts the lines a lost connection never sent", async () =
     // Let the writes (and the connection) make progress.
     await new Promise((resolve) => setTimeout(resolve, 0));
   }
-  peer.close();
+  await end(peer);
   const result = await within(running, "the client to stop");
+  try {
+    peer.close();
+  } catch {
+    // `end` closed it already.
+  }
+  return { result, typed };
+}
+
+Deno.test("ChatClient counts the lines a lost connection never sent", async () => {
+  const { result, typed } = await typeIntoDeafServer((peer) => Promise.resolve(peer.close()));
   // The server went away: in order (its kernel sent FIN) or not (RST).
   assert.match(result.end, /^(closed|lost)$/);
+  assert.ok(result.unsent > 0 && result.unsent < typed, `${result.unsent} of ${typed}`);
+});
+
+Deno.test("ChatClient counts the lines never sent when the server ends in order", async () => {
+  // The server half-closes without reading: the client reads end of input while
+  // its queue still holds lines.
+  const { result, typed } = await typeIntoDeafServer((peer) => peer.closeWrite());
+  assert.equal(result.end, "closed");
   assert.ok(result.unsent > 0 && result.unsent < typed, `${result.unsent} of ${typed}`);
 });
 
