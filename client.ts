@@ -149,21 +149,24 @@ export async function main(args: string[]): Promise<number> {
   // Otherwise (a pipe, a script): plain lines in and out, no escape codes.
   const io = processTerminal();
   const styler = new Styler({ color: io !== null && !Deno.noColor });
-  const terminal = io === null ? null : new Terminal(io, { style: (l) => styler.received(l) });
+  /** The name the server gave us, to mark our own lines; learned from its notices. */
+  let myName = "you";
+  const terminal = io === null ? null : new Terminal(io, {
+    style(line) {
+      // Every line passes here as text anyway: the place to notice our name.
+      const m = /^\* (?:welcome, you are|you are now) (\S+)$/.exec(line);
+      if (m !== null) myName = m[1];
+      return styler.received(line);
+    },
+  });
   /** What the client prints itself (status, problems): above the prompt, or to stderr. */
   const say = terminal === null
     ? (text: string) => stderr.line(`charla: ${text}`)
     : (text: string) => terminal.print(styler.status(`charla: ${text}`));
-  /** The name the server gave us, to mark our own lines; learned from its notices. */
-  let myName = "you";
-  const learnName = (line: string) => {
-    const m = /^\* (?:welcome, you are|you are now) (\S+)$/.exec(line);
-    if (m !== null) myName = m[1];
-  };
 
   const encoder = new TextEncoder();
   const client = new ChatClient(options.target, {
-    sink: new ClientScreen(terminal?.out ?? stdout, learnName),
+    sink: new ClientScreen(terminal?.out ?? stdout),
     onStatus: say,
     reconnect: options.reconnect,
     timeout: options.timeout,

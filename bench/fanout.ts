@@ -164,6 +164,63 @@ export async function sendLines(client: BenchClient, index: number, lines: numbe
   }
 }
 
+/**
+ * Waits until every receiver has all its lines. Lines that never come are only
+ * known by their absence: the wait ends when nothing arrives for STALL_MS, or at
+ * once when every client still missing lines has been disconnected; `stalled`
+ * says so, and `end` is when the last line arrived.
+ */
+export async function allReceived(
+  run: FanoutRun,
+  receivers: FanoutReceiver[],
+  clients: BenchClient[],
+): Promise<{ end: number; stalled: boolean }> {
+  let stalled = false;
+  let lastReceived = -1;
+  let lastProgress = performance.now();
+  const watchdog = setInterval(() => {
+    const now = performance.now();
+    if (run.received !== lastReceived) {
+      lastReceived = run.received;
+      lastProgress = now;
+    } else if (
+      now - lastProgress > STALL_MS ||
+      receivers.every((r, i) => r.lost === 0 || clients[i].closed)
+    ) {
+      stalled = true;
+      run.allReceived.resolve(lastProgress);
+    }
+  }, 200);
+  const end = await run.allReceived.promise;
+  clearInterval(watchdog);
+  return { end, stalled };
+}
+
+/** Lines lost, cut, duplicated, reordered or sent back, and the failures they make. */
+export function checkDeliveries(
+  receivers: FanoutReceiver[],
+  clients: BenchClient[],
+  stalled: boolean,
+  writeError: unknown,
+): { counts: Record<string, number>; failures: string[] } {
+  const sum = (pick: (r: FanoutReceiver) => number) => receivers.reduce((t, r) => t + pick(r), 0);
+  const counts = {
+    lost: sum((r) => r.lost),
+    cut: clients.reduce((t, c) => t + c.rejected + c.overlong, 0),
+    dup: sum((r) => r.dup),
+    reordered: sum((r) => r.gaps),
+    own: sum((r) => r.own),
+  };
+  const failures: string[] = [];
+  if (stalled) failures.push("not every line arrived");
+  if (writeError !== null) failures.push(`a sender's write failed: ${writeError}`);
+  for (const [name, count] of Object.entries(counts)) {
+    if (count > 0) failures.push(`${count} ${name}`);
+  }
+  failures.push(...closedFailures(clients));
+  return { counts, failures };
+}
+
 /** Runs one fanout against a relay-mode server. */
 export async function runFanout(server: ServerProcess, params: FanoutParams): Promise<Outcome> {
   const { clients: n, senders: s, lines } = params;
@@ -185,45 +242,11 @@ export async function runFanout(server: ServerProcess, params: FanoutParams): Pr
     // leave these writes pending until it is stopped.
     sending = Promise.all(clients.slice(0, s).map((client, i) => sendLines(client, i, lines)))
       .then(() => {}, (error) => void (writeError ??= error));
-    // Lines that never come are only known by their absence: the run ends when
-    // nothing arrives for STALL_MS, or at once when every client still missing
-    // lines has been disconnected.
-    let stalled = false;
-    let lastReceived = -1;
-    let lastProgress = performance.now();
-    const watchdog = setInterval(() => {
-      const now = performance.now();
-      if (run.received !== lastReceived) {
-        lastReceived = run.received;
-        lastProgress = now;
-      } else if (
-        now - lastProgress > STALL_MS ||
-        receivers.every((r, i) => r.lost === 0 || clients[i].closed)
-      ) {
-        stalled = true;
-        run.allReceived.resolve(lastProgress);
-      }
-    }, 200);
-    const end = await run.allReceived.promise;
-    clearInterval(watchdog);
+    const { end, stalled } = await allReceived(run, receivers, clients);
     const measured = await window.close(end);
 
     const deliveries = s * lines * (n - 1);
-    const sum = (pick: (r: FanoutReceiver) => number) => receivers.reduce((t, r) => t + pick(r), 0);
-    const counts = {
-      lost: sum((r) => r.lost),
-      cut: clients.reduce((t, c) => t + c.rejected + c.overlong, 0),
-      dup: sum((r) => r.dup),
-      reordered: sum((r) => r.gaps),
-      own: sum((r) => r.own),
-    };
-    const failures: string[] = [];
-    if (stalled) failures.push("not every line arrived");
-    if (writeError !== null) failures.push(`a sender's write failed: ${writeError}`);
-    for (const [name, count] of Object.entries(counts)) {
-      if (count > 0) failures.push(`${count} ${name}`);
-    }
-    failures.push(...closedFailures(clients));
+    const { counts, failures } = checkDeliveries(receivers, clients, stalled, writeError);
     return {
       figures: {
         deliveries_per_s: deliveries / (measured.wallMs / 1000),

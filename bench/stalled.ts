@@ -17,9 +17,9 @@
  */
 
 import { closeAll, connectMany } from "./bench_client.ts";
-import { FanoutReceiver, FanoutRun, sendLines } from "./fanout.ts";
+import { allReceived, checkDeliveries, FanoutReceiver, FanoutRun, sendLines } from "./fanout.ts";
 import { LF, LINE_BYTES } from "./lines.ts";
-import { closedFailures, type Outcome, Window } from "./outcome.ts";
+import { type Outcome, Window } from "./outcome.ts";
 import { settle } from "./proc.ts";
 import type { ServerProcess } from "./server_process.ts";
 
@@ -38,8 +38,6 @@ export interface StalledParams {
 
 /** charla's default `--send-queue`: 1 MiB. */
 const DEFAULT_SEND_QUEUE = 1024 * 1024;
-/** With no new line for any healthy client for this long, the run stops and counts. */
-const STALL_MS = 5_000;
 /**
  * How long the stalled socket is read at the end. A server that dropped it has
  * left at most its queue and the kernel buffers in flight, which loopback delivers
@@ -203,24 +201,7 @@ export async function runStalled(server: ServerProcess, params: StalledParams): 
     // Not awaited before the receivers are done (see fanout.ts).
     sending = Promise.all(clients.map((client, i) => sendLines(client, i, lines)))
       .then(() => {}, (error) => void (writeError ??= error));
-    let timedOut = false;
-    let lastReceived = -1;
-    let lastProgress = performance.now();
-    const watchdog = setInterval(() => {
-      const now = performance.now();
-      if (run.received !== lastReceived) {
-        lastReceived = run.received;
-        lastProgress = now;
-      } else if (
-        now - lastProgress > STALL_MS ||
-        receivers.every((r, i) => r.lost === 0 || clients[i].closed)
-      ) {
-        timedOut = true;
-        run.allReceived.resolve(lastProgress);
-      }
-    }, 200);
-    const end = await run.allReceived.promise;
-    clearInterval(watchdog);
+    const { end, stalled: timedOut } = await allReceived(run, receivers, clients);
     const measured = await window.close(end);
     const after = await memoryKiB(server.pid);
     const drained = await stalled.drain(DRAIN_MS);
@@ -241,21 +222,7 @@ export async function runStalled(server: ServerProcess, params: StalledParams): 
       (t, prefix) => t + lines * (prefix.bytes.length + LINE_BYTES),
       0,
     );
-    const sum = (pick: (r: FanoutReceiver) => number) => receivers.reduce((t, r) => t + pick(r), 0);
-    const counts = {
-      lost: sum((r) => r.lost),
-      cut: clients.reduce((t, c) => t + c.rejected + c.overlong, 0),
-      dup: sum((r) => r.dup),
-      reordered: sum((r) => r.gaps),
-      own: sum((r) => r.own),
-    };
-    const failures: string[] = [];
-    if (timedOut) failures.push("not every line arrived");
-    if (writeError !== null) failures.push(`a sender's write failed: ${writeError}`);
-    for (const [name, count] of Object.entries(counts)) {
-      if (count > 0) failures.push(`${count} ${name}`);
-    }
-    failures.push(...closedFailures(clients));
+    const { counts, failures } = checkDeliveries(receivers, clients, timedOut, writeError);
     if (othersTooSlow.length > 0) {
       failures.push(`healthy clients dropped as too slow:\n${othersTooSlow.join("\n")}`);
     }

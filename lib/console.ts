@@ -179,24 +179,16 @@ export async function readLines(
  */
 export class ClientScreen implements ReadSink {
   readonly #out: LineOutput;
-  /** Told of every line, after it is shown: how the client learns its own name. */
-  readonly #onLine: ((line: string) => void) | undefined;
 
-  /** A screen writing to `out`; `onLine` (optional) sees each line as text. */
-  constructor(out: LineOutput, onLine?: (line: string) => void) {
+  /** A screen writing to `out`. */
+  constructor(out: LineOutput) {
     this.#out = out;
-    this.#onLine = onLine;
   }
 
   /** Appends one line from the server. */
   line(buf: Uint8Array, start: number, end: number): void {
-    const pending = this.#out.pending;
-    const at = pending.length;
-    pending.appendSanitized(buf, start, end);
-    if (this.#onLine !== undefined) {
-      this.#onLine(decoder.decode(pending.bytes.subarray(at, pending.length)));
-    }
-    pending.appendByte(LF);
+    this.#out.pending.appendSanitized(buf, start, end);
+    this.#out.pending.appendByte(LF);
   }
 
   /** The server sent a line too long to show. */
@@ -292,11 +284,10 @@ export class ServerConsole implements ServerLog {
   event(event: ServerEvent): void {
     if (this.#json) {
       this.out.line(JSON.stringify(toJson(event)));
-    } else if (event.event === "listening") {
-      // Always this form, with no time stamp, so scripts can read the port.
-      this.out.line(`listening on ${event.address}`);
     } else {
-      this.out.line(this.#clock.stamp() + describe(event));
+      // The listening line has no time stamp, so scripts can read the port.
+      const stamp = event.event === "listening" ? "" : this.#clock.stamp();
+      this.out.line(stamp + describe(event));
     }
   }
 

@@ -20,6 +20,8 @@ class FakeTerminal implements TerminalIo {
   #target: Uint8Array | null = null;
   #resize: (() => void) | null = null;
   #ended = false;
+  /** Settled by the terminal's next read: it has handled what it was given. */
+  #nextRead = Promise.withResolvers<void>();
 
   constructor(columns: number) {
     this.width = columns;
@@ -28,6 +30,8 @@ class FakeTerminal implements TerminalIo {
 
   input = {
     read: (p: Uint8Array): Promise<number | null> => {
+      this.#nextRead.resolve();
+      this.#nextRead = Promise.withResolvers();
       if (this.#keys.length > 0) return Promise.resolve(this.#take(p));
       if (this.#ended) return Promise.resolve(null);
       this.#target = p;
@@ -55,11 +59,17 @@ class FakeTerminal implements TerminalIo {
     return () => this.#resize = null;
   }
 
-  /** Types keys; resolves once the terminal has had a turn to handle them. */
+  /** Types keys; resolves when the terminal asks for more, having handled them. */
   async type(keys: string): Promise<void> {
+    const handled = this.#nextRead.promise;
+    this.press(keys);
+    await handled;
+  }
+
+  /** Types keys without waiting for them to be handled. */
+  press(keys: string): void {
     this.#keys.push(encoder.encode(keys));
     this.#deliver();
-    await new Promise((resolve) => setTimeout(resolve, 0));
   }
 
   /** The terminal goes away (end of input). */
@@ -127,9 +137,9 @@ Deno.test("Terminal reports Enter, Ctrl-C and Ctrl-D, and leaves raw mode on clo
   await terminal.close();
   assert.deepEqual(io.rawCalls, [true, false]);
   assert.deepEqual(io.screen.lines(), []); // the prompt is erased
-  await io.type("x"); // keys after close are not handled
-  assert.deepEqual(handler.events, ["line:uno", "interrupt", "eof"]);
+  io.press("x"); // keys after close are not handled: the loop just ends
   await running;
+  assert.deepEqual(handler.events, ["line:uno", "interrupt", "eof"]);
 });
 
 Deno.test("Terminal.close() prints lines still waiting, then erases the prompt", async () => {

@@ -128,11 +128,6 @@ export class Hub<P extends HubPeer = HubPeer> {
     return true;
   }
 
-  /** True when the peer is registered. */
-  has(peer: P): boolean {
-    return this.#byId.get(peer.id) === peer;
-  }
-
   /**
    * Gives a registered peer a new name. Returns false, changing nothing, when
    * another peer holds that name in any case. (Checking the name's form is the

@@ -7,6 +7,7 @@
  */
 
 import type { ChatServer } from "./chat_server.ts";
+import { splitWord } from "./text.ts";
 
 /** What the console should do after a line. */
 export interface OperatorResult {
@@ -50,10 +51,9 @@ export function runOperatorLine(server: ChatServer, line: string): OperatorResul
     const count = server.say(text);
     return done(...(count === 0 ? ["(nobody is connected)"] : []));
   }
-  const space = line.indexOf(" ");
-  const command = (space < 0 ? line.slice(1) : line.slice(1, space)).toLowerCase();
-  const args = space < 0 ? "" : line.slice(space + 1).trim();
-  const [target, rest] = splitFirst(args);
+  const [word, args] = splitWord(line.slice(1));
+  const command = word.toLowerCase();
+  const [target, rest] = splitWord(args);
   switch (command) {
     case "to": {
       if (target === "" || rest === "") return done("error: usage: /to <id|name> <text>");
@@ -77,12 +77,6 @@ export function runOperatorLine(server: ChatServer, line: string): OperatorResul
 
 function noClient(target: string): string {
   return `error: no client "${target}"; /list shows who is connected`;
-}
-
-/** `word rest of line` → ["word", "rest of line"]. */
-function splitFirst(text: string): [string, string] {
-  const space = text.indexOf(" ");
-  return space < 0 ? [text, ""] : [text.slice(0, space), text.slice(space + 1).trim()];
 }
 
 /** `/list`: one line per client, aligned. */

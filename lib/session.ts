@@ -8,7 +8,7 @@
 import type { Connection, ReadSink } from "./connection.ts";
 import { describeLeave, type PeerInfo, type ServerLog } from "./events.ts";
 import { checkName, type Hub, type HubPeer } from "./hub.ts";
-import { ByteBuilder } from "./text.ts";
+import { ByteBuilder, splitWord } from "./text.ts";
 import { TokenBucket } from "./token_bucket.ts";
 
 /** What every session of one server shares. */
@@ -235,9 +235,8 @@ export class Session implements HubPeer, PeerInfo, ReadSink {
 
   /** Runs a command line (it starts with "/"); errors go to this client only. */
   #command(line: string): void {
-    const space = line.indexOf(" ");
-    const name = (space < 0 ? line.slice(1) : line.slice(1, space)).toLowerCase();
-    const rest = space < 0 ? "" : line.slice(space + 1).trim();
+    const [word, rest] = splitWord(line.slice(1));
+    const name = word.toLowerCase();
     switch (name) {
       case "nick":
         return this.#nick(rest);
@@ -279,9 +278,7 @@ export class Session implements HubPeer, PeerInfo, ReadSink {
   }
 
   #msg(args: string): void {
-    const space = args.indexOf(" ");
-    const target = space < 0 ? args : args.slice(0, space);
-    const text = space < 0 ? "" : args.slice(space + 1).trim();
+    const [target, text] = splitWord(args);
     if (target === "" || text === "") return this.notice("error: usage: /msg <name> <text>");
     const log = this.#room.log;
     if (target.toLowerCase() === "server") {

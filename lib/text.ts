@@ -230,3 +230,22 @@ function replacement(dst: Uint8Array, o: number): number {
   dst[o + 2] = 0xbd;
   return o + 3;
 }
+
+/**
+ * Splits off the first word: `"msg ana hola"` → `["msg", "ana hola"]`. The rest
+ * is trimmed; both are `""` when absent. How command lines are read, by the
+ * server for clients and for its operator alike.
+ *
+ * @example
+ * ```ts
+ * import { splitWord } from "./text.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(splitWord("kick bob  too loud "), ["kick", "bob  too loud"]);
+ * assert.deepEqual(splitWord("list"), ["list", ""]);
+ * ```
+ */
+export function splitWord(text: string): [string, string] {
+  const space = text.indexOf(" ");
+  return space < 0 ? [text, ""] : [text.slice(0, space), text.slice(space + 1).trim()];
+}
