@@ -13,11 +13,17 @@
  * @module
  */
 
-import { ChatClient, ConnectError, type ConnectTarget } from "./lib/chat_client.ts";
+import { ChatClient, ConnectError, type ConnectTarget } from "./lib/client/chat_client.ts";
 import { parseFlags, parsePort, parseSeconds, UsageError } from "./lib/cli.ts";
-import { ClientScreen, OutputBuffer, processTerminal, readLines, Terminal } from "./lib/console.ts";
-import { checkName } from "./lib/hub.ts";
-import { Styler } from "./lib/style.ts";
+import {
+  ClientScreen,
+  OutputBuffer,
+  processTerminal,
+  readLines,
+  Terminal,
+} from "./lib/terminal/console.ts";
+import { checkName } from "./lib/core/hub.ts";
+import { Styler } from "./lib/terminal/style.ts";
 import { VERSION } from "./lib/version.ts";
 
 const USAGE = `charla client ${VERSION}: chat with a charla server (or any line-based TCP peer)

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { AccessList } from "./lib/cidr.ts";
+import { AccessList } from "./lib/net/cidr.ts";
 import { ChatServer } from "./lib/chat_server.ts";
 import {
   parseBytes,
@@ -30,11 +30,11 @@ import {
   runOperatorConsole,
   ServerConsole,
   Terminal,
-} from "./lib/console.ts";
-import { reportUnhandledRejections } from "./lib/events.ts";
-import { DEFAULT_MAX_LINE } from "./lib/frame.ts";
-import { listen, ListenError, type ListenTarget } from "./lib/listen.ts";
-import { Styler } from "./lib/style.ts";
+} from "./lib/terminal/console.ts";
+import { reportUnhandledRejections } from "./lib/core/events.ts";
+import { DEFAULT_MAX_LINE } from "./lib/wire/frame.ts";
+import { listen, ListenError, type ListenTarget } from "./lib/net/listen.ts";
+import { Styler } from "./lib/terminal/style.ts";
 import { VERSION } from "./lib/version.ts";
 
 const USAGE = `charla server ${VERSION}: a TCP chat server with an operator console

@@ -6,18 +6,18 @@
  * @module
  */
 
-import type { AccessList } from "./cidr.ts";
+import type { AccessList } from "./net/cidr.ts";
 import {
   Connection,
   DEFAULT_SEND_QUEUE,
   formatAddress,
   isConnectionError,
   message,
-} from "./connection.ts";
-import { type PeerInfo, type ServerLog, SILENT_LOG } from "./events.ts";
-import { Hub } from "./hub.ts";
-import { notice, type Room, Session } from "./session.ts";
-import { sanitizeText } from "./text.ts";
+} from "./net/connection.ts";
+import { type PeerInfo, type ServerLog, SILENT_LOG } from "./core/events.ts";
+import { Hub } from "./core/hub.ts";
+import { notice, type Room, Session } from "./core/session.ts";
+import { sanitizeText } from "./wire/text.ts";
 
 /** Options for {@linkcode ChatServer}; every one has a default. */
 export interface ChatServerOptions {

@@ -40,7 +40,7 @@ export {
   type Cidr,
   cidrContains,
   parseCidr,
-} from "./cidr.ts";
+} from "./net/cidr.ts";
 export { ChatServer, type ChatServerOptions } from "./chat_server.ts";
 export {
   backoff,
@@ -51,7 +51,7 @@ export {
   ConnectError,
   type ConnectOptions,
   type ConnectTarget,
-} from "./chat_client.ts";
+} from "./client/chat_client.ts";
 export {
   type CloseReason,
   Connection,
@@ -60,26 +60,31 @@ export {
   formatAddress,
   isConnectionError,
   type ReadSink,
-} from "./connection.ts";
+} from "./net/connection.ts";
 export {
   ClientScreen,
   OutputBuffer,
   readLines,
   ServerConsole,
   type ServerConsoleOptions,
-} from "./console.ts";
+} from "./terminal/console.ts";
 export {
   describeLeave,
   type PeerInfo,
   type ServerEvent,
   type ServerLog,
   SILENT_LOG,
-} from "./events.ts";
-export { DEFAULT_MAX_LINE, LineDecoder, type LineDecoderOptions, type LineSink } from "./frame.ts";
-export { checkName, Hub, type HubPeer, MAX_NAME, RESERVED_NAMES } from "./hub.ts";
-export { listen, ListenError, type ListenTarget } from "./listen.ts";
-export { OPERATOR_HELP, type OperatorResult, runOperatorLine } from "./operator.ts";
-export { TelnetFilter } from "./telnet.ts";
-export { ByteBuilder, sanitize, sanitizeText } from "./text.ts";
-export { TokenBucket } from "./token_bucket.ts";
+} from "./core/events.ts";
+export {
+  DEFAULT_MAX_LINE,
+  LineDecoder,
+  type LineDecoderOptions,
+  type LineSink,
+} from "./wire/frame.ts";
+export { checkName, Hub, type HubPeer, MAX_NAME, RESERVED_NAMES } from "./core/hub.ts";
+export { listen, ListenError, type ListenTarget } from "./net/listen.ts";
+export { OPERATOR_HELP, type OperatorResult, runOperatorLine } from "./core/operator.ts";
+export { TelnetFilter } from "./wire/telnet.ts";
+export { ByteBuilder, sanitize, sanitizeText } from "./wire/text.ts";
+export { TokenBucket } from "./core/token_bucket.ts";
 export { VERSION } from "./version.ts";

@@ -10,7 +10,7 @@
 
 import net from "node:net";
 import { ChatServer, type ChatServerOptions } from "../lib/chat_server.ts";
-import type { PeerInfo, ServerEvent, ServerLog } from "../lib/events.ts";
+import type { PeerInfo, ServerEvent, ServerLog } from "../lib/core/events.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { AccessList } from "../lib/cidr.ts";
+import { AccessList } from "../lib/net/cidr.ts";
 import {
   connectMany,
   LineReader,
@@ -273,7 +273,7 @@ Deno.test("a half-closed client's lines are relayed, then it is closed; the room
 
 Deno.test("an unhandled rejection is logged, not fatal, once the server's guard is on", async () => {
   const script = `
-    import { reportUnhandledRejections } from "./lib/events.ts";
+    import { reportUnhandledRejections } from "./lib/core/events.ts";
     reportUnhandledRejections({
       event: (e) => console.log(JSON.stringify(e)),
       message() {},

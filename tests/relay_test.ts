@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { runOperatorLine } from "../lib/operator.ts";
+import { runOperatorLine } from "../lib/core/operator.ts";
 import { connectMany, startServer, TestClient, type TestServer } from "./_helpers.ts";
 
 /**

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { ChatServer } from "../lib/chat_server.ts";
-import { runOperatorLine } from "../lib/operator.ts";
+import { runOperatorLine } from "../lib/core/operator.ts";
 import { connectMany, MemoryLog, sendAndReset, startServer, TestClient } from "./_helpers.ts";
 
 Deno.test("ChatServer welcomes each client with an id-based default name", async () => {

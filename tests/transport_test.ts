@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { ChatServer } from "../lib/chat_server.ts";
-import { ChatClient, type ClientResult, connect, ConnectError } from "../lib/chat_client.ts";
-import { listen } from "../lib/listen.ts";
+import { ChatClient, type ClientResult, connect, ConnectError } from "../lib/client/chat_client.ts";
+import { listen } from "../lib/net/listen.ts";
 import { LineReader, MemoryLog, Program, startServer, TestClient, within } from "./_helpers.ts";
 
 const fixtures = new URL("./fixtures/", import.meta.url);

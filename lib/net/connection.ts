@@ -12,8 +12,8 @@
  * @module
  */
 
-import { LineDecoder, type LineSink } from "./frame.ts";
-import { IAC, TelnetFilter } from "./telnet.ts";
+import { LineDecoder, type LineSink } from "../wire/frame.ts";
+import { IAC, TelnetFilter } from "../wire/telnet.ts";
 
 /** Default bound on bytes queued for one peer: past it the peer is behind. */
 export const DEFAULT_SEND_QUEUE = 1024 * 1024;

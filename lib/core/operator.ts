@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { ChatServer } from "./chat_server.ts";
-import { splitWord } from "./text.ts";
+import type { ChatServer } from "../chat_server.ts";
+import { splitWord } from "../wire/text.ts";
 
 /** What the console should do after a line. */
 export interface OperatorResult {
@@ -34,7 +34,7 @@ export const OPERATOR_HELP: readonly string[] = [
  *
  * @example
  * ```ts
- * import { ChatServer } from "./chat_server.ts";
+ * import { ChatServer } from "../chat_server.ts";
  * import { runOperatorLine } from "./operator.ts";
  * import assert from "node:assert/strict";
  *

@@ -12,7 +12,7 @@ import {
   isConnectionError,
   message,
   type ReadSink,
-} from "./connection.ts";
+} from "../net/connection.ts";
 
 /** Where to connect. */
 export interface ConnectTarget {

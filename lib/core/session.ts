@@ -5,10 +5,10 @@
  * @module
  */
 
-import type { Connection, ReadSink } from "./connection.ts";
+import type { Connection, ReadSink } from "../net/connection.ts";
 import { describeLeave, type PeerInfo, type ServerLog } from "./events.ts";
 import { checkName, type Hub, type HubPeer } from "./hub.ts";
-import { ByteBuilder, splitWord } from "./text.ts";
+import { ByteBuilder, splitWord } from "../wire/text.ts";
 import { TokenBucket } from "./token_bucket.ts";
 
 /** What every session of one server shares. */

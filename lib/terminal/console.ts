@@ -10,14 +10,14 @@
  * @module
  */
 
-import type { ChatServer } from "./chat_server.ts";
-import type { ReadSink } from "./connection.ts";
-import type { PeerInfo, ServerEvent, ServerLog } from "./events.ts";
-import { describeLeave } from "./events.ts";
-import { LineDecoder, type LineSink } from "./frame.ts";
+import type { ChatServer } from "../chat_server.ts";
+import type { ReadSink } from "../net/connection.ts";
+import type { PeerInfo, ServerEvent, ServerLog } from "../core/events.ts";
+import { describeLeave } from "../core/events.ts";
+import { LineDecoder, type LineSink } from "../wire/frame.ts";
 import { LineEditor } from "./line_editor.ts";
-import { runOperatorLine } from "./operator.ts";
-import { ByteBuilder } from "./text.ts";
+import { runOperatorLine } from "../core/operator.ts";
+import { ByteBuilder } from "../wire/text.ts";
 
 const LF = 0x0a;
 const encoder = new TextEncoder();
