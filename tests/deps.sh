@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Makes sure the programs the tests run are installed: `deno task test` runs this
+# first. The tests use real peers (redis-server, chromium, IRC clients, nc), never
+# mocks, so a missing one is installed here (apt-get, when root) or the run stops
+# at once with the command to run. A test never skips for a missing tool.
+#
+# Usage: bash tests/deps.sh [--check]   (--check: report only, install nothing)
+set -euo pipefail
+
+# command -> Debian package. Add a line when a test starts using a new program.
+NEEDED=(
+  "nc:netcat-openbsd"
+)
+
+missing_pkgs=()
+missing_cmds=()
+for entry in "${NEEDED[@]}"; do
+  cmd="${entry%%:*}"
+  pkg="${entry#*:}"
+  if ! command -v "$cmd" >/dev/null 2>&1; then
+    missing_cmds+=("$cmd")
+    missing_pkgs+=("$pkg")
+  fi
+done
+[ ${#missing_pkgs[@]} -eq 0 ] && exit 0
+
+echo "tests/deps.sh: missing ${missing_cmds[*]}" >&2
+install=(apt-get install -y --no-install-recommends "${missing_pkgs[@]}")
+if [ "${1:-}" != "--check" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "tests/deps.sh: installing: ${install[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  "${install[@]}" >&2
+  for cmd in "${missing_cmds[@]}"; do
+    command -v "$cmd" >/dev/null 2>&1 || { echo "tests/deps.sh: $cmd still missing after install" >&2; exit 1; }
+  done
+  exit 0
+fi
+echo "tests/deps.sh: install them first, then run the tests again:" >&2
+echo "  sudo apt-get update && sudo ${install[*]}" >&2
+exit 1
