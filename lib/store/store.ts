@@ -1,0 +1,84 @@
+/**
+ * What the core keeps beyond one connection: room history, topics and bans.
+ * The core talks to a {@linkcode Store} only; the memory store (the default),
+ * SQLite (`--db`) and Redis (`--cluster`) implement it.
+ *
+ * The hot path calls {@linkcode Store.append} once per relayed line, so it must
+ * not wait or do I/O itself: stores buffer and write in group commits.
+ *
+ * @module
+ */
+
+import type { HistoryLine, RoomName } from "../core/messages.ts";
+
+/** A ban: by name (kicks whoever holds it and bans their address) or by address/CIDR. */
+export interface Ban {
+  /** What is banned: a name (`ana`), an address (`192.0.2.7`, `::1`) or a CIDR (`10.0.0.0/8`). */
+  readonly mask: string;
+  readonly kind: "name" | "address";
+  /** Why, as given by the operator; may be empty. */
+  readonly reason: string;
+  /** Milliseconds since the epoch when it was set. */
+  readonly since: number;
+  /** Milliseconds since the epoch when it ends; null: until lifted. */
+  readonly until: number | null;
+}
+
+/** A room's topic as kept. */
+export interface StoredTopic {
+  readonly room: RoomName;
+  readonly topic: string;
+  /** Who set it (a name, or `server`). */
+  readonly by: string;
+  readonly time: number;
+}
+
+/** Something a store reports: counts for `--json`, and failures for the console. */
+export type StoreEvent =
+  | { readonly type: "stored"; readonly lines: number; readonly ms: number }
+  | { readonly type: "pruned"; readonly lines: number }
+  /** The store could not write (disk full, permission lost): the chat goes on. */
+  | { readonly type: "failed"; readonly message: string }
+  /** Writing works again after a failure. */
+  | { readonly type: "recovered" };
+
+/** Where history, topics and bans live. */
+export interface Store {
+  /** What kind, for the console: `memory`, `sqlite <file>`, `redis <url>`. */
+  readonly description: string;
+  /**
+   * Keeps one line. Never waits and never throws: a store that cannot write
+   * reports it through `onEvent` and the chat goes on.
+   */
+  append(line: HistoryLine): void;
+  /**
+   * The last `count` lines of `room`, oldest first, including lines appended
+   * but not yet committed. Synchronous where the store can answer at once
+   * (memory, SQLite), so that nothing said meanwhile can slip between the
+   * replay and the live lines; a promise otherwise (Redis).
+   */
+  recent(room: RoomName, count: number): HistoryLine[] | Promise<HistoryLine[]>;
+  /** Every kept topic, at start. */
+  topics(): StoredTopic[] | Promise<StoredTopic[]>;
+  setTopic(topic: StoredTopic): void;
+  /** Bans in force (expired ones are left out). */
+  bans(): Ban[] | Promise<Ban[]>;
+  addBan(ban: Ban): void;
+  /** Returns whether there was such a ban. */
+  removeBan(mask: string): boolean | Promise<boolean>;
+  /** Writes what is buffered; settles when it is durable (or failed and reported). */
+  flush(): Promise<void>;
+  /** Flushes and closes. */
+  close(): Promise<void>;
+}
+
+/** Options every store takes. */
+export interface StoreOptions {
+  /**
+   * Lines kept per room; older ones are pruned in the background.
+   * @default {10000}
+   */
+  keep?: number;
+  /** Told of commits, prunes and failures. */
+  onEvent?: (event: StoreEvent) => void;
+}
