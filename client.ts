@@ -15,14 +15,10 @@
 
 import { ChatClient, ConnectError, type ConnectTarget } from "./lib/client/chat_client.ts";
 import { parseFlags, parsePort, parseSeconds, UsageError } from "./lib/cli.ts";
-import {
-  ClientScreen,
-  OutputBuffer,
-  processTerminal,
-  readLines,
-  Terminal,
-} from "./lib/terminal/console.ts";
-import { checkName } from "./lib/core/hub.ts";
+import { ClientScreen } from "./lib/client/screen.ts";
+import { OutputBuffer, readLines } from "./lib/terminal/output.ts";
+import { processTerminal, Terminal } from "./lib/terminal/terminal.ts";
+import { checkName } from "./lib/core/names.ts";
 import { Styler } from "./lib/terminal/style.ts";
 import { VERSION } from "./lib/version.ts";
 

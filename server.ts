@@ -23,14 +23,9 @@ import {
   parseSeconds,
   UsageError,
 } from "./lib/cli.ts";
-import {
-  operatorLine,
-  OutputBuffer,
-  processTerminal,
-  runOperatorConsole,
-  ServerConsole,
-  Terminal,
-} from "./lib/terminal/console.ts";
+import { OutputBuffer } from "./lib/terminal/output.ts";
+import { operatorLine, runOperatorConsole, ServerConsole } from "./lib/terminal/server_console.ts";
+import { processTerminal, Terminal } from "./lib/terminal/terminal.ts";
 import { reportUnhandledRejections } from "./lib/core/events.ts";
 import { DEFAULT_MAX_LINE } from "./lib/wire/frame.ts";
 import { listen, ListenError, type ListenTarget } from "./lib/net/listen.ts";

@@ -11,7 +11,8 @@
  *
  * @example A room, and a client that says hello
  * ```ts
- * import { ChatServer, connect } from "./mod.ts";
+ * import { ChatServer } from "./mod.ts";
+ * import { connect } from "./client/chat_client.ts";
  * import assert from "node:assert/strict";
  *
  * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -25,7 +26,11 @@
  * });
  * connection.send(new TextEncoder().encode("/quit hasta luego\n"));
  * assert.equal(await done, "eof"); // the server closed after saying goodbye
- * assert.deepEqual(lines, ["* welcome, you are user1", "* nobody else is here", "* goodbye"]);
+ * assert.deepEqual(lines, [
+ *   "* welcome, you are user1",
+ *   "* you are in #lobby; nobody else is here",
+ *   "* goodbye",
+ * ]);
  * connection.close();
  * await server.shutdown();
  * ```
@@ -33,58 +38,33 @@
  * @module
  */
 
-export {
-  type AccessDecision,
-  AccessList,
-  type AccessRules,
-  type Cidr,
-  cidrContains,
-  parseCidr,
-} from "./net/cidr.ts";
 export { ChatServer, type ChatServerOptions } from "./chat_server.ts";
+export { ChatCore, type ChatCoreOptions } from "./core/chat.ts";
+export type { PeerInfo, ServerEvent, ServerLog } from "./core/events.ts";
+export type {
+  ChatEvent,
+  Command,
+  ErrorCode,
+  HistoryLine,
+  MemberInfo,
+  RoomInfo,
+  Who,
+} from "./core/messages.ts";
+export { type Peer, SaidBatch, type WireFormat } from "./core/peer.ts";
+export type { Session } from "./core/session.ts";
 export {
-  backoff,
   ChatClient,
   type ChatClientOptions,
   type ClientResult,
   connect,
   ConnectError,
-  type ConnectOptions,
   type ConnectTarget,
 } from "./client/chat_client.ts";
-export {
-  type CloseReason,
-  Connection,
-  type ConnectionOptions,
-  DEFAULT_SEND_QUEUE,
-  formatAddress,
-  isConnectionError,
-  type ReadSink,
-} from "./net/connection.ts";
-export {
-  ClientScreen,
-  OutputBuffer,
-  readLines,
-  ServerConsole,
-  type ServerConsoleOptions,
-} from "./terminal/console.ts";
-export {
-  describeLeave,
-  type PeerInfo,
-  type ServerEvent,
-  type ServerLog,
-  SILENT_LOG,
-} from "./core/events.ts";
-export {
-  DEFAULT_MAX_LINE,
-  LineDecoder,
-  type LineDecoderOptions,
-  type LineSink,
-} from "./wire/frame.ts";
-export { checkName, Hub, type HubPeer, MAX_NAME, RESERVED_NAMES } from "./core/hub.ts";
+export { AccessList } from "./net/cidr.ts";
+export { type ConnectionHandler, Gate } from "./net/acceptor.ts";
 export { listen, ListenError, type ListenTarget } from "./net/listen.ts";
-export { OPERATOR_HELP, type OperatorResult, runOperatorLine } from "./core/operator.ts";
-export { TelnetFilter } from "./wire/telnet.ts";
-export { ByteBuilder, sanitize, sanitizeText } from "./wire/text.ts";
-export { TokenBucket } from "./core/token_bucket.ts";
+export { runOperatorLine } from "./operator.ts";
+export { MemoryStore } from "./store/memory.ts";
+export type { Ban, Store, StoredTopic, StoreEvent, StoreOptions } from "./store/store.ts";
+export { ServerConsole } from "./terminal/server_console.ts";
 export { VERSION } from "./version.ts";

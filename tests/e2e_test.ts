@@ -32,7 +32,7 @@ Deno.test("server.ts and client.ts chat: lines both ways, operator on stdin", as
   await cli.write("hola, servidor ñ\n");
   const seen = await srv.stdout.until(/hola, servidor/);
   assert.match(seen.at(-1)!, /^\d\d:\d\d:\d\d \[#1 user1\] hola, servidor ñ$/);
-  assert.match(seen[0], /^\d\d:\d\d:\d\d \* #1 user1 joined from 127\.0\.0\.1:\d+$/);
+  assert.match(seen[0], /^\d\d:\d\d:\d\d \* #1 user1 connected from 127\.0\.0\.1:\d+$/);
   await srv.write("hola, cliente 你好\n");
   assert.equal((await cli.stdout.until(/^<server>/)).at(-1), "<server> hola, cliente 你好");
   // SIGTERM: the client is told, both exit 0.

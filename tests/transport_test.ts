@@ -160,7 +160,7 @@ Deno.test("Unix socket: client.ts --unix chats with server.ts --unix, which clea
     await using ana = new Program("client.ts", ["--unix", path, "--name", "ana"], rw);
     await ana.stdout.until("* you are now ana");
     await using bea = new Program("client.ts", ["--unix", path], rw);
-    await bea.stdout.until("* online: ana");
+    await bea.stdout.until("* you are in #lobby, with ana");
     await ana.write("hola por un socket local\n");
     assert.equal((await bea.stdout.until(/^<ana>/)).at(-1), "<ana> hola por un socket local");
     srv.child.kill("SIGTERM");
@@ -204,7 +204,7 @@ Deno.test("IPv6: server.ts --host ::1 and client.ts -H ::1", async () => {
   assert.ok(match, address);
   await using cli = new Program("client.ts", ["-H", "::1", "-p", match[1]]);
   assert.equal(await cli.stdout.next(), "* welcome, you are user1");
-  assert.match((await srv.stdout.next())!, / \* #1 user1 joined from \[::1\]:\d+$/);
+  assert.match((await srv.stdout.next())!, / \* #1 user1 connected from \[::1\]:\d+$/);
 });
 
 Deno.test("--reconnect: lines typed while the server is down arrive once it is back", async () => {

@@ -204,6 +204,7 @@ export type ErrorCode =
   | "too_many_rooms"
   | "password"
   | "denied"
+  | "full"
   | "slow";
 
 /** The event types that are alike for every recipient in a room. */

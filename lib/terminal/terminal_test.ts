@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
-import {
-  OutputBuffer,
-  ServerConsole,
-  Terminal,
-  type TerminalHandler,
-  type TerminalIo,
-} from "./console.ts";
+import { OutputBuffer } from "./output.ts";
+import { ServerConsole } from "./server_console.ts";
+import { Terminal, type TerminalHandler, type TerminalIo } from "./terminal.ts";
 import { Screen } from "./_test_screen.ts";
 
 const encoder = new TextEncoder();
@@ -207,14 +203,14 @@ Deno.test("ServerConsole writes plain lines without a terminal", async () => {
     write: (p) => Promise.resolve((text += new TextDecoder().decode(p)).length && p.length),
   });
   const log = new ServerConsole(out);
-  const peer = { id: 3, name: "ana", address: "127.0.0.1:5", since: new Date() };
-  log.event({ event: "listening", address: "127.0.0.1:5000", relay: true });
-  log.message(peer, encoder.encode("hola"), 0, 4);
+  const peer = { id: 3, name: "ana", address: "127.0.0.1:5", since: new Date(), transport: "line" };
+  log.event({ event: "listening", address: "127.0.0.1:5000", relay: true, transport: "line" });
+  log.message("#lobby", peer, encoder.encode("hola"), 0, 4);
   log.event({ event: "leave", peer, reason: "too slow" });
   await out.drained();
   const lines = text.split("\n");
   assert.equal(lines[0], "listening on 127.0.0.1:5000");
-  assert.match(lines[1], /^\d\d:\d\d:\d\d \[#3 ana\] hola$/);
+  assert.match(lines[1], /^\d\d:\d\d:\d\d \[#lobby ana\] hola$/);
   assert.match(lines[2], /^\d\d:\d\d:\d\d \* #3 ana left \(too slow\)$/);
   assert.equal(text.indexOf("\x1b"), -1);
 });
