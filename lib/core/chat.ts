@@ -222,6 +222,15 @@ export class ChatCore {
     }
   }
 
+  /**
+   * Tells a session again where it stands (its name, each of its rooms with
+   * their history): for a peer that switched wire format.
+   */
+  resume(session: Session): void {
+    session.deliver({ type: "welcome", you: whoOf(session), server: "charla" });
+    for (const room of session.rooms) session.describe(room);
+  }
+
   /** The room with this name (any case), if anyone is in it. */
   findRoom(name: RoomName): Room | undefined {
     return this.#rooms.get(roomKey(name));

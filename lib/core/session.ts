@@ -346,6 +346,11 @@ export class Session implements Who, PeerInfo {
     if (room.size <= core.options.presenceLimit) {
       room.broadcast({ type: "join", room: room.name, who: whoOf(this), from }, this);
     }
+    this.describe(room, from);
+  }
+
+  /** Tells this person they are in `room`: who else is, the topic, the history. */
+  describe(room: Room, from?: RoomName): void {
     this.deliver({
       type: "joined",
       room: room.name,
@@ -354,7 +359,7 @@ export class Session implements Who, PeerInfo {
       members: listMembers(room, LISTED_NAMES, this),
       ...(from === undefined ? {} : { from }),
     });
-    this.#replay(room, core.options.history);
+    this.#replay(room, this.#core.options.history);
   }
 
   /** Sends the last `count` lines of `room`; live lines that arrive meanwhile wait for them. */
@@ -486,7 +491,7 @@ export class Session implements Who, PeerInfo {
       count: room.size,
       topic: room.topic,
     }));
-    this.deliver({ type: "rooms", rooms });
+    this.deliver({ type: "rooms", rooms, total: all.length });
     if (all.length > LISTED_ROOMS) this.info(`and ${all.length - LISTED_ROOMS} more rooms`);
   }
 

@@ -10,11 +10,12 @@
 import type { ChatCore } from "../core/chat.ts";
 import { parseCommand } from "../core/commands.ts";
 import type { ChatEvent, LineKind } from "../core/messages.ts";
-import type { Peer } from "../core/peer.ts";
+import type { Peer, WireFormat } from "../core/peer.ts";
 import type { Session } from "../core/session.ts";
 import type { ConnectionHandler, Refusal } from "../net/acceptor.ts";
 import { type CloseReason, Connection, message, type ReadSink } from "../net/connection.ts";
 import { ByteBuilder } from "../wire/text.ts";
+import { JSON_LINES_FORMAT } from "./json_format.ts";
 import { encodeEvent, LINE_FORMAT, renderEvent } from "./line_format.ts";
 
 const SLASH = 0x2f;
@@ -71,7 +72,8 @@ export interface LinePeerOptions {
  * session's {@linkcode Peer}.
  */
 export class LinePeer implements Peer<Uint8Array>, ReadSink {
-  readonly format = LINE_FORMAT;
+  /** Text lines, until the client asks for JSON lines with `/json` (client.ts does). */
+  format: WireFormat<Uint8Array> = LINE_FORMAT;
   readonly transport: string;
   readonly singleRoom = true;
   /** The socket, at the level of lines. */
@@ -127,9 +129,14 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
       flushReplies();
       replyPeer = this;
     }
-    for (const line of renderEvent(event)) {
-      replies.appendText(line);
+    if (this.format === JSON_LINES_FORMAT) {
+      replies.appendText(JSON.stringify(event));
       replies.appendByte(LF);
+    } else {
+      for (const line of renderEvent(event)) {
+        replies.appendText(line);
+        replies.appendByte(LF);
+      }
     }
     if (replies.length >= REPLY_FLUSH) flushReplies();
     else if (!replyFlushScheduled) {
@@ -139,7 +146,8 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
   }
 
   echoes(kind: LineKind): boolean {
-    // "/me waves" shows the sender what the room saw; a plain line is on screen already.
+    // "/me waves" shows the sender what the room saw; a plain line is on the
+    // sender's screen already.
     return kind === "action";
   }
 
@@ -208,7 +216,9 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
       } else {
         scratch.clear();
         scratch.appendSanitized(buf, start, end);
-        const command = parseCommand(decoder.decode(scratch.bytes.subarray(0, scratch.length)));
+        const line = decoder.decode(scratch.bytes.subarray(0, scratch.length));
+        if (line.toLowerCase() === "/json") return this.#switchToJson();
+        const command = parseCommand(line);
         if ("error" in command) return this.session.error(command.error, command.text);
         const later = this.session.run(command);
         if (later instanceof Promise) {
@@ -219,6 +229,20 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
       }
     }
     this.session.say(buf, start, end);
+  }
+
+  /**
+   * From now on, every event goes out as a JSON line (see json_format.ts);
+   * what was sent as text so far is sent again as JSON: the welcome, and each
+   * room with its history.
+   */
+  #switchToJson(): void {
+    if (this.format === JSON_LINES_FORMAT) return;
+    const from = this.format;
+    this.format = JSON_LINES_FORMAT;
+    const session = this.session;
+    for (const room of session.rooms) room.reformat(session, from);
+    this.#core.resume(session);
   }
 
   /** Runs the lines that waited for a command, until one more has to wait. */

@@ -103,7 +103,7 @@ export function renderEvent(event: ChatEvent): string[] {
     }
     case "rooms":
       return [
-        `* ${event.rooms.length} room${event.rooms.length === 1 ? "" : "s"}:`,
+        `* ${event.total} room${event.total === 1 ? "" : "s"}:`,
         ...event.rooms.map((r) =>
           `*   ${r.room} (${r.count})${r.topic === "" ? "" : `: ${r.topic}`}`
         ),
