@@ -103,6 +103,12 @@ export class RedisServer implements AsyncDisposable {
     return Deno.readTextFileSync(new URL("ca.pem", FIXTURES));
   }
 
+  /** The process id of the running server (for CPU figures); throws when it is not running. */
+  get pid(): number {
+    if (this.#child === null) throw new Error("redis-server is not running");
+    return this.#child.pid;
+  }
+
   /** Whether the process runs. */
   get running(): boolean {
     return this.#child !== null;

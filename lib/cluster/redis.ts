@@ -764,6 +764,10 @@ class Supervisor {
  * rejects every command in flight with a {@linkcode RedisConnectionError} and
  * the client reconnects by itself (see {@linkcode RedisOptions.reconnect}).
  *
+ * One connection serves commands in order, so a blocking command (BLPOP,
+ * XREAD BLOCK) holds up every command behind it: give it a client of its own.
+ * SUBSCRIBE and its kin belong to {@linkcode RedisSubscriber}.
+ *
  * @example
  * ```ts ignore
  * import { RedisClient } from "./redis.ts";

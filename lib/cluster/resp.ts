@@ -498,6 +498,8 @@ function badLine(what: string, buf: Uint8Array, start: number, stop: number): Re
 }
 
 const encoder = new TextEncoder();
+/** Strings up to this long are tried as ASCII first (see `#shortAscii`); must stay under 1,000. */
+const SHORT_STRING = 256;
 /** Strings longer than this are encoded on their own rather than in place. */
 const IN_PLACE_STRING = 64 * 1024;
 
@@ -584,6 +586,7 @@ export class CommandEncoder {
   }
 
   #string(value: string): void {
+    if (value.length <= SHORT_STRING && this.#shortAscii(value)) return;
     if (value.length > IN_PLACE_STRING) {
       const bytes = encoder.encode(value);
       this.#ascii(`$${bytes.length}\r\n`);
@@ -605,6 +608,29 @@ export class CommandEncoder {
     for (let i = 0; i < header.length; i++) this.#buf[at + i] = header.charCodeAt(i);
     this.#length = at + header.length + written;
     this.#crlf();
+  }
+
+  /**
+   * Appends a short string as a bulk string if it is all ASCII, copying its
+   * characters in a loop: cheaper than a call into the runtime's encoder for
+   * the names, keys and ids most commands are made of. False, with nothing
+   * appended, at the first character that is not ASCII.
+   */
+  #shortAscii(value: string): boolean {
+    const length = value.length;
+    const header = length < 10 ? 4 : length < 100 ? 5 : 6; // "$" digits "\r\n"
+    this.#reserve(header + length + 2);
+    const buf = this.#buf;
+    const start = this.#length + header;
+    for (let i = 0; i < length; i++) {
+      const code = value.charCodeAt(i);
+      if (code > 0x7f) return false;
+      buf[start + i] = code;
+    }
+    this.#ascii(`$${length}\r\n`);
+    this.#length += length;
+    this.#crlf();
+    return true;
   }
 
   /** Appends an ASCII string. */
