@@ -367,6 +367,17 @@ Deno.test("RedisClient authenticates with requirepass, and says why when it cann
       e.message.startsWith(`Redis at 127.0.0.1:${port} refused the credentials: WRONGPASS`) &&
       e.message.endsWith("check the user name and password"),
   );
+  {
+    // RESP3 authenticates within HELLO.
+    await using resp3 = await RedisClient.connect(redis.url, { password: "s3cret!", protocol: 3 });
+    assert.equal(await resp3.command("PING"), "PONG");
+  }
+  await assert.rejects(
+    RedisClient.connect(redis.url, { password: "wrong", protocol: 3 }),
+    (e: Error) =>
+      e instanceof RedisError && e.code === "WRONGPASS" &&
+      /refused HELLO 3: WRONGPASS/.test(e.message),
+  );
   await assert.rejects(
     RedisClient.connect(redis.url),
     (e: Error) =>

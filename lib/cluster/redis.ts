@@ -497,17 +497,11 @@ async function handshake(
     const args: Arg[] = ["HELLO", 3];
     if (password !== undefined) args.push("AUTH", username ?? "default", password);
     if (settings.name !== undefined) args.push("SETNAME", settings.name);
-    step("HELLO 3 (RESP3 needs Redis 6 or later)", args);
+    step("HELLO 3", args);
   } else {
     if (password !== undefined) {
-      step(
-        "the credentials",
-        username === undefined ? ["AUTH", password] : [
-          "AUTH",
-          username,
-          password,
-        ],
-      );
+      const args = username === undefined ? [password] : [username, password];
+      step("the credentials", ["AUTH", ...args]);
     }
     if (settings.name !== undefined) step("CLIENT SETNAME", ["CLIENT", "SETNAME", settings.name]);
   }
@@ -529,16 +523,13 @@ async function handshake(
       );
     }
     const what = steps[i][0];
-    const advice = what === "the credentials" || error.code === "WRONGPASS"
+    const advice = error.code === "WRONGPASS"
       ? "; check the user name and password"
+      : what === "HELLO 3" && /unknown command/i.test(error.message)
+      ? "; protocol 3 needs Redis 6 or later"
       : "";
-    throw new RedisError(
-      `Redis at ${address} refused ${what}: ${error.message}${advice}`,
-      error.code,
-      {
-        cause: error,
-      },
-    );
+    const text = `Redis at ${address} refused ${what}: ${error.message}${advice}`;
+    throw new RedisError(text, error.code, { cause: error });
   }
 }
 

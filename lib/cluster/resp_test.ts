@@ -291,9 +291,12 @@ Deno.test("CommandEncoder writes every argument type as a bulk string", () => {
 Deno.test("CommandEncoder counts UTF-8 bytes, not characters, whatever the string's length", () => {
   // Lengths around where the header's digits change, in 1-, 2-, 3- and 4-byte characters.
   for (const unit of ["a", "ñ", "你", "👋"]) {
-    for (const n of [0, 1, 3, 4, 9, 10, 33, 34, 99, 100, 333, 334, 3333, 3334, 70_000]) {
+    for (const n of [0, 1, 3, 4, 9, 10, 33, 34, 99, 100, 255, 256, 257, 333, 334, 3333, 70_000]) {
       const value = unit.repeat(n);
       assert.deepEqual(roundTrip(["ECHO", value]), ["ECHO", value], `${n} × ${unit}`);
+      // ASCII up to the last character, which is not.
+      const tail = "a".repeat(n) + unit;
+      assert.deepEqual(roundTrip(["ECHO", tail]), ["ECHO", tail], `${n} × a + ${unit}`);
     }
   }
 });
