@@ -19,7 +19,8 @@
  *
  * For each: operations per second, CPU per operation of this process and of
  * redis-server, and how many reads Redis made per 1,000 commands (fewer: the
- * client's writes were coalesced).
+ * client's writes were coalesced). Each run starts with FLUSHALL; our keys are
+ * `key:<i>`, redis-benchmark's random among as many (`-r`).
  *
  * @module
  */
@@ -58,6 +59,8 @@ async function measure(
   admin: RedisClient,
   run: () => Promise<void>,
 ): Promise<Row> {
+  // Every run starts from an empty key space, so none pays for another's keys.
+  await admin.command("FLUSHALL");
   const reads0 = await redisReads(admin);
   const redisCpu0 = (await processUsage(redis.pid)).cpuMs;
   const cpu0 = selfCpuMs();
@@ -86,6 +89,8 @@ async function redisBenchmark(
   ops: number,
   args: string[],
 ): Promise<Row> {
+  // Every run starts from an empty key space, so none pays for another's keys.
+  await admin.command("FLUSHALL");
   const reads0 = await redisReads(admin);
   const redisCpu0 = (await processUsage(redis.pid)).cpuMs;
   const out = await new Deno.Command("redis-benchmark", {
