@@ -15,7 +15,10 @@
 
 import { ChatClient, ConnectError, type ConnectTarget } from "./lib/client/chat_client.ts";
 import { parseFlags, parsePort, parseSeconds, UsageError } from "./lib/cli.ts";
-import { ClientScreen } from "./lib/client/screen.ts";
+import { showEvent } from "./lib/client/render.ts";
+import { ServerReader, type ServerView } from "./lib/client/server_reader.ts";
+import type { Who } from "./lib/core/messages.ts";
+import { sanitizeText } from "./lib/wire/text.ts";
 import { OutputBuffer, readLines } from "./lib/terminal/output.ts";
 import { processTerminal, Terminal } from "./lib/terminal/terminal.ts";
 import { checkName } from "./lib/core/names.ts";
@@ -151,25 +154,46 @@ export async function main(args: string[]): Promise<number> {
   // Otherwise (a pipe, a script): plain lines in and out, no escape codes.
   const io = processTerminal();
   const styler = new Styler({ color: io !== null && !Deno.noColor });
-  /** The name the server gave us, to mark our own lines; learned from its notices. */
-  let myName = "you";
-  const terminal = io === null ? null : new Terminal(io, {
-    style(line) {
-      // Every line passes here as text anyway: the place to notice our name.
-      const m = /^\* (?:welcome, you are|you are now) (\S+)$/.exec(line);
-      if (m !== null) myName = m[1];
-      return styler.received(line);
-    },
-  });
+  const terminal = io === null ? null : new Terminal(io);
+  /** Where the server's lines go: above the prompt, or stdout. */
+  const out = terminal?.out ?? stdout;
   /** What the client prints itself (status, problems): above the prompt, or to stderr. */
   const say = terminal === null
     ? (text: string) => stderr.line(`charla: ${text}`)
     : (text: string) => terminal.print(styler.status(`charla: ${text}`));
 
+  /** Who we are on the server, once a charla server said so: to mark our own lines. */
+  let me: Who | null = null;
+  const view: ServerView = {
+    event(event) {
+      if (event.type === "welcome" || event.type === "renamed") me = event.you;
+      let lines: string[];
+      try {
+        lines = showEvent(styler, event, me);
+      } catch {
+        // A server that sends JSON of the wrong shape: show what it sent.
+        lines = [sanitizeText(JSON.stringify(event))];
+      }
+      for (const line of lines) out.line(line);
+    },
+    text(line) {
+      out.line(sanitizeText(line));
+    },
+    overlong() {
+      say("an over-long line from the server was dropped");
+    },
+    flush() {
+      out.flush();
+      return out.ready();
+    },
+  };
+
   const encoder = new TextEncoder();
   const client = new ChatClient(options.target, {
-    sink: new ClientScreen(terminal?.out ?? stdout),
+    open: (send) => new ServerReader(view, send),
     onStatus: say,
+    onResent: (count) =>
+      say(`sent ${count} line${count === 1 ? "" : "s"} typed while disconnected`),
     reconnect: options.reconnect,
     timeout: options.timeout,
     signal: stop.signal,
@@ -184,7 +208,8 @@ export async function main(args: string[]): Promise<number> {
   if (terminal !== null) {
     void terminal.start({
       line(text) {
-        terminal.print(styler.sent(text, myName));
+        const name = me?.name ?? "you";
+        terminal.print(client.connected ? styler.sent(text, name) : styler.queued(text, name));
         send(encoder.encode(`${text}\n`));
       },
       interrupt() {

@@ -1,38 +1,34 @@
 /**
- * charla as a library: a line-based TCP chat server and client for Deno, and the
- * pieces they are made of.
+ * charla as a library: a chat server with rooms, for Deno, and its clients.
  *
- * - {@linkcode ChatServer} serves an already-bound listener; {@linkcode listen}
- *   binds one (TCP, TLS or a Unix socket) with errors people can act on.
- * - {@linkcode connect} opens a line-level {@linkcode Connection} to a server;
- *   {@linkcode ChatClient} adds an outbox and reconnecting.
- * - {@linkcode LineDecoder} splits bytes into bounded lines and
- *   {@linkcode sanitize} makes peer text safe for any terminal.
+ * - {@linkcode ChatServer} serves an already-bound listener (see
+ *   {@linkcode listen}); its {@linkcode ChatCore} holds the rooms, and any
+ *   transport that implements {@linkcode Peer} and {@linkcode WireFormat} can
+ *   attach people to it.
+ * - {@linkcode Bot} is a client for programs: messages as plain objects,
+ *   `say()`, `join()`. {@linkcode ChatClient} is the lower level one client.ts
+ *   is made of (reconnecting, an outbox).
+ * - Events ({@linkcode ChatEvent}) and commands ({@linkcode Command}) are typed;
+ *   they are also the JSON protocol.
  *
- * @example A room, and a client that says hello
+ * @example A room and two bots
  * ```ts
- * import { ChatServer } from "./mod.ts";
- * import { connect } from "./client/chat_client.ts";
+ * import { Bot, ChatServer } from "./mod.ts";
  * import assert from "node:assert/strict";
  *
  * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
- * const server = new ChatServer(listener, { relay: true });
- * const lines: string[] = [];
- * const connection = await connect({ port: listener.addr.port });
- * const done = connection.readLines({
- *   line: (buf, start, end) => lines.push(new TextDecoder().decode(buf.subarray(start, end))),
- *   overlong: () => {},
- *   flush: () => {},
+ * await using server = new ChatServer(listener, { relay: true });
+ * await using ana = await Bot.connect({ port: listener.addr.port, name: "ana" });
+ * await using bea = await Bot.connect({ port: listener.addr.port, name: "bea" });
+ * const heard = new Promise((resolve) => bea.on("message", resolve));
+ * ana.say("hola");
+ * assert.deepEqual(await heard, {
+ *   room: "#lobby",
+ *   from: "ana",
+ *   text: "hola",
+ *   private: false,
+ *   action: false,
  * });
- * connection.send(new TextEncoder().encode("/quit hasta luego\n"));
- * assert.equal(await done, "eof"); // the server closed after saying goodbye
- * assert.deepEqual(lines, [
- *   "* welcome, you are user1",
- *   "* you are in #lobby; nobody else is here",
- *   "* goodbye",
- * ]);
- * connection.close();
- * await server.shutdown();
  * ```
  *
  * @module
@@ -52,6 +48,7 @@ export type {
 } from "./core/messages.ts";
 export { type Peer, SaidBatch, type WireFormat } from "./core/peer.ts";
 export type { Session } from "./core/session.ts";
+export { Bot, type BotMessage, type BotOptions } from "./client/bot.ts";
 export {
   ChatClient,
   type ChatClientOptions,

@@ -243,7 +243,7 @@ async function typeIntoDeafServer(
 ): Promise<{ result: ClientResult; typed: number }> {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const client = new ChatClient({ port: listener.addr.port }, {
-    sink: { line() {}, overlong() {}, flush() {} },
+    open: () => ({ line() {}, overlong() {}, flush() {} }),
   });
   const running = client.run();
   const peer = await within(listener.accept(), "the client");

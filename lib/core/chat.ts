@@ -216,7 +216,7 @@ export class ChatCore {
   welcome(session: Session): void {
     session.deliver({ type: "welcome", you: whoOf(session), server: "charla" });
     if (!this.options.relay) {
-      session.info("you are talking with the operator of this server; /help lists commands");
+      this.#aboutConsole(session);
     } else if (session.peer.singleRoom) {
       session.enter(this.#room(this.options.defaultRoom));
     }
@@ -228,7 +228,12 @@ export class ChatCore {
    */
   resume(session: Session): void {
     session.deliver({ type: "welcome", you: whoOf(session), server: "charla" });
+    if (!this.options.relay) this.#aboutConsole(session);
     for (const room of session.rooms) session.describe(room);
+  }
+
+  #aboutConsole(session: Session): void {
+    session.info("you are talking with the operator of this server; /help lists commands");
   }
 
   /** The room with this name (any case), if anyone is in it. */

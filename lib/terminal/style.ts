@@ -11,6 +11,8 @@ const RESET = "\x1b[0m";
 const DIM = "\x1b[2m";
 const BOLD = "\x1b[1m";
 const RED = "\x1b[31m";
+/** Black on yellow: a line that mentions you. */
+const MENTION = "\x1b[30;43m";
 
 /** Colours for names: red is kept for errors, and dark blue reads badly on black. */
 const NAME_COLOURS = [32, 33, 35, 36, 92, 93, 94, 95, 96, 34];
@@ -100,6 +102,55 @@ export class Styler {
     }
     const text = line.startsWith("//") ? line.slice(1) : line;
     return this.color ? `<${this.name(name, true)}> ${BOLD}${text}${RESET}` : `<${name}> ${text}`;
+  }
+
+  /**
+   * A line said in a room, `<name> text` (or `** name text` for an action):
+   * the name in its colour, your own lines bold, lines that mention you
+   * highlighted.
+   */
+  said(
+    kind: "message" | "action",
+    name: string,
+    text: string,
+    how: { mine?: boolean; mention?: boolean } = {},
+  ): string {
+    const plain = kind === "action" ? `** ${name} ${text}` : `<${name}> ${text}`;
+    if (!this.color) return plain;
+    const who = this.name(name, how.mine);
+    const body = how.mine
+      ? `${BOLD}${text}${RESET}`
+      : how.mention
+      ? `${MENTION}${text}${RESET}`
+      : text;
+    return kind === "action" ? `** ${who} ${body}` : `<${who}> ${body}`;
+  }
+
+  /** A private message (to or from `name`): in that person's colour. */
+  privately(line: string, name: string): string {
+    return this.color ? `\x1b[${nameColour(name)}m${line}${RESET}` : line;
+  }
+
+  /** The operator's words to everyone. */
+  operator(line: string): string {
+    return this.color ? `${BOLD}${line}${RESET}` : line;
+  }
+
+  /** A notice from the server (or a history line): dim. */
+  notice(line: string): string {
+    return this.color ? `${DIM}${line}${RESET}` : line;
+  }
+
+  /** Something refused: red. */
+  error(line: string): string {
+    return this.color ? `${RED}${line}${RESET}` : line;
+  }
+
+  /** A line typed while disconnected: dim, marked as waiting to be sent. */
+  queued(line: string, name: string): string {
+    const text = line.startsWith("//") ? line.slice(1) : line;
+    const shown = line.startsWith("/") && !line.startsWith("//") ? line : `<${name}> ${text}`;
+    return this.color ? `${DIM}${shown} (queued)${RESET}` : `${shown} (queued)`;
   }
 
   /** The client's own status messages (connected, closed, reconnecting). */
