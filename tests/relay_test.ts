@@ -278,7 +278,8 @@ Deno.test("relay passes UTF-8 through unchanged and neutralises control characte
   await using a = await TestClient.connect(t.port);
   await using b = await TestClient.connect(t.port);
   await a.send("¿Qué tal? ñandú 你好 👋🏽 é\ttab");
-  assert.equal((await b.lines.until(/^<user1>/)).at(-1), "<user1> ¿Qué tal? ñandú 你好 👋🏽 é\ttab");
+  // A tab becomes a space: its width depends on where it lands on each screen.
+  assert.equal((await b.lines.until(/^<user1>/)).at(-1), "<user1> ¿Qué tal? ñandú 你好 👋🏽 é tab");
   // ESC sequences (clear screen, title), BEL, backspace, DEL, C1 CSI, a lone CR.
   await a.write(
     new Uint8Array([

@@ -11,6 +11,7 @@
  */
 
 const TAB = 0x09;
+const SPACE = 0x20;
 const CARET = 0x5e; // "^"
 
 /**
@@ -103,12 +104,23 @@ export class ByteBuilder {
 const encoder = new TextEncoder();
 
 /**
- * Returns `bytes` as valid UTF-8 that cannot drive a terminal:
+ * The most blanks kept in a row. A longer run is cut to this, so that nobody
+ * can pad a line with spaces until the rest of it wraps onto a row of its own,
+ * where it would read as a line from someone else (`<server> …`).
+ */
+export const MAX_BLANKS = 3;
+
+/**
+ * Returns `bytes` as valid UTF-8 that cannot drive a terminal or fake its layout:
  * - C0 controls other than TAB become caret notation (`ESC` → `^[`, `BEL` → `^G`),
  *   and DEL becomes `^?`, as `cat -v` and most shells show them;
  * - C1 controls (U+0080–U+009F, which some terminals obey like ESC sequences)
  *   become U+FFFD, as does every invalid UTF-8 sequence (one U+FFFD per maximal
- *   invalid subpart, exactly as `TextDecoder` replaces them).
+ *   invalid subpart, exactly as `TextDecoder` replaces them);
+ * - TAB becomes a space (its width depends on the column it lands in, so it
+ *   never looks the same on two screens), and a run of blanks (spaces, and
+ *   Unicode spaces such as no-break, ideographic, braille blank or Hangul
+ *   filler) keeps only its first {@linkcode MAX_BLANKS}.
  *
  * @example
  * ```ts
@@ -116,7 +128,9 @@ const encoder = new TextEncoder();
  * import assert from "node:assert/strict";
  *
  * const out = sanitize(new Uint8Array([0x61, 0x1b, 0x5b, 0x41, 0xff, 0x09, 0x62]));
- * assert.equal(new TextDecoder().decode(out), "a^[[A\uFFFD\tb");
+ * assert.equal(new TextDecoder().decode(out), "a^[[A\uFFFD b");
+ * const padded = new TextEncoder().encode("hi" + " ".repeat(70) + "<server> hola");
+ * assert.equal(new TextDecoder().decode(sanitize(padded)), "hi   <server> hola");
  * ```
  */
 export function sanitize(bytes: Uint8Array): Uint8Array {
@@ -133,15 +147,33 @@ export function sanitize(bytes: Uint8Array): Uint8Array {
  * import assert from "node:assert/strict";
  *
  * assert.equal(sanitizeText("ñ\x07\u009b"), "ñ^G\uFFFD");
+ * assert.equal(sanitizeText("a\t\t\t\t\tb"), "a   b");
  * ```
  */
 export function sanitizeText(text: string): string {
-  // deno-lint-ignore no-control-regex
-  return text.replace(/[\x00-\x08\x0a-\x1f\x7f\x80-\x9f]/g, (c) => {
-    const code = c.charCodeAt(0);
-    if (code >= 0x80) return "\uFFFD";
-    return code === 0x7f ? "^?" : "^" + String.fromCharCode(code + 0x40);
-  });
+  return text
+    // deno-lint-ignore no-control-regex
+    .replace(/[\x00-\x1f\x7f\x80-\x9f]/g, (c) => {
+      const code = c.charCodeAt(0);
+      if (code === TAB) return " ";
+      if (code >= 0x80) return "\uFFFD";
+      return code === 0x7f ? "^?" : "^" + String.fromCharCode(code + 0x40);
+    })
+    .replace(BLANK_RUN, (run) => run.slice(0, MAX_BLANKS));
+}
+
+/**
+ * Runs of more than {@linkcode MAX_BLANKS} blanks (tabs are spaces by then),
+ * with the same blanks as {@linkcode isBlank}; all of them are one UTF-16 unit.
+ */
+const BLANK_RUN =
+  /[ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000\u2800\u3164\uffa0\u115f\u1160]{4,}/g;
+
+/** Whether the code point shows as blank space (ASCII space aside). */
+function isBlank(code: number): boolean {
+  return code === 0xa0 || code === 0x1680 || (code >= 0x2000 && code <= 0x200a) ||
+    code === 0x202f || code === 0x205f || code === 0x3000 || code === 0x2800 ||
+    code === 0x3164 || code === 0xffa0 || code === 0x115f || code === 0x1160;
 }
 
 /**
@@ -160,20 +192,25 @@ function sanitizeInto(
 ): number {
   let i = start;
   let o = at;
+  /** Blanks in a row so far. */
+  let blanks = 0;
   while (i < end) {
     const b = src[i];
-    if (b >= 0x20 && b < 0x7f) {
+    if (b > SPACE && b < 0x7f) {
       dst[o++] = b;
+      blanks = 0;
+      i++;
+      continue;
+    }
+    if (b === SPACE || b === TAB) {
+      if (++blanks <= MAX_BLANKS) dst[o++] = SPACE;
       i++;
       continue;
     }
     if (b < 0x80) {
-      if (b === TAB) {
-        dst[o++] = b;
-      } else {
-        dst[o++] = CARET;
-        dst[o++] = b === 0x7f ? 0x3f : b + 0x40;
-      }
+      dst[o++] = CARET;
+      dst[o++] = b === 0x7f ? 0x3f : b + 0x40;
+      blanks = 0;
       i++;
       continue;
     }
@@ -211,17 +248,32 @@ function sanitizeInto(
     if (!valid) {
       // The maximal subpart [i, j) becomes one U+FFFD; the byte at j is looked at again.
       o = replacement(dst, o);
+      blanks = 0;
       i = j;
       continue;
     }
     if (b === 0xc2 && src[i + 1] < 0xa0) {
       o = replacement(dst, o); // C1 control U+0080..U+009F
+      blanks = 0;
+    } else if (
+      (b === 0xc2 || b === 0xe1 || b === 0xe2 || b === 0xe3 || b === 0xef) &&
+      isBlank(codePoint(src, i, needed))
+    ) {
+      if (++blanks <= MAX_BLANKS) { for (let k = i; k < j; k++) dst[o++] = src[k]; }
     } else {
       for (let k = i; k < j; k++) dst[o++] = src[k];
+      blanks = 0;
     }
     i = j;
   }
   return o;
+}
+
+/** The code point of the valid sequence of `1 + needed` bytes at `src[i]`. */
+function codePoint(src: Uint8Array, i: number, needed: number): number {
+  let code = src[i] & (needed === 1 ? 0x1f : needed === 2 ? 0x0f : 0x07);
+  for (let k = 1; k <= needed; k++) code = (code << 6) | (src[i + k] & 0x3f);
+  return code;
 }
 
 function replacement(dst: Uint8Array, o: number): number {

@@ -4,9 +4,25 @@ import { ByteBuilder, sanitize, sanitizeText } from "./text.ts";
 const decoder = new TextDecoder();
 const show = (bytes: number[]) => decoder.decode(sanitize(new Uint8Array(bytes)));
 
-Deno.test("sanitize() keeps printable ASCII, TAB and valid UTF-8 unchanged", () => {
-  const text = "hola\tmundo ñandú 你好 😀 é";
+Deno.test("sanitize() keeps printable ASCII, short runs of blanks and valid UTF-8 unchanged", () => {
+  const text = "hola  mundo ñandú 你好 😀 é\u00a0\u3000x   y";
   assert.equal(decoder.decode(sanitize(new TextEncoder().encode(text))), text);
+});
+
+Deno.test("sanitize() turns TAB into a space and keeps three blanks of a longer run", () => {
+  const bytes = (s: string) => [...new TextEncoder().encode(s)];
+  assert.equal(show(bytes("a\tb")), "a b");
+  assert.equal(show(bytes("a" + " ".repeat(70) + "<server> hola")), "a   <server> hola");
+  assert.equal(show(bytes("a \t \t \tb")), "a   b");
+  // Unicode blanks count too, and stay what they were within the three.
+  assert.equal(
+    show(bytes("a\u00a0\u2003\u3000\u2800\u3164\uffa0\u115f\u1160b")),
+    "a\u00a0\u2003\u3000b",
+  );
+  // A run ends at anything that is not blank, a control shown in caret notation included.
+  assert.equal(show(bytes("a    \x07    b")), "a   ^G   b");
+  // Zero-width characters are not blanks: they take no column to pad with.
+  assert.equal(show(bytes("a\u200b\u200b\u200b\u200bb")), "a\u200b\u200b\u200b\u200bb");
 });
 
 Deno.test("sanitize() shows C0 controls and DEL in caret notation", () => {
@@ -53,10 +69,10 @@ Deno.test("sanitize() agrees with TextDecoder on random bytes, controls aside", 
 });
 
 Deno.test("sanitizeText() neutralises the same characters as sanitize()", () => {
-  const text = "a\x1b[31mb\x07\x7f\u0085ñ\t";
+  const text = "a\x1b[31mb\x07\x7f\u0085ñ\t" + " \t\u00a0\u3000\u2800 " + "x";
   const viaBytes = decoder.decode(sanitize(new TextEncoder().encode(text)));
   assert.equal(sanitizeText(text), viaBytes);
-  assert.equal(sanitizeText(text), "a^[[31mb^G^?\uFFFDñ\t");
+  assert.equal(sanitizeText(text), "a^[[31mb^G^?\uFFFDñ   x");
 });
 
 Deno.test("ByteBuilder grows as needed and take() returns an independent copy", () => {
