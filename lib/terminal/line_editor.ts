@@ -517,6 +517,40 @@ function printable(text: string): string {
   return coloured && !reset ? `${out}${CSI}0m` : out;
 }
 
+/**
+ * What starts every row of a line after its first, when a line is longer than
+ * the terminal is wide. A row of someone's text can then never start where a
+ * line starts: a message padded to wrap exactly before `<server> …` shows that
+ * as `↳ <server> …`, plainly the rest of the message above.
+ */
+export const CONTINUATION = "↳ ";
+
+/** `text` broken into rows `columns` wide, every row after the first marked; see {@linkcode CONTINUATION}. */
+function markWrapped(text: string, columns: number): string {
+  const mark = displayWidth(CONTINUATION);
+  if (columns <= mark + 1 || displayWidth(text) <= columns) return text;
+  let out = "";
+  let col = 0;
+  const pieces = text.split(SGR_PIECE);
+  for (let i = 0; i < pieces.length; i++) {
+    if (i % 2 === 1) {
+      out += pieces[i]; // a colour: no room taken
+      continue;
+    }
+    for (const { segment } of graphemes.segment(pieces[i])) {
+      const unit = segment === "\t" ? " " : segment;
+      const width = graphemeWidth(unit);
+      if (width > 0 && col + width > columns) {
+        out += `\r\n${CONTINUATION}`;
+        col = mark;
+      }
+      out += unit;
+      col += width;
+    }
+  }
+  return out;
+}
+
 function checkColumns(columns: number): number {
   if (!Number.isInteger(columns) || columns < 1) {
     throw new RangeError(`Cannot use "${columns}" terminal columns: must be a positive integer`);
@@ -703,7 +737,7 @@ export class LineEditor {
    * nothing is drawn (before `render()`, after `clear()`) only the text is printed.
    */
   printAbove(text: string): string {
-    const line = `${printable(text)}\r\n`;
+    const line = `${markWrapped(printable(text), this.#columns)}\r\n`;
     if (this.#drawn === null) return `\r${CLEAR_BELOW}${line}`;
     return this.#redraw(this.#drawn.layout.cursor.row, line);
   }

@@ -582,22 +582,43 @@ Deno.test("LineEditor.printAbove() prints a message above a wrapped line being t
   const write = editor.printAbove("\x1b[1mbob\x1b[0m: a long message here");
   assert.equal(
     write,
-    "\x1b[1A\r\x1b[J\x1b[1mbob\x1b[0m: a long message here\x1b[0m\r\n> hello wo\r\nrld!\x1b[3D",
+    "\x1b[1A\r\x1b[J\x1b[1mbob\x1b[0m: a lon\r\n↳ g messag\r\n↳ e here\x1b[0m\r\n" +
+      "> hello wo\r\nrld!\x1b[3D",
   );
   screen.write(write);
   assertState(editor, "hello world!", 9);
   assert.deepEqual(screen.lines(), [
     ...CHAT,
     "bob: a lon",
-    "g message",
-    "here",
+    "↳ g messag",
+    "↳ e here",
     "> hello wo",
     "rld!",
   ]);
   assert.deepEqual(screen.cursor(), [6, 1]);
   // Typing goes on from the same place.
   typeOn(screen, editor, "X");
-  assertScreen(screen, [...CHAT, "bob: a lon", "g message", "here"], editor);
+  assertScreen(screen, [...CHAT, "bob: a lon", "↳ g messag", "↳ e here"], editor);
+});
+
+Deno.test("LineEditor.printAbove() marks the rows a long line wraps onto, so none reads as a line", () => {
+  // A message padded so that "<server> …" would start a row of its own.
+  const { editor, screen } = setUp(20);
+  typeOn(screen, editor, "hi");
+  const fake = "<mallory> " + "x".repeat(10) + "<server> move to evil.example";
+  screen.write(editor.printAbove(fake));
+  assert.deepEqual(screen.lines(), [
+    ...CHAT,
+    "<mallory> xxxxxxxxxx",
+    "↳ <server> move to e",
+    "↳ vil.example",
+    "> hi",
+  ]);
+  // Wide characters are not split: one that does not fit starts the next row.
+  const { editor: wide, screen: wideScreen } = setUp(10);
+  typeOn(wideScreen, wide, "");
+  wideScreen.write(wide.printAbove("<a> 你好你好你好"));
+  assert.deepEqual(wideScreen.lines(), [...CHAT, "<a> 你好你", "↳ 好你好", ">"]);
 });
 
 Deno.test("LineEditor.printAbove() leaves no blank row after text ending in the last column", () => {
