@@ -293,7 +293,7 @@ export class ChatClient {
         if (!await this.#wait(delay)) break;
         continue;
       }
-      failures = 0;
+      const connectedAt = performance.now();
       status(`connected to ${where}`);
       const stop = () => connection.close("stopped");
       options.signal?.addEventListener("abort", stop, { once: true });
@@ -344,6 +344,10 @@ export class ChatClient {
       if (!options.reconnect || finished) {
         return { end: closed ? "closed" : "lost", unsent: this.#outbox.length };
       }
+      // Only a connection that lasted counts as a success: a server that
+      // accepts and closes at once (a full one, say) must not be hammered
+      // every half second, so the backoff grows across short connections.
+      if (performance.now() - connectedAt >= STABLE_MS) failures = 0;
       const delay = backoff(failures++);
       status(`reconnecting in ${(delay / 1000).toFixed(1)} s`);
       if (!await this.#wait(delay)) break;
@@ -365,6 +369,9 @@ export class ChatClient {
     });
   }
 }
+
+/** A connection that lasts this long (milliseconds) resets the backoff. */
+const STABLE_MS = 10_000;
 
 /** Delay before attempt `n` (from 0): 0.5 s doubling to 30 s, each within ±20%. */
 export function backoff(n: number): number {
