@@ -64,7 +64,9 @@ export function checkName(name: string, id: number): string | null {
  * The key under which a name is unique: lower case, with the ASCII look-alikes
  * folded together (`I`, `l`, `1` and `i`; `O` and `0`; `rn` and `m`; `vv` and
  * `w`), so that `AIice` cannot stand beside `Alice`, nor `rnallory` beside
- * `mallory`. Two names with one key cannot both be held.
+ * `mallory`. Two names with one key cannot both be held. `m` and `w` are
+ * spelled out (as `rn`, `vv`) rather than the other way round, so that every
+ * way of reading a run alike folds alike: `vvv`, `wv` and `vw` are one key.
  *
  * @example
  * ```ts
@@ -74,13 +76,14 @@ export function checkName(name: string, id: number): string | null {
  * assert.equal(nameKey("AIice"), nameKey("alice"));
  * assert.equal(nameKey("b0b"), nameKey("Bob"));
  * assert.equal(nameKey("rnallory"), nameKey("mallory"));
+ * assert.equal(nameKey("vvw"), nameKey("wvv"));
  * assert.notEqual(nameKey("ana"), nameKey("ane"));
  * ```
  */
 export function nameKey(name: string): string {
   return name.toLowerCase()
-    .replace(/rn/g, "m")
-    .replace(/vv/g, "w")
+    .replace(/m/g, "rn")
+    .replace(/w/g, "vv")
     .replace(/[il1|]/g, "l")
     .replace(/0/g, "o");
 }
