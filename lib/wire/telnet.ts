@@ -21,6 +21,14 @@ const DO = 0xfd;
 const DONT = 0xfe;
 const TIMING_MARK = 0x06;
 
+/**
+ * Longest subnegotiation body kept out of the data. Every option is refused,
+ * so a telnet client has no reason to send one at all; a stray `IAC SB` (from
+ * a peer that is not telnet, or on purpose) must not swallow the sender's
+ * lines until an `IAC SE` that never comes.
+ */
+export const MAX_SUBNEGOTIATION = 256;
+
 /** Where the filter is inside a command that may span chunks. */
 const enum State {
   Data,
@@ -55,6 +63,13 @@ export class TelnetFilter {
   #state = State.Data;
   /** The verb (WILL/WONT/DO/DONT) while waiting for its option byte. */
   #verb = 0;
+  /** Bytes of the current subnegotiation so far. */
+  #sub = 0;
+  /**
+   * Bytes dropped by subnegotiations cut at {@linkcode MAX_SUBNEGOTIATION}
+   * since the caller last set this back to 0: report them, then reset it.
+   */
+  overlong = 0;
 
   /** True while in the middle of a command: the next chunk must be filtered even without IAC. */
   get pending(): boolean {
@@ -102,6 +117,7 @@ export class TelnetFilter {
           } else {
             // Two-byte commands (IP, AO, AYT, NOP, ...) and a stray SE: dropped.
             this.#state = b === SB ? State.Sub : State.Data;
+            this.#sub = 0;
           }
           break;
         case State.Option:
@@ -111,9 +127,16 @@ export class TelnetFilter {
           break;
         case State.Sub:
           if (b === IAC) this.#state = State.SubCommand;
+          else if (++this.#sub > MAX_SUBNEGOTIATION) {
+            // No end in sight: what was skipped is reported, and this byte is data.
+            this.overlong += this.#sub - 1;
+            this.#state = State.Data;
+            chunk[out++] = b;
+          }
           break;
         case State.SubCommand:
           this.#state = b === SE ? State.Data : State.Sub;
+          this.#sub++;
           break;
       }
     }

@@ -69,3 +69,22 @@ Deno.test("TelnetFilter keeps 0xFF followed by a byte that is no command", () =>
   assert.deepEqual(run([0x61, 0xff, 0x41, 0x0a]).data, [0x61, 0xff, 0x41, 0x0a]);
   assert.deepEqual(run([0x61, 0xff], [0x0a]).data, [0x61, 0xff, 0x0a]);
 });
+
+Deno.test("TelnetFilter cuts a subnegotiation that never ends, reports it, and keeps what follows", () => {
+  const filter = new TelnetFilter();
+  const body = new Array(300).fill(0x78); // "x" * 300, and no IAC SE
+  const first = filter.strip(new Uint8Array([0xff, 0xfa, ...body.slice(0, 100)]));
+  assert.deepEqual([...first.data], []);
+  assert.equal(filter.overlong, 0);
+  const second = filter.strip(new Uint8Array([...body.slice(100), ...text("hola\n")]));
+  assert.equal(filter.overlong, 256);
+  assert.deepEqual([...second.data], [...body.slice(256), ...text("hola\n")]);
+  assert.equal(filter.pending, false);
+});
+
+Deno.test("TelnetFilter still skips a subnegotiation within the bound, IAC IAC inside included", () => {
+  assert.deepEqual(
+    run([0xff, 0xfa, 0x1f, 0x00, 0xff, 0xff, 0x00, 0x18, 0xff, 0xf0, ...text("ok\n")]),
+    { data: text("ok\n"), reply: [] },
+  );
+});
