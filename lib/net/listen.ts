@@ -6,6 +6,7 @@
  */
 
 import { formatAddress, message } from "./connection.ts";
+import { listenTls } from "./tls_server.ts";
 
 /** Where and how to listen. */
 export interface ListenTarget {
@@ -60,9 +61,10 @@ export async function listen(target: ListenTarget): Promise<Deno.Listener> {
     };
   }
   try {
+    // TLS on a socket we own: see tls_server.ts for why not Deno.listenTls.
     return tls === null
       ? Deno.listen({ hostname, port })
-      : Deno.listenTls({ hostname, port, ...tls });
+      : await listenTls({ hostname, port, ...tls });
   } catch (error) {
     throw new ListenError(`Cannot listen on "${where}": ${explain(error, port)}`, { cause: error });
   }
@@ -87,18 +89,20 @@ async function readPem(file: string, what: string): Promise<string> {
 }
 
 function explain(error: unknown, port: number): string {
-  if (error instanceof Deno.errors.AddrInUse) {
+  // node:net (the TLS listener) reports errors by code.
+  const code = (error as { code?: string }).code;
+  if (error instanceof Deno.errors.AddrInUse || code === "EADDRINUSE") {
     return "the address is in use (is another server running there?); stop it or pick another --port";
   }
   if (error instanceof Deno.errors.NotCapable) {
     return "network access not allowed; run with --allow-net";
   }
-  if (error instanceof Deno.errors.PermissionDenied) {
+  if (error instanceof Deno.errors.PermissionDenied || code === "EACCES") {
     return port < 1024
       ? "permission denied; ports below 1024 need privileges, so pick a --port from 1024 up"
       : "permission denied";
   }
-  if (error instanceof Deno.errors.AddrNotAvailable) {
+  if (error instanceof Deno.errors.AddrNotAvailable || code === "EADDRNOTAVAIL") {
     return "no such address on this machine; try --host 127.0.0.1, 0.0.0.0 or ::";
   }
   if (error instanceof Deno.errors.InvalidData || /certificate|key|pem/i.test(message(error))) {
