@@ -50,12 +50,17 @@ How it behaves:
 
 Limits:
       --max-clients <n>     most clients at once (default 1024)
+      --max-per-address <n> most clients at once from one address, loopback
+                            included; 0 for no limit (default 16)
       --max-line <bytes>    longest line accepted (default ${DEFAULT_MAX_LINE})
       --send-queue <bytes>  how far behind a client may fall (default 1M); while
-                            one is further behind, reading pauses (nothing is
-                            lost), and one that does not catch up is dropped
-                            as too slow
-      --idle-timeout <s>    disconnect clients silent this long (default: never)
+                            one is further behind on its rooms, heavy senders
+                            there wait (nothing is lost), and one that does not
+                            catch up is dropped as too slow
+      --idle-timeout <s>    disconnect clients that complete no line for this
+                            long (default: never)
+      --line-timeout <s>    disconnect a client that takes longer than this to
+                            end a line it began (default 30; 0: never)
       --flood <lines/s>     drop lines over this rate per client (default: no limit)
       --allow <cidr>        accept only these addresses (repeatable)
       --deny <cidr>         refuse these addresses; wins over --allow (repeatable)
@@ -84,6 +89,8 @@ const OPTIONS = {
   relay: { type: "boolean", short: "r" },
   json: { type: "boolean" },
   "max-clients": { type: "string" },
+  "max-per-address": { type: "string" },
+  "line-timeout": { type: "string" },
   "max-line": { type: "string" },
   "send-queue": { type: "string" },
   "idle-timeout": { type: "string" },
@@ -103,6 +110,8 @@ interface ServerArgs {
   target: ListenTarget;
   relay: boolean;
   maxClients: number;
+  maxPerAddress: number;
+  lineTimeout: number;
   maxLine: number;
   sendQueue: number;
   idleTimeout: number;
@@ -135,6 +144,12 @@ function parseServerArgs(args: string[]): ServerArgs {
     maxClients: v["max-clients"] === undefined
       ? 1024
       : parseCount(v["max-clients"], "--max-clients"),
+    maxPerAddress: v["max-per-address"] === undefined
+      ? 16
+      : parseCount(v["max-per-address"], "--max-per-address", 0),
+    lineTimeout: v["line-timeout"] === undefined
+      ? 30_000
+      : parseSeconds(v["line-timeout"], "--line-timeout"),
     maxLine: v["max-line"] === undefined
       ? DEFAULT_MAX_LINE
       : parseBytes(v["max-line"], "--max-line"),
@@ -164,6 +179,8 @@ export async function main(args: string[]): Promise<number> {
     await stderr.drained();
     return 2;
   }
+  // Past 1 MiB of backlog the console skips lines (and says how many) rather
+  // than make the chat wait: a file keeps up, a stalled pipe does not.
   const stdout = new OutputBuffer(Deno.stdout);
   if (options.help || options.version) {
     stdout.line(options.help ? USAGE : `charla server ${VERSION}`);
@@ -200,6 +217,8 @@ export async function main(args: string[]): Promise<number> {
   const server = new ChatServer(listener, {
     relay: options.relay,
     maxClients: options.maxClients,
+    maxPerAddress: options.maxPerAddress,
+    lineTimeout: options.lineTimeout,
     maxLine: options.maxLine,
     sendQueue: options.sendQueue,
     idleTimeout: options.idleTimeout,

@@ -24,18 +24,33 @@ export interface ChatServerOptions extends ChatCoreOptions {
   maxLine?: number;
   /**
    * How far behind, in queued bytes, a client may fall. While one is further
-   * behind, those who talk in its rooms wait (TCP pushes back on them, and
-   * nothing is lost); one that catches up by less than `minProgress` bytes
-   * within `slowTimeout` is disconnected as too slow.
+   * behind on what its rooms say, heavy senders there wait (TCP pushes back on
+   * them, and nothing is lost; see `lightRate`); one that is behind for any
+   * cause and catches up by less than `minProgress` bytes within
+   * `slowTimeout` is disconnected as too slow, and so is one whose queue would
+   * reach eight times this.
    * @default {1048576}
    */
   sendQueue?: number;
   /**
-   * Most clients connected at once, on every port together; one more is told
-   * the server is full.
+   * Most clients connected at once, on every port together (those still in
+   * their TLS handshake count); one more is told the server is full.
    * @default {1024}
    */
   maxClients?: number;
+  /**
+   * Most clients connected at once from one address; one more is told so.
+   * 0 for no limit (server.ts sets 16).
+   * @default {0}
+   */
+  maxPerAddress?: number;
+  /**
+   * Milliseconds a line may take to arrive, from its first byte to its end
+   * of line: a client that trickles bytes and never ends a line is
+   * disconnected. 0 for no limit (server.ts sets 30 s).
+   * @default {0}
+   */
+  lineTimeout?: number;
   /** Which addresses may connect. @default everyone */
   access?: AccessList;
   /**
@@ -103,6 +118,7 @@ export class ChatServer {
     this.core = new ChatCore({ minProgress: sendQueue / 16, ...options });
     this.#gate = new Gate({
       maxClients: nonNegative("maxClients", options.maxClients ?? 1024),
+      maxPerAddress: nonNegative("maxPerAddress", options.maxPerAddress ?? 0),
       access: options.access,
     });
     options.signal?.addEventListener("abort", () => this.shutdown(), { once: true });
@@ -112,6 +128,7 @@ export class ChatServer {
         maxLine: options.maxLine,
         sendQueue,
         drainTimeout: this.#drainTimeout,
+        lineTimeout: nonNegative("lineTimeout", options.lineTimeout ?? 0),
       }),
     );
     // The first listener's loop ends only when the server shuts down (or its

@@ -57,12 +57,22 @@ export interface ChatCoreOptions {
   /**
    * The window, in milliseconds, in which a peer that is behind must make
    * progress; a peer that catches up by less than `minProgress` bytes in one is
-   * disconnected as too slow.
-   * @default {500}
+   * disconnected as too slow. Long enough that a reader on a busy machine is
+   * not mistaken for a stalled one: while it runs, only heavy senders in the
+   * stalled reader's rooms wait (see `lightRate`).
+   * @default {2000}
    */
   slowTimeout?: number;
   /** @default {65536} */
   minProgress?: number;
+  /**
+   * Bytes per second (with a burst of four seconds' worth) a person may say
+   * and still never wait for a room member who is behind: people talking at
+   * a human pace are not held by someone else's slow connection, while heavy
+   * senders, who fill the slow member's queue, wait for it. 0: everyone waits.
+   * @default {16384}
+   */
+  lightRate?: number;
   /**
    * Milliseconds a person may go without saying or doing anything before they
    * are disconnected; 0 for never. Bytes that never make a complete line do not
@@ -81,6 +91,7 @@ export interface CoreSettings {
   readonly history: number;
   readonly slowTimeout: number;
   readonly minProgress: number;
+  readonly lightRate: number;
   readonly idleTimeout: number;
 }
 
@@ -171,8 +182,9 @@ export class ChatCore {
       flood: nonNegative("flood", options.flood ?? 0),
       presenceLimit: nonNegative("presenceLimit", options.presenceLimit ?? 100),
       history: nonNegative("history", options.history ?? 50),
-      slowTimeout: nonNegative("slowTimeout", options.slowTimeout ?? 500),
+      slowTimeout: nonNegative("slowTimeout", options.slowTimeout ?? 2000),
       minProgress: nonNegative("minProgress", options.minProgress ?? 64 * 1024),
+      lightRate: nonNegative("lightRate", options.lightRate ?? 16 * 1024),
       idleTimeout: nonNegative("idleTimeout", options.idleTimeout ?? 0),
     };
     this.directory = new Directory({ ids: options.ids, claims: options.claims });
@@ -443,6 +455,7 @@ export class ChatCore {
       clearInterval(this.#idleTimer);
       // Readers waiting for someone who is behind must not hold up the end.
       for (const session of [...this.#behind.keys()]) session.setBehind(false);
+      for (const session of this.directory.entries()) session.setHolding(false);
       for (const session of [...this.directory.entries()]) {
         session.info(reason);
         session.disconnect("server shutting down");
@@ -458,9 +471,8 @@ export class ChatCore {
   // Flow control.
 
   /**
-   * A session fell behind or caught up. A session that is behind holds the
-   * rooms it is in (their senders wait); one that stays behind without
-   * progress is disconnected, so it cannot hold them for long.
+   * A session fell behind or caught up, for any cause. One that stays behind
+   * without progress is disconnected, so it cannot hold anyone for long.
    */
   behindChanged(session: Session, behind: boolean): void {
     if (behind) {
@@ -491,6 +503,7 @@ export class ChatCore {
       if (written - window.written < this.options.minProgress) {
         this.#behind.delete(session);
         session.setBehind(false);
+        session.setHolding(false);
         session.leaving ??= "too slow";
         session.peer.disconnect("too slow", true);
       } else {

@@ -87,8 +87,9 @@ export interface ServerLog {
   message(room: string | null, peer: PeerInfo, text: Uint8Array, start: number, end: number): void;
   /**
    * Undefined when the log can take more now; otherwise a promise that settles
-   * when it can. The server stops reading from a peer while it waits, so a slow
-   * log (a paused terminal, a full disk) pushes back instead of growing memory.
+   * when it can, and the peer whose line was logged is not read meanwhile. A
+   * log the chat must never wait for returns undefined always and drops or
+   * summarises instead, as the operator's console does.
    */
   ready(): Promise<void> | undefined;
 }

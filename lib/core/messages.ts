@@ -205,7 +205,9 @@ export type ErrorCode =
   | "password"
   | "denied"
   | "full"
-  | "slow";
+  | "slow"
+  | "line_timeout"
+  | "telnet";
 
 /** The event types that are alike for every recipient in a room. */
 export type RoomEvent = Extract<

@@ -29,7 +29,7 @@ export class Room {
   readonly members: Set<Session> = new Set();
   /** Members by the wire format their peer speaks. */
   readonly #groups = new Map<WireFormat, Set<Session>>();
-  /** Members whose send queue is over its mark: while any is, senders here wait. */
+  /** Members over their mark on room lines: while any is, heavy senders here wait. */
   #behind = 0;
   /** Settles when `#behind` is back to 0; null while nobody is behind. */
   #held: PromiseWithResolvers<void> | null = null;
@@ -46,10 +46,10 @@ export class Room {
 
   /**
    * Undefined while every member keeps up; otherwise a promise that settles
-   * when none is behind. A session that said something here waits for it
-   * before reading on, so the room's senders slow to its slowest live reader
-   * and nothing is lost; a member that stops reading is dropped by the core's
-   * slow-peer rule, which ends the wait.
+   * when none is behind on room lines. A heavy sender here waits for it before
+   * reading on, so heavy traffic slows to the slowest live reader and nothing
+   * is lost; a member that stops reading is dropped by the core's slow-peer
+   * rule, which ends the wait. Light senders do not wait (see `Session.flush`).
    */
   get held(): Promise<void> | undefined {
     return this.#held?.promise;
@@ -60,14 +60,14 @@ export class Room {
     if (this.members.has(member)) return;
     this.members.add(member);
     this.#group(member.peer.format).add(member);
-    if (member.behind) this.memberBehind(true);
+    if (member.holding) this.memberBehind(true);
   }
 
   /** Removes a member; false when it was not one. */
   remove(member: Session): boolean {
     if (!this.members.delete(member)) return false;
     this.#ungroup(member, member.peer.format);
-    if (member.behind) this.memberBehind(false);
+    if (member.holding) this.memberBehind(false);
     return true;
   }
 
@@ -78,7 +78,7 @@ export class Room {
     this.#group(member.peer.format).add(member);
   }
 
-  /** A member fell behind (true) or caught up (false). */
+  /** A member fell behind on room lines (true) or caught up (false). */
   memberBehind(behind: boolean): void {
     if (behind) {
       if (this.#behind++ === 0) this.#held = Promise.withResolvers();

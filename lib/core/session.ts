@@ -22,7 +22,7 @@ import type {
 import { checkName, checkRoomName } from "./names.ts";
 import type { Peer } from "./peer.ts";
 import type { Room } from "./room.ts";
-import { TokenBucket } from "./token_bucket.ts";
+import { ByteBudget, TokenBucket } from "./token_bucket.ts";
 import { ByteBuilder, sanitizeText } from "../wire/text.ts";
 
 /** Most names listed when you join a room; `/who` lists up to ten times more. */
@@ -33,6 +33,12 @@ export const MAX_ROOMS_PER_PEER = 50;
 export const MAX_TOPIC = 300;
 /** Most rooms `/rooms` lists. */
 const LISTED_ROOMS = 200;
+/**
+ * Most bytes of text one history reply holds (the newest lines that fit; at
+ * least one): a 12-byte `/history 1000` must not become megabytes of reply,
+ * nor a `/join` the replay of a room of long lines.
+ */
+export const MAX_HISTORY_BYTES = 64 * 1024;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -66,8 +72,18 @@ export class Session implements Who, PeerInfo {
   ignoring: Set<number> | null = null;
   /** Set once leaving began (quit, kick, timeout): nothing more they send counts. */
   leaving: string | null = null;
-  /** True while the peer's send queue is over its mark. */
+  /**
+   * True while the peer's send queue is over its mark, for any cause: this
+   * person's own commands wait, so do those who message them, and the core
+   * disconnects them if they stay behind without progress.
+   */
   behind = false;
+  /**
+   * True while the peer is over its mark on room lines alone (what others
+   * said, not replies or private messages): its rooms are held, so heavy
+   * senders there wait for it (see {@linkcode Session.flush}).
+   */
+  holding = false;
   /**
    * Rooms whose history is being fetched, with the encoded lines that arrived
    * meanwhile; null while none is (always, with a synchronous store).
@@ -78,6 +94,13 @@ export class Session implements Who, PeerInfo {
   /** Rooms said something in since the last flush, and peers messaged: what a flush may wait for. */
   #saidIn: Room[] = [];
   #messaged: Session[] = [];
+  /** Bytes said into rooms since the last flush. */
+  #saidBytes = 0;
+  /**
+   * What this person may say without waiting for a room's slow reader; null
+   * when everyone waits (`lightRate` 0). Made on the first line said.
+   */
+  #pace: ByteBudget | null = null;
   /** Flood control, when the server has a limit. */
   readonly #bucket: TokenBucket | null;
   /** Lines dropped in the current flood, reported when it ends. */
@@ -167,6 +190,7 @@ export class Session implements Who, PeerInfo {
     const text = batch.text;
     const from = text.length;
     text.appendSanitized(buf, start, end);
+    this.#saidBytes += text.length - from;
     batch.endLine();
     if (kind === "message") core.log.message(room.name, this, text.bytes, from, text.length);
     else {
@@ -183,10 +207,14 @@ export class Session implements Who, PeerInfo {
 
   /**
    * End of a read: relays what was said as one batch. Returns a promise when
-   * the transport must wait before reading on: a room said into is held by a
-   * member that is behind, someone messaged is behind, this person is behind
-   * (replies to their own commands count against their own queue), or the
-   * operator's log is.
+   * the transport must wait before reading on: this person sends heavily into
+   * a room that a member behind on its lines holds; someone messaged is
+   * behind; this person is behind (replies to their own commands count
+   * against their own queue); or the operator's log asks to wait.
+   *
+   * Only heavy senders (over the core's `lightRate`) wait for a room: they are
+   * the ones filling the slow member's queue, and a stalled member may take a
+   * while to be told from a slow one. People talking at a human pace go on.
    */
   flush(): Promise<unknown> | undefined {
     const core = this.#core;
@@ -196,8 +224,9 @@ export class Session implements Who, PeerInfo {
       if (p !== undefined) waits.push(p);
     };
     if (this.#saidIn.length > 0) {
-      for (const room of this.#saidIn) wait(room.held);
+      if (!this.#light(this.#saidBytes)) { for (const room of this.#saidIn) wait(room.held); }
       this.#saidIn.length = 0;
+      this.#saidBytes = 0;
     }
     if (this.#messaged.length > 0) {
       for (const to of this.#messaged) wait(to.#caughtUp?.promise);
@@ -209,11 +238,33 @@ export class Session implements Who, PeerInfo {
     return waits.length === 1 ? waits[0] : Promise.all(waits);
   }
 
-  /** The peer's queue went over its mark (true) or back under half of it (false). */
+  /** Whether `bytes` just said keep this person within the light pace. */
+  #light(bytes: number): boolean {
+    const rate = this.#core.options.lightRate;
+    if (rate === 0) return false;
+    this.#pace ??= new ByteBudget(rate, 4 * rate, this.lastActive);
+    return this.#pace.spend(performance.now(), bytes);
+  }
+
+  /**
+   * The peer's queue went over its mark on room lines alone (true) or back
+   * under half of it (false): its rooms are held while it is.
+   */
+  setHolding(holding: boolean): void {
+    if (holding === this.holding) return;
+    this.holding = holding;
+    for (const room of this.rooms) room.memberBehind(holding);
+  }
+
+  /** Settles when this session is no longer behind (at once when it is not). */
+  caughtUp(): Promise<void> {
+    return this.#caughtUp?.promise ?? Promise.resolve();
+  }
+
+  /** The peer's queue went over its mark (true) or back under half of it (false), for any cause. */
   setBehind(behind: boolean): void {
     if (behind === this.behind) return;
     this.behind = behind;
-    for (const room of this.rooms) room.memberBehind(behind);
     if (behind) {
       this.#caughtUp = Promise.withResolvers();
     } else {
@@ -309,6 +360,7 @@ export class Session implements Who, PeerInfo {
     const why = this.leaving ?? reason;
     this.leaving ??= reason;
     if (this.behind) this.setBehind(false);
+    if (this.holding) this.setHolding(false);
     const rooms = this.rooms.splice(0);
     for (const room of rooms) room.remove(this);
     if (!core.closing) core.tellCoMembers(rooms, { type: "quit", who: whoOf(this), reason: why });
@@ -384,7 +436,20 @@ export class Session implements Who, PeerInfo {
   }
 
   #sendHistory(room: Room, lines: HistoryLine[]): void {
-    if (lines.length > 0) this.deliver({ type: "history", room: room.name, lines });
+    if (lines.length === 0) return;
+    let from = lines.length - 1;
+    for (let bytes = lines[from].text.length; from > 0; from--) {
+      bytes += lines[from - 1].text.length;
+      if (bytes > MAX_HISTORY_BYTES) break;
+    }
+    if (from > 0) {
+      this.info(`${from} earlier lines of ${room.name} left out: a reply holds at most 64 KiB`);
+    }
+    this.deliver({
+      type: "history",
+      room: room.name,
+      lines: from === 0 ? lines : lines.slice(from),
+    });
   }
 
   /** Leaves `room`, telling its members; the room goes when it is empty. */

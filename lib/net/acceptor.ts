@@ -10,49 +10,124 @@
 import type { AccessList } from "./cidr.ts";
 import { formatAddress, isConnectionError, message } from "./connection.ts";
 import type { ServerLog } from "../core/events.ts";
+import { NodeTlsListener } from "./tls_server.ts";
 
 /** After an accept error that is not one connection's (out of descriptors, say): wait this long. */
 const ACCEPT_BACKOFF_MS = 100;
 
-/** Why a connection is turned away, for the transport to say in its own words. */
-export type Refusal = "denied" | "full";
+/**
+ * Why a connection is turned away, for the transport to say in its own words:
+ * an access rule, the client limit, or the per-address limit.
+ */
+export type Refusal = "denied" | "full" | "crowded";
+
+/**
+ * Most connections being refused at once (each is told why, which may take up
+ * to a second with a peer that does not read). Past it, a refused connection
+ * is closed without a word, so a flood of them cannot hold descriptors.
+ */
+export const MAX_REFUSING = 64;
+/** How long a refused connection has to read why, in milliseconds. */
+const REFUSAL_MS = 1000;
+
+/** Options for {@linkcode Gate}. */
+export interface GateOptions {
+  /** Most connections at once, admitted or being admitted; one more is refused as full. */
+  maxClients: number;
+  /**
+   * Most connections at once from one address (IPv4-mapped IPv6 addresses
+   * count as their IPv4 address); 0 for no limit. Unix sockets have no
+   * address and are not counted.
+   * @default {0}
+   */
+  maxPerAddress?: number;
+  /** Which addresses may connect. @default everyone */
+  access?: AccessList;
+}
 
 /** What counts connections and decides who may come in, for every listener of a server. */
 export class Gate {
   /** Most connections at once; one more is refused as full. */
   readonly maxClients: number;
+  /** Most connections at once from one address; 0: no limit. */
+  readonly maxPerAddress: number;
   /** Which addresses may connect; undefined: everyone. */
   readonly access: AccessList | undefined;
-  /** Connections open now, admitted or being admitted. */
+  /** Connections open now, admitted or being admitted (in a TLS handshake, say). */
   #active = 0;
-  /** Woken when `#active` drops to 0. */
+  /** Connections being told why they were refused. */
+  #refusing = 0;
+  /** Connections counted in `#active`, by address; only kept with a per-address limit. */
+  readonly #byAddress = new Map<string, number>();
+  /** Woken when nothing is open any more. */
   #idle: PromiseWithResolvers<void> | null = null;
 
-  /** A gate for `maxClients` connections, checked against `access`. */
-  constructor(options: { maxClients: number; access?: AccessList }) {
+  /** A gate; see {@linkcode GateOptions}. */
+  constructor(options: GateOptions) {
     this.maxClients = options.maxClients;
+    this.maxPerAddress = options.maxPerAddress ?? 0;
     this.access = options.access;
   }
 
-  /** Connections open now. */
+  /** Connections open now, admitted or being admitted. */
   get active(): number {
     return this.#active;
   }
 
-  /** Counts a new connection; returns the function that uncounts it (call it once). */
-  enter(): () => void {
+  /** Connections being refused now. */
+  get refusing(): number {
+    return this.#refusing;
+  }
+
+  /**
+   * Counts a new connection, from `hostname` when it has one; returns the
+   * function that uncounts it (call it once).
+   */
+  enter(hostname?: string): () => void {
     this.#active++;
+    const key = this.maxPerAddress > 0 && hostname !== undefined ? addressKey(hostname) : null;
+    if (key !== null) this.#byAddress.set(key, (this.#byAddress.get(key) ?? 0) + 1);
     let left = false;
     return () => {
       if (left) return;
       left = true;
-      if (--this.#active === 0) this.#idle?.resolve();
+      this.#active--;
+      if (key !== null) {
+        const count = this.#byAddress.get(key)! - 1;
+        if (count === 0) this.#byAddress.delete(key);
+        else this.#byAddress.set(key, count);
+      }
+      this.#checkIdle();
+    };
+  }
+
+  /**
+   * Moves a counted connection to the refused: it no longer counts against
+   * either limit. Returns the function to call once it is closed, or null
+   * when too many are being refused already (close it at once, unannounced).
+   */
+  refuse(release: () => void): (() => void) | null {
+    release();
+    if (this.#refusing >= MAX_REFUSING) return null;
+    this.#refusing++;
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      this.#refusing--;
+      this.#checkIdle();
     };
   }
 
   /** Whether one more connection than the limit is open. */
   get full(): boolean {
     return this.#active > this.maxClients;
+  }
+
+  /** Whether `hostname` has more connections open than the per-address limit. */
+  crowded(hostname: string): boolean {
+    return this.maxPerAddress > 0 &&
+      (this.#byAddress.get(addressKey(hostname)) ?? 0) > this.maxPerAddress;
   }
 
   /** The access rule that refuses `hostname`, or null when it may connect. */
@@ -64,10 +139,20 @@ export class Gate {
 
   /** Settles when no connection is open. */
   idle(): Promise<void> {
-    if (this.#active === 0) return Promise.resolve();
+    if (this.#active === 0 && this.#refusing === 0) return Promise.resolve();
     this.#idle ??= Promise.withResolvers();
     return this.#idle.promise;
   }
+
+  #checkIdle(): void {
+    if (this.#active === 0 && this.#refusing === 0) this.#idle?.resolve();
+  }
+}
+
+/** One key per machine: `::ffff:192.0.2.1` is `192.0.2.1`, and IPv6 is compared in lower case. */
+function addressKey(hostname: string): string {
+  const lower = hostname.toLowerCase();
+  return lower.startsWith("::ffff:") && lower.includes(".") ? lower.slice(7) : lower;
 }
 
 /** What a transport does with the connections an {@linkcode Acceptor} admits. */
@@ -76,8 +161,11 @@ export interface ConnectionHandler {
   readonly transport: string;
   /** Takes an admitted connection; `release` must be called once it is closed. */
   accept(conn: Deno.Conn, release: () => void): void;
-  /** Tells a refused connection why, in the transport's words, and closes it. */
-  refuse(conn: Deno.Conn, why: Refusal): Promise<void>;
+  /**
+   * Tells a refused connection why, in the transport's words (with `detail`
+   * when there is one), and ends it within `timeoutMs`; the acceptor closes it.
+   */
+  refuse(conn: Deno.Conn, why: Refusal, detail?: string, timeoutMs?: number): Promise<void>;
 }
 
 /** Options for {@linkcode Acceptor}. */
@@ -119,6 +207,11 @@ export class Acceptor {
     this.#gate = options.gate;
     this.#log = options.log;
     this.#handshakeTimeout = options.handshakeTimeout ?? 10_000;
+    if (listener instanceof NodeTlsListener) {
+      // node:net accepts every connection as it comes (Deno.listen leaves them
+      // in the kernel's queue until asked): bound it by what the gate admits.
+      listener.maxConnections = this.#gate.maxClients + MAX_REFUSING + 1;
+    }
     this.finished = this.#loop();
   }
 
@@ -158,17 +251,37 @@ export class Acceptor {
     }
   }
 
-  /** Admits one connection or turns it away. Never rejects. */
+  /**
+   * Admits one connection or turns it away. Never rejects. Every limit is
+   * checked before a TLS handshake, so a flood of handshakes that never finish
+   * holds at most the client limit, each for the handshake timeout at most.
+   */
   async #admit(conn: Deno.Conn): Promise<void> {
-    const release = this.#gate.enter();
+    const tcp = conn.remoteAddr.transport === "tcp";
+    const hostname = tcp ? (conn.remoteAddr as Deno.NetAddr).hostname : undefined;
+    const release = this.#gate.enter(hostname);
     const address = formatAddress(conn.remoteAddr);
     try {
-      if (conn.remoteAddr.transport === "tcp") {
-        const rule = this.#gate.refuses(conn.remoteAddr.hostname);
+      if (hostname !== undefined) {
+        const rule = this.#gate.refuses(hostname);
         if (rule !== null) return await this.#refuse(conn, "denied", address, rule, release);
-        // The transports coalesce their own writes; Nagle would only add delay.
-        (conn as Deno.TcpConn).setNoDelay?.(true);
       }
+      if (this.#gate.full) {
+        return await this.#refuse(conn, "full", address, "server full", release);
+      }
+      if (hostname !== undefined && this.#gate.crowded(hostname)) {
+        const limit = this.#gate.maxPerAddress;
+        return await this.#refuse(
+          conn,
+          "crowded",
+          address,
+          `more than ${limit} connections from ${hostname}`,
+          release,
+          `at most ${limit}`,
+        );
+      }
+      // The transports coalesce their own writes; Nagle would only add delay.
+      if (tcp) (conn as Deno.TcpConn).setNoDelay?.(true);
       if ("handshake" in conn && !await this.#handshake(conn as Deno.TlsConn, address)) {
         closeQuietly(conn);
         return release();
@@ -176,9 +289,6 @@ export class Acceptor {
       if (this.#closed) {
         closeQuietly(conn);
         return release();
-      }
-      if (this.#gate.full) {
-        return await this.#refuse(conn, "full", address, "server full", release);
       }
       this.#handler.accept(conn, release);
     } catch (error) {
@@ -195,13 +305,16 @@ export class Acceptor {
     address: string,
     reason: string,
     release: () => void,
+    detail?: string,
   ): Promise<void> {
     this.#log.event({ event: "refused", address, reason });
+    const done = this.#gate.refuse(release);
+    if (done === null) return closeQuietly(conn); // too many at once: no word
     try {
-      await this.#handler.refuse(conn, why);
+      await this.#handler.refuse(conn, why, detail, REFUSAL_MS);
     } finally {
       closeQuietly(conn);
-      release();
+      done();
     }
   }
 

@@ -17,13 +17,43 @@ import { IAC, TelnetFilter } from "../wire/telnet.ts";
 
 /** Default bound on bytes queued for one peer: past it the peer is behind. */
 export const DEFAULT_SEND_QUEUE = 1024 * 1024;
+/**
+ * Default hard limit, as a multiple of the send queue: a peer whose queue would
+ * go past it is closed at once. Behind the mark, senders are told to wait, but
+ * reads already under way still land (one per sender), so the limit leaves room
+ * for them; it is what bounds a peer's memory when nothing else does.
+ */
+export const HARD_LIMIT_FACTOR = 8;
 
 /**
  * Read buffer sizes. A quiet peer holds the smallest (10,000 idle peers each
- * hold one); a full read moves up a size, so a burst is read 64 KiB at a time;
- * a read that brings less than the smallest size moves back down.
+ * hold one), because a pending read keeps its buffer for as long as the peer
+ * is silent. A full read moves up a size, so a burst is read 64 KiB at a time;
+ * a short read (the peer is caught up, and may now go quiet) moves back to the
+ * smallest, and a full small read right after it goes straight back to the
+ * size the burst was using.
  */
 const READ_SIZES = [64, 1024, 16 * 1024, 64 * 1024];
+/**
+ * Read buffers larger than the smallest, given back by connections whose
+ * burst ended, for the next burst anywhere: going back to the small buffer
+ * after every short read would otherwise allocate a large one each time the
+ * next read is full (measured: several MiB more garbage, and peak memory, in
+ * a busy room). Bounded per size; a buffer is given back only once the read
+ * that filled it has been handled (nothing keeps a view of it: see LineSink).
+ */
+const sparePool = new Map<number, Uint8Array[]>();
+const SPARES_PER_SIZE = 32;
+
+function takeBuffer(size: number): Uint8Array {
+  return sparePool.get(size)?.pop() ?? new Uint8Array(size);
+}
+
+function giveBuffer(buffer: Uint8Array): void {
+  let spares = sparePool.get(buffer.length);
+  if (spares === undefined) sparePool.set(buffer.length, spares = []);
+  if (spares.length < SPARES_PER_SIZE) spares.push(buffer);
+}
 /** Chunks smaller than this are merged with their neighbours into one write... */
 const SMALL_CHUNK = 16 * 1024;
 /** ...up to about this many bytes per write. */
@@ -43,6 +73,16 @@ export interface ReadSink extends LineSink {
    * `"error: …"`). See {@linkcode Connection.read}.
    */
   end?(reason: CloseReason, error?: unknown): void;
+  /**
+   * Called when a line took longer than `lineTimeout` to arrive, just before
+   * the connection is closed, so the peer can be told why.
+   */
+  lineTimedOut?(ms: number): void;
+  /**
+   * Called when a Telnet subnegotiation ran past its bound without its end
+   * (see telnet.ts): `bytes` were dropped, and what follows is data again.
+   */
+  telnetOverlong?(bytes: number): void;
 }
 
 /** Options for {@linkcode Connection}. */
@@ -61,10 +101,31 @@ export interface ConnectionOptions {
   /**
    * Told when the queue goes past `sendQueue` (`behind` true), and when it is
    * back to half of it or the connection closed (false). With it, sends are
-   * never refused for size: the caller decides what a peer that is behind
-   * costs (the chat server pauses its reads, and drops peers that stay behind).
+   * refused for size only past `hardLimit`: the caller decides what a peer
+   * that is behind costs (the chat server pauses some reads, and drops peers
+   * that stay behind).
    */
   onBehind?: (connection: Connection, behind: boolean) => void;
+  /**
+   * Like `onBehind`, for the shared bytes alone (those not sent with
+   * `direct`): what others sent through a shared channel, such as a room,
+   * as opposed to what was made for this peer (replies, private messages).
+   */
+  onSharedBehind?: (connection: Connection, behind: boolean) => void;
+  /**
+   * With `onBehind`: bytes queued past which a send closes the connection with
+   * the reason `"too slow"`, whatever the cause.
+   * @default {8 * sendQueue}
+   */
+  hardLimit?: number;
+  /**
+   * Milliseconds a line may take to arrive, from its first byte to its `\n`:
+   * a peer that starts a line and never ends it (a byte a second, to hold a
+   * connection open for free) is closed with the reason `"line timeout"`. Time
+   * while reading is paused by the sink does not count. 0: no limit.
+   * @default {0}
+   */
+  lineTimeout?: number;
   /**
    * Strip Telnet commands from what the peer sends and refuse its option
    * requests (see telnet.ts), so `telnet` works as a client.
@@ -119,28 +180,42 @@ export class Connection {
   readonly remote: string;
   /** Splits what the peer sends into lines; holds at most one bounded partial line. */
   readonly decoder: LineDecoder;
-  /** `performance.now()` at the last read that brought bytes: for idle timeouts. */
+  /** `performance.now()` at the last read that brought bytes. */
   lastActive: number = performance.now();
   /** The mark on `#queuedBytes` past which the peer is behind. */
   readonly #sendQueue: number;
-  /** See `ConnectionOptions.onBehind`. */
+  /** Past this, a send closes the connection (with `onBehind`; see the options). */
+  readonly #hardLimit: number;
+  /** See `ConnectionOptions.onBehind` and `onSharedBehind`. */
   readonly #onBehind: ((connection: Connection, behind: boolean) => void) | undefined;
+  readonly #onSharedBehind: ((connection: Connection, behind: boolean) => void) | undefined;
   /** True from when the queue goes past the mark until it is back to half of it. */
   #behind = false;
+  /** The same, for the shared bytes alone. */
+  #sharedBehind = false;
   /** Chunks waiting for the next write; null when none, so an idle peer holds nothing. */
   #queue: Uint8Array[] | null = null;
+  /**
+   * Which chunks of `#queue` were sent `direct` (by index), or null while none
+   * was: most peers only ever get shared chunks, and pay nothing for this.
+   */
+  #queueDirect: Set<number> | null = null;
   /** Bytes queued or being written: what the bound is checked against. */
   #queuedBytes = 0;
+  /** Of those, bytes sent `direct` (made for this peer alone). */
+  #directBytes = 0;
   /** Bytes written since the connection opened: how a reader's progress is measured. */
   #written = 0;
   /** True while the write loop runs; at most one write is under way at a time. */
   #writing = false;
   /** The batch being written (taken whole from `#queue`), and the index of its next chunk. */
   #batch: Uint8Array[] | null = null;
+  #batchDirect: Set<number> | null = null;
   #next = 0;
-  /** The bytes of the write under way, and how many of them went out so far. */
+  /** The bytes of the write under way, how many of them went out so far, how many are direct. */
   #data: Uint8Array | null = null;
   #done = 0;
+  #dataDirect = 0;
   /** OPEN, then ENDING (no new sends; draining), then CLOSED. */
   #state = OPEN;
   /** The first reason given for ending; kept for the "left" notice. */
@@ -157,6 +232,18 @@ export class Connection {
   #sink: ReadSink | null = null;
   /** The read buffer: small while the peer is quiet, large during bursts. */
   #buffer: Uint8Array | null = null;
+  /** The size the last burst was read with: where a full small read goes back to. */
+  #burstSize = READ_SIZES[0];
+  /** See `ConnectionOptions.lineTimeout`. */
+  readonly #lineTimeout: number;
+  /** When the partial line now held began arriving (`performance.now()`); 0 when none is. */
+  #partialSince = 0;
+  /** Time spent paused since `#partialSince`: it does not count against the peer. */
+  #pausedFor = 0;
+  /** When the current pause began, or 0 while reading. */
+  #pausedAt = 0;
+  /** Fires when the partial line may have outlived `#lineTimeout`. */
+  #lineTimer: ReturnType<typeof setTimeout> | undefined;
   /** Settle the promise `readLines()` returned, when it was called. */
   #readEnded: ((reason: CloseReason) => void) | null = null;
   #readFailed: ((error: unknown) => void) | null = null;
@@ -167,8 +254,11 @@ export class Connection {
     this.remote = formatAddress(conn.remoteAddr);
     this.decoder = new LineDecoder({ maxLine: options.maxLine });
     this.#sendQueue = options.sendQueue ?? DEFAULT_SEND_QUEUE;
+    this.#hardLimit = options.hardLimit ?? HARD_LIMIT_FACTOR * this.#sendQueue;
     this.#onBehind = options.onBehind;
+    this.#onSharedBehind = options.onSharedBehind;
     this.#telnet = options.telnet ?? false;
+    this.#lineTimeout = options.lineTimeout ?? 0;
   }
 
   /** Bytes waiting to be written to this peer. */
@@ -176,9 +266,19 @@ export class Connection {
     return this.#queuedBytes;
   }
 
+  /** Of those, the bytes sent without `direct`: shared with others. */
+  get sharedBytes(): number {
+    return this.#queuedBytes - this.#directBytes;
+  }
+
   /** Bytes written to the peer so far. */
   get written(): number {
     return this.#written;
+  }
+
+  /** Bytes the read buffer holds now (a pending read keeps it): for tests and diagnostics. */
+  get readBufferSize(): number {
+    return this.#buffer?.length ?? 0;
   }
 
   /** Why the connection was ended or closed by this side; null while open. */
@@ -194,24 +294,40 @@ export class Connection {
   /**
    * Queues `bytes` for the peer and returns at once: it never waits for the peer.
    * The bytes must not be changed afterwards; one buffer may be queued to many
-   * connections. Returns false when the connection is ending or closed, or, with
-   * no `onBehind`, when the bytes would overflow the send queue, in which case
-   * the connection is closed with the reason `"too slow"`.
+   * connections. `direct` marks bytes made for this peer alone (replies,
+   * private messages), counted apart from shared ones (see `onSharedBehind`).
+   * Returns false when the connection is ending or closed, or when the bytes
+   * would overflow the send queue (with no `onBehind`) or the hard limit, in
+   * which case the connection is closed with the reason `"too slow"`.
    */
-  send(bytes: Uint8Array): boolean {
+  send(bytes: Uint8Array, direct = false): boolean {
     if (this.#state !== OPEN) return false;
     const queued = this.#queuedBytes + bytes.length;
-    if (queued > this.#sendQueue && !this.#behind) {
-      if (this.#onBehind === undefined) {
+    if (queued > this.#sendQueue) {
+      if (this.#onBehind === undefined || queued > this.#hardLimit) {
         this.close("too slow");
         return false;
       }
-      this.#behind = true;
-      this.#onBehind(this, true);
+      if (!this.#behind) {
+        this.#behind = true;
+        this.#onBehind(this, true);
+        // The callback may have closed the connection.
+        if (this.#state !== OPEN) return false;
+      }
     }
     this.#queuedBytes = queued;
+    if (direct) this.#directBytes += bytes.length;
+    else if (
+      !this.#sharedBehind && this.#onSharedBehind !== undefined &&
+      queued - this.#directBytes > this.#sendQueue
+    ) {
+      this.#sharedBehind = true;
+      this.#onSharedBehind(this, true);
+      if (this.#state !== OPEN) return false;
+    }
     if (this.#queue === null) this.#queue = [bytes];
     else this.#queue.push(bytes);
+    if (direct) (this.#queueDirect ??= new Set()).add(this.#queue.length - 1);
     if (!this.#writing) {
       this.#writing = true;
       this.#writeNext();
@@ -273,20 +389,73 @@ export class Connection {
         chunk = this.#stripTelnet(chunk);
       }
       this.decoder.push(chunk, sink);
+      if (this.#lineTimeout > 0) this.#watchPartialLine();
       const pause = sink.flush();
       // A full read means more is waiting: read bigger. A short one means we
       // caught up, and the next read may wait a long time: hold little while it does.
       if (n === buffer.length) {
-        const next = READ_SIZES.indexOf(buffer.length) + 1;
-        if (next < READ_SIZES.length) this.#buffer = new Uint8Array(READ_SIZES[next]);
-      } else if (n < READ_SIZES[0] && buffer.length > READ_SIZES[0]) {
+        const size = buffer.length === READ_SIZES[0] && this.#burstSize > READ_SIZES[0]
+          ? this.#burstSize
+          : READ_SIZES[Math.min(READ_SIZES.indexOf(buffer.length) + 1, READ_SIZES.length - 1)];
+        if (size !== buffer.length) {
+          if (buffer.length > READ_SIZES[0]) giveBuffer(buffer);
+          this.#buffer = takeBuffer(size);
+        }
+        this.#burstSize = size;
+      } else if (buffer.length > READ_SIZES[0]) {
+        giveBuffer(buffer);
         this.#buffer = new Uint8Array(READ_SIZES[0]);
+      } else {
+        this.#burstSize = READ_SIZES[0]; // a short small read: the burst is over
       }
       if (pause === undefined) this.#readNext();
-      else pause.then(() => this.#readNext(), this.#onReadError);
+      else this.#pauseFor(pause);
     } catch (error) {
       this.#onReadError(error);
     }
+  };
+
+  /** Waits for `pause` before reading on; the time does not count against a partial line. */
+  #pauseFor(pause: Promise<unknown>): void {
+    this.#pausedAt = performance.now();
+    pause.then(() => {
+      if (this.#partialSince !== 0) this.#pausedFor += performance.now() - this.#pausedAt;
+      this.#pausedAt = 0;
+      this.#readNext();
+    }, this.#onReadError);
+  }
+
+  /** After a read: notes when a partial line began, and makes sure its deadline is watched. */
+  #watchPartialLine(): void {
+    if (!this.decoder.partial) {
+      this.#partialSince = 0;
+      return;
+    }
+    // A line completed in this read means the partial one is new.
+    if (this.#partialSince === 0 || this.decoder.completed !== this.#completedAt) {
+      this.#partialSince = performance.now();
+      this.#completedAt = this.decoder.completed;
+      this.#pausedFor = 0;
+    }
+    if (this.#lineTimer === undefined) this.#armLineTimer(this.#lineTimeout);
+  }
+
+  /** Lines the decoder had completed when the current partial line began. */
+  #completedAt = 0;
+
+  #armLineTimer(ms: number): void {
+    this.#lineTimer = setTimeout(this.#onLineTimer, ms);
+  }
+
+  readonly #onLineTimer = (): void => {
+    this.#lineTimer = undefined;
+    if (this.#state === CLOSED || this.#partialSince === 0) return;
+    const now = performance.now();
+    const paused = this.#pausedFor + (this.#pausedAt === 0 ? 0 : now - this.#pausedAt);
+    const left = this.#partialSince + paused + this.#lineTimeout - now;
+    if (left > 0) return this.#armLineTimer(left);
+    this.#sink?.lineTimedOut?.(this.#lineTimeout);
+    this.close("line timeout");
   };
 
   readonly #onReadError = (error: unknown): void => {
@@ -310,6 +479,9 @@ export class Connection {
   }
 
   #stopReading(): void {
+    clearTimeout(this.#lineTimer);
+    this.#lineTimer = undefined;
+    this.#partialSince = 0;
     this.#sink = null;
     this.#buffer = null;
     this.#readEnded = null;
@@ -374,9 +546,13 @@ export class Connection {
     if (this.#state === CLOSED) return;
     this.#state = CLOSED;
     this.#reason ??= reason;
+    clearTimeout(this.#lineTimer);
+    this.#lineTimer = undefined;
     this.#unsent = this.#queue;
     this.#queue = null;
+    this.#queueDirect = null;
     this.#queuedBytes = 0;
+    this.#directBytes = 0;
     this.#caughtUp();
     try {
       this.conn.close();
@@ -388,8 +564,13 @@ export class Connection {
 
   /** Removes Telnet commands from `chunk` and answers them. */
   #stripTelnet(chunk: Uint8Array): Uint8Array {
-    const { data, reply } = (this.#telnetFilter ??= new TelnetFilter()).strip(chunk);
-    if (reply !== null) this.send(Uint8Array.from(reply));
+    const filter = this.#telnetFilter ??= new TelnetFilter();
+    const { data, reply } = filter.strip(chunk);
+    if (reply !== null) this.send(Uint8Array.from(reply), true);
+    if (filter.overlong > 0) {
+      this.#sink?.telnetOverlong?.(filter.overlong);
+      filter.overlong = 0;
+    }
     return data;
   }
 
@@ -407,6 +588,8 @@ export class Connection {
       if (batch === null) return this.#stopWriting();
       this.#queue = null;
       this.#batch = batch;
+      this.#batchDirect = this.#queueDirect;
+      this.#queueDirect = null;
       this.#next = 0;
     }
     // A run of small chunks (lines, notices) becomes one write. A large chunk,
@@ -421,6 +604,12 @@ export class Connection {
     this.#next = end;
     this.#data = end === from + 1 ? batch[from] : concat(batch, from, end, size);
     this.#done = 0;
+    let direct = 0;
+    const directChunks = this.#batchDirect;
+    if (directChunks !== null) {
+      for (let i = from; i < end; i++) if (directChunks.has(i)) direct += batch[i].length;
+    }
+    this.#dataDirect = direct;
     this.conn.write(this.#data).then(this.#onWritten, this.#onWriteError);
   }
 
@@ -436,8 +625,14 @@ export class Connection {
     this.#data = null;
     if (this.#state === CLOSED) return this.#stopWriting();
     this.#queuedBytes -= data.length;
+    this.#directBytes -= this.#dataDirect;
     // Half the mark, not the mark: a peer hovering at it would flap.
-    if (this.#behind && this.#queuedBytes <= this.#sendQueue / 2) this.#caughtUp();
+    const half = this.#sendQueue / 2;
+    if (this.#sharedBehind && this.#queuedBytes - this.#directBytes <= half) {
+      this.#sharedBehind = false;
+      this.#onSharedBehind?.(this, false);
+    }
+    if (this.#behind && this.#queuedBytes <= half) this.#caughtUp();
     this.#writeNext();
   };
 
@@ -456,12 +651,17 @@ export class Connection {
       this.#unsent = [...batch.slice(this.#next), ...(this.#unsent ?? [])];
     }
     this.#batch = null;
+    this.#batchDirect = null;
     this.#writing = false;
     this.#wakeDrainWaiters();
   }
 
   /** The queue is back under half its mark (or gone): no longer behind. */
   #caughtUp(): void {
+    if (this.#sharedBehind) {
+      this.#sharedBehind = false;
+      this.#onSharedBehind?.(this, false);
+    }
     if (!this.#behind) return;
     this.#behind = false;
     this.#onBehind?.(this, false);

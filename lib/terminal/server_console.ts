@@ -59,6 +59,12 @@ export interface ServerConsoleOptions {
  * The operator's view of a server: a {@linkcode ServerLog} that writes each
  * event and message as a line, with a time stamp and who did it.
  *
+ * It never makes the chat wait. When the output falls behind (a paused
+ * terminal, a pipe nobody reads, a full disk), lines are counted instead of
+ * kept until it has caught up, then one line says how many were skipped:
+ * `* 1,234 log lines skipped` (`{"event":"skipped","lines":1234}` in JSON).
+ * An output that keeps up (a terminal, a file) gets every line.
+ *
  * @example
  * ```ts
  * import { ServerConsole } from "./server_console.ts";
@@ -89,6 +95,8 @@ export class ServerConsole implements ServerLog {
   #tagName = "";
   #tagRoom: string | null = null;
   #tag: Uint8Array = new Uint8Array();
+  /** Lines skipped since the output fell behind; 0 while it keeps up. */
+  #skipped = 0;
 
   /** A console writing to `out`. */
   constructor(out: LineOutput, options: ServerConsoleOptions = {}) {
@@ -96,8 +104,41 @@ export class ServerConsole implements ServerLog {
     this.#json = options.json ?? false;
   }
 
+  /** Lines skipped and not yet reported (the output is behind while this is above 0). */
+  get skipped(): number {
+    return this.#skipped;
+  }
+
+  /** Whether a line may be written now; counts it as skipped when not. */
+  #room(): boolean {
+    if (this.#skipped > 0) {
+      this.#skipped++;
+      return false;
+    }
+    const behind = this.out.ready();
+    if (behind === undefined) return true;
+    this.#skipped = 1;
+    // Once everything before the first skipped line is written, say how many were.
+    behind.then(() => this.#reportSkipped());
+    return false;
+  }
+
+  #reportSkipped(): void {
+    const skipped = this.#skipped;
+    this.#skipped = 0;
+    if (this.#json) {
+      this.out.line(
+        JSON.stringify({ time: new Date().toISOString(), event: "skipped", lines: skipped }),
+      );
+    } else {
+      const noun = skipped === 1 ? "line" : "lines";
+      this.out.line(`${this.#clock.stamp()}* ${skipped.toLocaleString("en")} log ${noun} skipped`);
+    }
+  }
+
   /** Writes one event. */
   event(event: ServerEvent): void {
+    if (!this.#room()) return;
     if (this.#json) {
       this.out.line(JSON.stringify(toJson(event)));
     } else {
@@ -109,6 +150,7 @@ export class ServerConsole implements ServerLog {
 
   /** Writes one message line: `HH:MM:SS [#room name] text` (`[#id name]` without rooms). */
   message(room: string | null, peer: PeerInfo, text: Uint8Array, start: number, end: number): void {
+    if (!this.#room()) return;
     if (this.#json) {
       const line = decoder.decode(text.subarray(start, end));
       this.out.line(
@@ -136,9 +178,9 @@ export class ServerConsole implements ServerLog {
     this.out.flush();
   }
 
-  /** Undefined while the output keeps up. */
-  ready(): Promise<void> | undefined {
-    return this.out.ready();
+  /** Always undefined: the console skips lines rather than make anyone wait. */
+  ready(): undefined {
+    return undefined;
   }
 
   /** Writes a reply to an operator command: plain lines, no time stamp. */

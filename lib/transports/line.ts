@@ -14,6 +14,7 @@ import type { Peer, WireFormat } from "../core/peer.ts";
 import type { Session } from "../core/session.ts";
 import type { ConnectionHandler, Refusal } from "../net/acceptor.ts";
 import { type CloseReason, Connection, message, type ReadSink } from "../net/connection.ts";
+import { ByteBudget } from "../core/token_bucket.ts";
 import { ByteBuilder } from "../wire/text.ts";
 import { JSON_LINES_FORMAT } from "./json_format.ts";
 import { encodeEvent, LINE_FORMAT, renderEvent } from "./line_format.ts";
@@ -43,7 +44,9 @@ const REPLY_FLUSH = 64 * 1024;
 function flushReplies(): void {
   const peer = replyPeer;
   replyPeer = null;
-  if (peer !== null && replies.length > 0) peer.connection.send(replies.take());
+  // Direct: made for this peer alone, so they count against its own budget
+  // and never hold a room (see Connection.send).
+  if (peer !== null && replies.length > 0) peer.connection.send(replies.take(), true);
   replies.clear();
 }
 
@@ -51,6 +54,18 @@ function flushScheduledReplies(): void {
   replyFlushScheduled = false;
   flushReplies();
 }
+
+/**
+ * Server time, in milliseconds per second, a person's commands may take, and
+ * at once. A command can cost far more than its bytes (`/who` in a room of
+ * 200 is a 7 KB reply to a 5-byte line: 13,107 of them in one 64 KiB write
+ * once took the server most of a second), so what waits when this runs out
+ * is the rest of that person's input, never anyone else's. A person typing
+ * commands uses microseconds of it.
+ */
+export const COMMAND_MS_PER_SECOND = 20;
+/** See {@linkcode COMMAND_MS_PER_SECOND}. */
+export const COMMAND_BURST_MS = 5;
 
 /** Options for {@linkcode LinePeer}. */
 export interface LinePeerOptions {
@@ -62,6 +77,8 @@ export interface LinePeerOptions {
   transport?: string;
   /** Milliseconds a closing connection may take to write what is queued. @default {5000} */
   drainTimeout?: number;
+  /** Milliseconds a line may take from its first byte to its end; 0: no limit. @default {0} */
+  lineTimeout?: number;
   /** Called once the connection is closed and forgotten. */
   onClosed?: () => void;
 }
@@ -90,6 +107,10 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
   #queued: Uint8Array[] | null = null;
   /** Settles when the queued lines have run. */
   #pending: Promise<unknown> | null = null;
+  /** Server time this person's commands may still take; made at the first command. */
+  #commandTime: ByteBudget | null = null;
+  /** The timer that ends a wait for command time, so closing can cancel it. */
+  #commandTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * Attaches a connection to the core (the person is welcomed at once) and
@@ -101,7 +122,9 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
       maxLine: options.maxLine,
       sendQueue: options.sendQueue,
       telnet: true,
+      lineTimeout: options.lineTimeout,
       onBehind: (_, behind) => this.session.setBehind(behind),
+      onSharedBehind: (_, behind) => this.session.setHolding(behind),
     });
     this.transport = options.transport ?? "line";
     this.#drainTimeout = options.drainTimeout ?? 5000;
@@ -160,11 +183,54 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
   // What the connection's read loop calls.
 
   line(buf: Uint8Array, start: number, end: number): void {
+    if (this.#queued === null) {
+      const wait = this.#mustWait();
+      if (wait !== undefined) this.#waitThen(wait, []);
+    }
     if (this.#queued !== null) {
       this.#queued.push(buf.slice(start, end));
       return;
     }
     this.#handle(buf, start, end);
+  }
+
+  /**
+   * Undefined when this person's next line may run now. Otherwise what it
+   * must wait for: their catching up, when they are behind (say, on replies
+   * to a flood of `/who`); or time, when their commands used up their share
+   * of the server's. Replies to one's own commands cost one's own queue and
+   * time, never grow without bound, and never hold anyone else.
+   */
+  #mustWait(): Promise<unknown> | undefined {
+    if (this.session.leaving !== null) return undefined;
+    if (this.session.behind) return this.session.caughtUp();
+    const budget = this.#commandTime;
+    if (budget === null) return undefined;
+    const ms = budget.debtTime(performance.now());
+    if (ms === 0) return undefined;
+    return new Promise((resolve) => this.#commandTimer = setTimeout(resolve, ms));
+  }
+
+  /**
+   * The rest of what was read waits, in order, for `wait`, and reading waits
+   * with it: one read's worth of lines is held at most.
+   */
+  #waitThen(wait: Promise<unknown>, queued: Uint8Array[]): Promise<unknown> {
+    if (replyPeer === this) flushReplies();
+    this.#queued = queued;
+    return this.#pending = wait.then(() => this.#runQueued());
+  }
+
+  lineTimedOut(ms: number): void {
+    this.session.error("line_timeout", `no end of line in ${ms / 1000} s: disconnecting`);
+    if (replyPeer === this) flushReplies();
+  }
+
+  telnetOverlong(bytes: number): void {
+    this.session.error(
+      "telnet",
+      `telnet subnegotiation without its end (IAC SE): ${bytes} bytes were dropped`,
+    );
   }
 
   overlong(): void {
@@ -203,6 +269,7 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
     } catch (failure) {
       this.#core.log.event({ event: "error", peer: session, message: message(failure) });
     } finally {
+      clearTimeout(this.#commandTimer);
       this.connection.close();
       this.#onClosed?.();
     }
@@ -220,7 +287,11 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
         if (line.toLowerCase() === "/json") return this.#switchToJson();
         const command = parseCommand(line);
         if ("error" in command) return this.session.error(command.error, command.text);
+        const started = performance.now();
         const later = this.session.run(command);
+        const now = performance.now();
+        (this.#commandTime ??= new ByteBudget(COMMAND_MS_PER_SECOND, COMMAND_BURST_MS, started))
+          .spend(now, now - started);
         if (later instanceof Promise) {
           this.#queued = [];
           this.#pending = later.then(() => this.#runQueued());
@@ -251,6 +322,8 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
     this.#queued = null;
     this.#pending = null;
     for (let i = 0; i < queued.length; i++) {
+      const wait = this.#mustWait();
+      if (wait !== undefined) return this.#waitThen(wait, queued.slice(i));
       this.#handle(queued[i], 0, queued[i].length);
       if (this.#queued !== null) {
         // Another command finishes later: the rest wait for it, in order, and
@@ -271,12 +344,15 @@ export interface LineTransportOptions {
   sendQueue?: number;
   /** Milliseconds a closing connection may take to write what is queued. @default {5000} */
   drainTimeout?: number;
+  /** Milliseconds a line may take from its first byte to its end; 0: no limit. @default {0} */
+  lineTimeout?: number;
 }
 
 /** What a refused line client reads before the connection closes. */
 const REFUSALS: Record<Refusal, string> = {
   denied: "access denied",
   full: "server full",
+  crowded: "too many connections from your address",
 };
 
 /**
@@ -300,10 +376,11 @@ export function lineTransport(
         onClosed: release,
       });
     },
-    async refuse(conn, why) {
+    async refuse(conn, why, detail, timeoutMs = 1000) {
       const connection = new Connection(conn);
-      connection.send(encodeEvent({ type: "info", text: REFUSALS[why] }));
-      await connection.end(why, 1000);
+      const text = detail === undefined ? REFUSALS[why] : `${REFUSALS[why]} (${detail})`;
+      connection.send(encodeEvent({ type: "info", text }));
+      await connection.end(why, timeoutMs);
     },
   };
 }

@@ -70,6 +70,8 @@ export class LineDecoder {
   #carryLength = 0;
   /** True while skipping the rest of an over-long line, up to its `\n`. */
   #discarding = false;
+  /** Lines completed so far (over-long ones included): tells one partial line from the next. */
+  #completed = 0;
 
   /** Makes a decoder; see {@linkcode LineDecoderOptions}. */
   constructor(options: LineDecoderOptions = {}) {
@@ -85,6 +87,16 @@ export class LineDecoder {
     return this.#carryLength;
   }
 
+  /** True while a line has begun and not ended (held, or being skipped as over-long). */
+  get partial(): boolean {
+    return this.#carryLength > 0 || this.#discarding;
+  }
+
+  /** How many lines were completed (delivered or reported over-long) so far. */
+  get completed(): number {
+    return this.#completed;
+  }
+
   /** Feeds one chunk; calls `sink` for every line it completes, in order. */
   push(chunk: Uint8Array, sink: LineSink): void {
     const length = chunk.length;
@@ -95,6 +107,7 @@ export class LineDecoder {
         if (!this.#discarding) this.#append(chunk, 0, length, sink);
         return;
       }
+      this.#completed++;
       if (this.#discarding) {
         this.#discarding = false;
       } else if (this.#append(chunk, 0, nl, sink)) {
@@ -118,6 +131,7 @@ export class LineDecoder {
         return;
       }
       const end = trimCr(chunk, pos, nl);
+      this.#completed++;
       if (end - pos > this.maxLine) sink.overlong();
       else sink.line(chunk, pos, end);
       pos = nl + 1;
