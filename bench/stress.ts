@@ -1,0 +1,858 @@
+// deno-lint-ignore-file no-console
+/**
+ * `deno task stress`: each attack of the hardening issue, sustained for 20
+ * seconds against a freshly spawned `server.ts --relay` on 127.0.0.1, while
+ * probe clients (from another address where it matters) talk at a human pace
+ * and measure how late each other's lines arrive. Prints one table: probe
+ * delays (p50 / p99 / max), lines lost, the server's peak memory growth, who
+ * was disconnected and why, and what each scenario checks besides.
+ *
+ * ```sh
+ * deno task stress                          # every scenario, 20 s each
+ * deno task stress --seconds 5              # shorter
+ * deno task stress --only stalled,who-flood # some scenarios
+ * ```
+ *
+ * Targets (from the issue): p99 at most 50 ms and max at most 200 ms for the
+ * probes' lines under every attack; descriptors within --max-clients plus a
+ * small constant under the TLS flood, with a real TLS client served within
+ * 100 ms. Exit code 1 when a target is missed or a probe line was lost.
+ *
+ * @module
+ */
+
+import net from "node:net";
+import { parseArgs } from "node:util";
+
+const ROOT = new URL("../", import.meta.url);
+const FIXTURES = new URL("tests/fixtures/", ROOT);
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Probe clients, each sending a line every `PROBE_EVERY_MS`. */
+const PROBES = 10;
+const PROBE_EVERY_MS = 50;
+/** After the attack, how long the probes wait for lines still on their way. */
+const SETTLE_MS = 1500;
+/**
+ * Where attacks come from: another loopback address than the probes
+ * (127.0.0.1), so that the per-address limit counts them apart, as it would
+ * count another machine.
+ */
+const ATTACKER = "127.0.0.2";
+
+// ---------------------------------------------------------------------------
+// The server
+
+/** A spawned server.ts; its log is read and scanned as it comes, unless `readLog` is false. */
+class Server implements AsyncDisposable {
+  readonly child: Deno.ChildProcess;
+  port = 0;
+  /** `left (<reason>)` counts from the log. */
+  readonly leaves = new Map<string, number>();
+  /** `refused` reasons from the log. */
+  readonly refusals = new Map<string, number>();
+  /** Lines of the log that say lines were skipped. */
+  readonly skipped: string[] = [];
+  /** Log lines seen. */
+  logLines = 0;
+  readonly #lines: AsyncIterator<string>;
+  #reading: Promise<void> | null = null;
+
+  private constructor(child: Deno.ChildProcess) {
+    this.child = child;
+    this.#lines = lines(child.stdout)[Symbol.asyncIterator]();
+  }
+
+  static async start(args: string[], options: { readLog?: boolean } = {}): Promise<Server> {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-net",
+        `--allow-read=${FIXTURES.pathname}`,
+        "--v8-flags=--max-semi-space-size=4",
+        new URL("server.ts", ROOT).pathname,
+        "--port",
+        "0",
+        "--relay",
+        ...args,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const server = new Server(child);
+    const first = await server.#lines.next();
+    const match = first.done ? null : /^listening on 127\.0\.0\.1:(\d+)/.exec(first.value);
+    if (match === null) throw new Error(`server did not start: ${first.value}`);
+    server.port = Number(match[1]);
+    if (options.readLog ?? true) server.readLog();
+    return server;
+  }
+
+  /** Reads the log to its end in the background, counting what matters. */
+  readLog(): Promise<void> {
+    return this.#reading ??= (async () => {
+      for (let next; !(next = await this.#lines.next()).done;) {
+        const line = next.value;
+        this.logLines++;
+        const left = / left \(([^):]+)/.exec(line);
+        if (left !== null && /^\d\d:\d\d:\d\d \* #\d+ /.test(line)) count(this.leaves, left[1]);
+        const refused = /! refused [^:]+:\d+: (.*)$/.exec(line);
+        if (refused !== null) count(this.refusals, refused[1].replace(/\d+\.\d+\.\d+\.\d+/, "…"));
+        if (/log lines? skipped/.test(line)) this.skipped.push(line);
+      }
+    })();
+  }
+
+  /** Resident memory now and at its peak, in KiB. */
+  async memory(): Promise<{ rss: number; peak: number }> {
+    // Deno reads another process's /proc only with --allow-all; cat can.
+    const text = await run("cat", `/proc/${this.child.pid}/status`);
+    const kib = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(text)![1]);
+    return { rss: kib("VmRSS"), peak: kib("VmHWM") };
+  }
+
+  /** Open descriptors. */
+  async descriptors(): Promise<number> {
+    return (await run("ls", `/proc/${this.child.pid}/fd`)).split("\n").filter((l) => l).length;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.child.kill("SIGKILL");
+    } catch {
+      // Gone already.
+    }
+    await this.child.status;
+    this.readLog();
+    await this.#reading;
+  }
+}
+
+/** The output of a command. */
+async function run(command: string, ...args: string[]): Promise<string> {
+  const { stdout } = await new Deno.Command(command, { args, stderr: "null" }).output();
+  return decoder.decode(stdout);
+}
+
+function count(map: Map<string, number>, key: string): void {
+  map.set(key, (map.get(key) ?? 0) + 1);
+}
+
+/** Lines of a byte stream. */
+/**
+ * The lines of a server log that are not messages: the first line, and those
+ * with `*` or `!` after the time stamp. Message lines (`HH:MM:SS [#room name]
+ * …`) are skipped as bytes, never decoded: under a flood they are most of the
+ * log, and decoding them would make this process, which also runs the
+ * probes, the bottleneck.
+ */
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let carry = new Uint8Array(0);
+  let first = true;
+  for await (const chunk of stream) {
+    const data = carry.length === 0 ? chunk : concat(carry, chunk);
+    let pos = 0;
+    for (let nl; (nl = data.indexOf(0x0a, pos)) >= 0; pos = nl + 1) {
+      const mark = data[pos + 9];
+      if (first || mark === 0x2a || mark === 0x21) yield decoder.decode(data.subarray(pos, nl));
+      first = false;
+    }
+    carry = data.slice(pos);
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Clients
+
+/** A raw client: reads and splits lines (or not at all), writes what it is told. */
+class Client {
+  readonly socket: net.Socket;
+  name = "";
+  closed = false;
+  readonly welcomed = Promise.withResolvers<void>();
+  readonly ended = Promise.withResolvers<void>();
+  onLine: ((line: string) => void) | null = null;
+  #carry = "";
+
+  private constructor(socket: net.Socket, read: boolean) {
+    this.socket = socket;
+    this.welcomed.promise.catch(() => {});
+    socket.setNoDelay(true);
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      this.closed = true;
+      this.welcomed.reject(new Error("closed before the welcome"));
+      this.ended.resolve();
+    });
+    socket.on("data", (chunk: Uint8Array) => {
+      // After the welcome, a client with nobody listening reads without decoding.
+      if (this.name !== "" && this.onLine === null) {
+        if (!read) socket.pause();
+        return;
+      }
+      const text = this.#carry + decoder.decode(chunk, { stream: true });
+      const parts = text.split("\n");
+      this.#carry = parts.pop()!;
+      for (const line of parts) this.#line(line);
+      // A client that "stops reading" reads its welcome, then nothing.
+      if (!read && this.name !== "") socket.pause();
+    });
+  }
+
+  #line(line: string): void {
+    if (this.name === "") {
+      const m = /^\* welcome, you are (\S+)/.exec(line);
+      if (m !== null) {
+        this.name = m[1];
+        this.welcomed.resolve();
+      } else this.welcomed.reject(new Error(line));
+      return;
+    }
+    this.onLine?.(line);
+  }
+
+  /** Connects (from `localAddress` when given); `read` false: stops reading after the welcome. */
+  static connect(
+    port: number,
+    options: { localAddress?: string; read?: boolean } = {},
+  ): Client {
+    const socket = net.connect({ port, host: "127.0.0.1", localAddress: options.localAddress });
+    return new Client(socket, options.read ?? true);
+  }
+
+  /** Writes; resolves once the kernel took it (or the connection ended). */
+  write(data: string | Uint8Array): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.socket.write(data, () => resolve()));
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/**
+ * One probe's socket: Deno's own, read into a large buffer and scanned as
+ * bytes, so that a probe keeps up with a flood it has to read through (the
+ * delays measured are the server's, as far as one process can tell).
+ */
+class ProbeClient {
+  readonly conn: Deno.TcpConn;
+  name = "";
+  closed = false;
+  readonly #onLine: (buf: Uint8Array, start: number, end: number) => void;
+
+  private constructor(conn: Deno.TcpConn, onLine: (buf: Uint8Array, s: number, e: number) => void) {
+    this.conn = conn;
+    this.#onLine = onLine;
+  }
+
+  static async connect(
+    port: number,
+    onLine: (buf: Uint8Array, start: number, end: number) => void,
+  ): Promise<ProbeClient> {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn.setNoDelay(true);
+    const client = new ProbeClient(conn, onLine);
+    await client.#read();
+    return client;
+  }
+
+  /** Reads until the welcome, then goes on reading in the background. */
+  async #read(): Promise<void> {
+    const buf = new Uint8Array(256 * 1024);
+    let carry = 0;
+    const welcome = Promise.withResolvers<void>();
+    const loop = async () => {
+      try {
+        while (true) {
+          const n = await this.conn.read(buf.subarray(carry));
+          if (n === null) break;
+          const end = carry + n;
+          let pos = 0;
+          for (let nl; (nl = buf.indexOf(0x0a, pos)) >= 0 && nl < end; pos = nl + 1) {
+            if (this.name === "") {
+              const line = decoder.decode(buf.subarray(pos, nl));
+              this.name = /^\* welcome, you are (\S+)/.exec(line)?.[1] ?? "?";
+              welcome.resolve();
+            } else this.#onLine(buf, pos, nl);
+          }
+          if (pos < end) {
+            if (pos === 0 && end === buf.length) carry = 0; // a line longer than the buffer: skip it
+            else {
+              buf.copyWithin(0, pos, end);
+              carry = end - pos;
+            }
+          } else carry = 0;
+        }
+      } catch {
+        // Closed.
+      }
+      this.closed = true;
+      welcome.reject(new Error("closed before the welcome"));
+    };
+    void loop();
+    await welcome.promise;
+  }
+
+  write(text: string): void {
+    if (this.closed) return;
+    this.conn.write(encoder.encode(text)).catch(() => {});
+  }
+
+  close(): void {
+    try {
+      this.conn.close();
+    } catch {
+      // Closed already.
+    }
+  }
+}
+
+const PROBE_MARK = encoder.encode("> probe m ");
+
+/** The probes: each says a timestamped line every 50 ms; each notes how late the others' arrive. */
+class Probes {
+  readonly clients: ProbeClient[] = [];
+  readonly delays: number[] = [];
+  sent = 0;
+  received = 0;
+  /** Only lines sent while this is true are measured and counted. */
+  measuring = false;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  static async start(port: number): Promise<Probes> {
+    const probes = new Probes();
+    for (let i = 0; i < PROBES; i++) {
+      probes.clients.push(await ProbeClient.connect(port, (b, s, e) => probes.#line(b, s, e)));
+    }
+    let seq = 0;
+    probes.#timer = setInterval(() => {
+      const measured = probes.measuring ? "m" : "w";
+      for (const client of probes.clients) {
+        if (client.closed) continue;
+        client.write(`probe ${measured} ${seq++} ${performance.now().toFixed(3)}\n`);
+        if (probes.measuring) probes.sent++;
+      }
+    }, PROBE_EVERY_MS);
+    return probes;
+  }
+
+  /** `<name> probe m <seq> <time>`: anything else (a flood, a notice) is skipped. */
+  #line(buf: Uint8Array, start: number, end: number): void {
+    if (buf[start] !== 0x3c || end - start > 80) return;
+    const gt = buf.indexOf(0x3e, start);
+    if (gt < 0 || gt >= end) return;
+    for (let k = 0; k < PROBE_MARK.length; k++) if (buf[gt + k] !== PROBE_MARK[k]) return;
+    const space = buf.lastIndexOf(0x20, end);
+    const sent = Number(decoder.decode(buf.subarray(space + 1, end)));
+    this.delays.push(performance.now() - sent);
+    this.received++;
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+
+  close(): void {
+    this.stop();
+    for (const client of this.clients) client.close();
+  }
+
+  /** Lines each probe should have had from the others, and did not. */
+  get lost(): number {
+    return this.sent * (PROBES - 1) - this.received;
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+}
+
+// ---------------------------------------------------------------------------
+// Scenarios
+
+interface Row {
+  scenario: string;
+  p50: number;
+  p99: number;
+  max: number;
+  lost: number;
+  growMiB: number;
+  perAttackerMiB: number;
+  disconnected: string;
+  notes: string;
+  failures: string[];
+}
+
+interface Scenario {
+  name: string;
+  /** What the attack does, for the table's notes. */
+  serverArgs: string[];
+  /**
+   * Sets up the attack; returns how to stop it (saying what it did), and how
+   * to clean up what is left once the figures are taken.
+   */
+  attack(
+    server: Server,
+    seconds: number,
+  ): Promise<{ stop(): Promise<string>; cleanup?(): void; attackers: number }>;
+  readLog?: boolean;
+}
+
+/** Keeps `n` copies of an attacker running, starting a fresh one whenever one is disconnected. */
+function sustain(n: number, start: () => Promise<Client>): { stop(): void; started: () => number } {
+  let running = true;
+  let started = 0;
+  const loops = Array.from({ length: n }, async () => {
+    while (running) {
+      let client: Client;
+      try {
+        client = await start();
+        started++;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      await Promise.race([client.ended.promise, stopped.promise]);
+      client.close();
+    }
+  });
+  const stopped = Promise.withResolvers<void>();
+  return {
+    stop() {
+      running = false;
+      stopped.resolve();
+      void Promise.all(loops);
+    },
+    started: () => started,
+  };
+}
+
+const SCENARIOS: Scenario[] = [
+  {
+    name: "baseline",
+    serverArgs: [],
+    attack: () => Promise.resolve({ stop: () => Promise.resolve("no attack"), attackers: 0 }),
+  },
+  stalled("stalled", 500),
+  stalled("stalled-2MB/s", 2000),
+  {
+    name: "who-flood",
+    serverArgs: [],
+    // The issue's amplification: 200 people in #crowd, so that "/who #crowd"
+    // (12 bytes) is a 7 KB reply; four clients in the probes' room each write
+    // 5,461 of them (64 KiB) and never read a reply; a fresh one replaces each
+    // one dropped. The crowd reads what it is sent.
+    async attack(server) {
+      const crowd: Client[] = [];
+      for (let i = 0; i < 200; i++) {
+        const c = Client.connect(server.port, {
+          localAddress: `127.0.1.${1 + Math.floor(i / 16)}`,
+        });
+        await c.welcomed.promise;
+        void c.write("/join #crowd\n");
+        crowd.push(c);
+      }
+      const flood = encoder.encode("/who #crowd\n".repeat(5461));
+      const attackers = sustain(4, async () => {
+        const c = Client.connect(server.port, { read: false, localAddress: ATTACKER });
+        await c.welcomed.promise;
+        void c.write(flood);
+        return c;
+      });
+      return {
+        attackers: 4,
+        stop() {
+          attackers.stop();
+          return Promise.resolve(
+            `${attackers.started()} attackers x 5,461 "/who #crowd" (200 there), never read`,
+          );
+        },
+        cleanup() {
+          for (const c of crowd) c.close();
+        },
+      };
+    },
+  },
+  {
+    name: "pm-flood",
+    serverArgs: [],
+    // Four victims that never read, each sent 10 MB of private messages by a
+    // flooder that reads its echoes; a fresh pair replaces a dropped victim.
+    attack(server) {
+      const text = "m".repeat(60_000);
+      const pairs = sustain(4, async () => {
+        const victim = Client.connect(server.port, { read: false, localAddress: ATTACKER });
+        await victim.welcomed.promise;
+        const flooder = Client.connect(server.port, { localAddress: ATTACKER });
+        await flooder.welcomed.promise;
+        const line = encoder.encode(`/msg ${victim.name} ${text}\n`);
+        void (async () => {
+          for (let sent = 0; sent < 10_000_000 && !victim.closed; sent += line.length) {
+            await flooder.write(line);
+          }
+        })();
+        void victim.ended.promise.then(() => flooder.close());
+        return victim;
+      });
+      return Promise.resolve({
+        attackers: 8,
+        stop() {
+          pairs.stop();
+          return Promise.resolve(`${pairs.started()} victims, 60 KB private messages`);
+        },
+      });
+    },
+  },
+  {
+    name: "slow-console",
+    serverArgs: [],
+    readLog: false,
+    // The operator's stdout is a pipe nobody reads; one client says 1 MB/s.
+    async attack(server) {
+      const chatty = Client.connect(server.port, { localAddress: ATTACKER });
+      await chatty.welcomed.promise;
+      const chunk = encoder.encode(("c".repeat(1023) + "\n").repeat(50)); // 50 KB
+      let going = true;
+      const talking = (async () => {
+        while (going && !chatty.closed) {
+          await chatty.write(chunk);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      })();
+      return {
+        attackers: 0,
+        async stop() {
+          going = false;
+          await talking;
+          chatty.close();
+          // Now read the log: it must say how many lines it skipped.
+          server.readLog();
+          return "stdout not read; 1 MB/s of chat";
+        },
+      };
+    },
+  },
+  {
+    name: "slowloris",
+    serverArgs: ["--line-timeout", "5"],
+    // One machine (127.0.0.2) opens 1,000 connections, each trickling a byte a
+    // second without a newline. The probes come from 127.0.0.1, a newcomer a
+    // second from 127.0.0.3.
+    attack(server, seconds) {
+      const admitted = { count: 0, refused: 0 };
+      let going = true;
+      const tricklers: Client[] = [];
+      for (let i = 0; i < 1000; i++) {
+        const c = Client.connect(server.port, { localAddress: ATTACKER });
+        c.welcomed.promise.then(() => admitted.count++, () => admitted.refused++);
+        tricklers.push(c);
+      }
+      const trickle = setInterval(() => {
+        for (const c of tricklers) if (!c.closed) void c.write("x");
+      }, 1000);
+      // A newcomer from elsewhere every second: must get in.
+      const newcomers: number[] = [];
+      const coming = (async () => {
+        const end = performance.now() + seconds * 1000;
+        while (going && performance.now() < end) {
+          const started = performance.now();
+          const c = Client.connect(server.port, { localAddress: "127.0.0.3" });
+          try {
+            await c.welcomed.promise;
+            newcomers.push(performance.now() - started);
+          } catch {
+            newcomers.push(Infinity);
+          }
+          c.close();
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      })();
+      return Promise.resolve({
+        attackers: 16,
+        async stop() {
+          going = false;
+          clearInterval(trickle);
+          await coming;
+          for (const c of tricklers) c.close();
+          const worst = Math.max(...newcomers);
+          return `1,000 tricklers: ${admitted.count} admitted, ${admitted.refused} refused; ` +
+            `${newcomers.length} newcomers, slowest welcome ${worst.toFixed(1)} ms`;
+        },
+      });
+    },
+  },
+];
+
+/**
+ * Four readers that stop reading, filled by a sender at `kbPerSecond` so that
+ * each falls behind within the run; a fresh one replaces each one dropped.
+ * The sender is heavy: it waits while they hold the room, and what it wrote
+ * meanwhile (its socket buffers, a few MB) arrives at once when they are
+ * dropped, ahead of the probes' next lines.
+ */
+function stalled(name: string, kbPerSecond: number): Scenario {
+  return {
+    name,
+    serverArgs: [],
+    async attack(server) {
+      const stalled = sustain(4, async () => {
+        const c = Client.connect(server.port, { read: false, localAddress: ATTACKER });
+        await c.welcomed.promise;
+        return c;
+      });
+      const filler = Client.connect(server.port, { localAddress: ATTACKER });
+      await filler.welcomed.promise;
+      // Every 50 ms, lines of 4 KB.
+      const chunk = encoder.encode(("f".repeat(4095) + "\n").repeat(kbPerSecond / 20 / 4));
+      let filling = true;
+      const fill = (async () => {
+        while (filling && !filler.closed) {
+          const started = performance.now();
+          await filler.write(chunk);
+          const wait = 50 - (performance.now() - started);
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        }
+      })();
+      return {
+        attackers: 4,
+        async stop() {
+          filling = false;
+          stalled.stop();
+          filler.close();
+          await fill;
+          return `${stalled.started()} stalled readers, ${kbPerSecond} KB/s into the room`;
+        },
+      };
+    },
+  };
+}
+
+/** The TLS flood: measured apart, by a real TLS client's time to be welcomed and the descriptors. */
+async function tlsFlood(seconds: number): Promise<Row> {
+  const failures: string[] = [];
+  const maxClients = 1024;
+  await using server = await Server.start([
+    "--tls-cert",
+    new URL("server.pem", FIXTURES).pathname,
+    "--tls-key",
+    new URL("server-key.pem", FIXTURES).pathname,
+    "--max-per-address",
+    "0",
+  ]);
+  const caCerts = [await Deno.readTextFile(new URL("ca.pem", FIXTURES))];
+  const before = await server.memory();
+  const fdsBefore = await server.descriptors();
+  let fdsMax = fdsBefore;
+  let peak = before.rss;
+  const silent: net.Socket[] = [];
+  // Waves of 700, in batches of 100 every 20 ms: half say nothing, half send
+  // five bytes of a ClientHello and stop.
+  const wave = async () => {
+    for (let batch = 0; batch < 7; batch++) {
+      for (let i = 0; i < 100; i++) {
+        const s = net.connect({ port: server.port, host: "127.0.0.1" });
+        s.on("error", () => {});
+        if (i % 2 === 1) {
+          s.on("connect", () => s.write(new Uint8Array([0x16, 0x03, 0x01, 0x02, 0x00])));
+        }
+        silent.push(s);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const latencies: number[] = [];
+  const end = performance.now() + seconds * 1000;
+  // A first real client, so that what is measured is not the server's first
+  // TLS connection ever (code loaded and compiled on first use).
+  await welcomeOverTls(server.port, caCerts);
+  // The second wave comes once the first has timed out (10 s): together they
+  // would be more than --max-clients, and the server full for everyone.
+  void wave();
+  const second = setTimeout(() => void wave(), 12_000);
+  const sampler = setInterval(async () => {
+    fdsMax = Math.max(fdsMax, await server.descriptors().catch(() => 0));
+    peak = Math.max(peak, (await server.memory().catch(() => before)).rss);
+  }, 100);
+  while (performance.now() < end) {
+    latencies.push(await welcomeOverTls(server.port, caCerts));
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  clearTimeout(second);
+  clearInterval(sampler);
+  for (const s of silent) s.destroy();
+  const sorted = latencies.toSorted((a, b) => a - b);
+  const row: Row = {
+    scenario: "tls-flood",
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    max: sorted.at(-1) ?? NaN,
+    lost: latencies.filter((l) => l === Infinity).length,
+    growMiB: (peak - before.rss) / 1024,
+    perAttackerMiB: (peak - before.rss) / 1024 / 700,
+    disconnected: [...server.refusals].map(([k, v]) => `${v} ${k}`).join(", "),
+    notes: `waves of 700 silent or half handshakes at 0 and 12 s; welcome of a real TLS client ` +
+      `(${latencies.length} tries); descriptors ${fdsBefore} -> max ${fdsMax} ` +
+      `(limit ${maxClients} + ${fdsMax - maxClients})`,
+    failures,
+  };
+  if (fdsMax > maxClients + 64) failures.push(`descriptors reached ${fdsMax}`);
+  if (row.max > 100) failures.push(`a real TLS client waited ${row.max.toFixed(1)} ms`);
+  if (row.lost > 0) failures.push(`${row.lost} real TLS clients were not welcomed`);
+  return row;
+}
+
+/** Milliseconds from connecting over TLS to the welcome line; Infinity when none came. */
+async function welcomeOverTls(port: number, caCerts: string[]): Promise<number> {
+  const started = performance.now();
+  try {
+    // As client.ts does: Nagle off before the handshake, or its last flight
+    // waits for a delayed ACK (40 ms).
+    const tcp = await Deno.connect({ hostname: "127.0.0.1", port });
+    tcp.setNoDelay(true);
+    const conn = await Deno.startTls(tcp, { hostname: "localhost", caCerts });
+    const buf = new Uint8Array(256);
+    let text = "";
+    while (!text.includes("\n")) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      text += decoder.decode(buf.subarray(0, n));
+    }
+    conn.close();
+    return text.startsWith("* welcome") ? performance.now() - started : Infinity;
+  } catch {
+    return Infinity;
+  }
+}
+
+async function runScenario(scenario: Scenario, seconds: number): Promise<Row> {
+  await using server = await Server.start(scenario.serverArgs, { readLog: scenario.readLog });
+  const probes = await Probes.start(server.port);
+  // Warm up, then measure from a steady state.
+  await new Promise((r) => setTimeout(r, 1000));
+  const before = await server.memory();
+  let peak = before.rss;
+  const sampler = setInterval(async () => {
+    peak = Math.max(peak, (await server.memory().catch(() => before)).rss);
+  }, 100);
+  const attack = await scenario.attack(server, seconds);
+  probes.measuring = true;
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  probes.measuring = false;
+  const notes = await attack.stop();
+  probes.stop();
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
+  clearInterval(sampler);
+  const sorted = probes.delays.toSorted((a, b) => a - b);
+  const grow = (peak - before.rss) / 1024;
+  if (scenario.readLog === false) {
+    await new Promise((r) => setTimeout(r, 500)); // the log is being read now
+  }
+  const row: Row = {
+    scenario: scenario.name,
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    max: sorted.at(-1) ?? NaN,
+    lost: probes.lost,
+    growMiB: grow,
+    perAttackerMiB: attack.attackers > 0 ? grow / attack.attackers : 0,
+    disconnected: [
+      ...[...server.leaves].map(([k, v]) => `${v} ${k}`),
+      ...[...server.refusals].map(([k, v]) => `${v} refused: ${k}`),
+    ].join(", "),
+    notes: notes + (server.skipped.length > 0 ? `; log: ${server.skipped.at(-1)!.slice(9)}` : ""),
+    failures: [],
+  };
+  probes.close();
+  attack.cleanup?.();
+  if (row.p99 > 50) row.failures.push(`probe p99 ${row.p99.toFixed(1)} ms`);
+  if (row.max > 200) row.failures.push(`probe max ${row.max.toFixed(1)} ms`);
+  if (row.lost > 0) row.failures.push(`${row.lost} probe lines lost`);
+  return row;
+}
+
+function printTable(rows: Row[]): void {
+  const header = [
+    "scenario",
+    "p50 ms",
+    "p99 ms",
+    "max ms",
+    "lost",
+    "RSS +MiB",
+    "MiB/attacker",
+    "disconnected",
+  ];
+  const table = rows.map((r) => [
+    r.scenario,
+    r.p50.toFixed(1),
+    r.p99.toFixed(1),
+    r.max.toFixed(1),
+    String(r.lost),
+    r.growMiB.toFixed(1),
+    r.perAttackerMiB === 0 ? "-" : r.perAttackerMiB.toFixed(2),
+    r.disconnected || "-",
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    "| " + cells.map((c, i) => i === 0 || i === 7 ? c.padEnd(widths[i]) : c.padStart(widths[i]))
+      .join(" | ") +
+    " |";
+  console.log(line(header));
+  console.log(
+    "| " +
+      widths.map((w, i) =>
+        (i === 0 || i === 7 ? "-" : "") + "-".repeat(w - 1) + (i === 0 || i === 7 ? "" : ":")
+      ).join(" | ") + " |",
+  );
+  for (const row of table) console.log(line(row));
+  console.log();
+  for (const r of rows) console.log(`${r.scenario}: ${r.notes}`);
+}
+
+async function main(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { seconds: { type: "string" }, only: { type: "string" } },
+  });
+  const seconds = Number(values.seconds ?? 20);
+  if (!(seconds > 0)) {
+    console.error("stress: --seconds must be a number above 0");
+    return 2;
+  }
+  const names = [...SCENARIOS.map((s) => s.name), "tls-flood"];
+  const only = values.only?.split(",") ?? names;
+  for (const name of only) {
+    if (!names.includes(name)) {
+      console.error(`stress: no scenario "${name}"; there are ${names.join(", ")}`);
+      return 2;
+    }
+  }
+  const rows: Row[] = [];
+  for (const scenario of SCENARIOS) {
+    if (!only.includes(scenario.name)) continue;
+    console.error(`running ${scenario.name} for ${seconds} s...`);
+    rows.push(await runScenario(scenario, seconds));
+  }
+  if (only.includes("tls-flood")) {
+    console.error(`running tls-flood for ${seconds} s...`);
+    rows.push(await tlsFlood(seconds));
+  }
+  console.log();
+  printTable(rows);
+  const failed = rows.filter((r) => r.failures.length > 0);
+  for (const r of failed) console.log(`MISSED ${r.scenario}: ${r.failures.join("; ")}`);
+  return failed.length > 0 ? 1 : 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
