@@ -103,8 +103,17 @@ export class ServerProcess implements AsyncDisposable {
     const args = ["--host", "127.0.0.1", "--port", "0"];
     args.push("--max-clients", String(options.maxClients ?? 20_000));
     if (options.relay) args.push("--relay");
+    // Every bench client comes from 127.0.0.1: charla's per-address limit
+    // (16 by default) would refuse all but the first few.
     const command = kind === "charla"
-      ? [Deno.execPath(), ...await charlaCommand(), ...args, ...options.charlaArgs ?? []]
+      ? [
+        Deno.execPath(),
+        ...await charlaCommand(),
+        ...args,
+        "--max-per-address",
+        "0",
+        ...options.charlaArgs ?? [],
+      ]
       : ["node", NODE_RELAY, ...args];
     const dir = await Deno.makeTempDir({ prefix: `charla-bench-${kind}-` });
     const child = new Deno.Command("sh", {
