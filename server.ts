@@ -27,6 +27,7 @@ import { OutputBuffer } from "./lib/terminal/output.ts";
 import { operatorLine, runOperatorConsole, ServerConsole } from "./lib/terminal/server_console.ts";
 import { processTerminal, Terminal } from "./lib/terminal/terminal.ts";
 import { reportUnhandledRejections } from "./lib/core/events.ts";
+import { checkRoomName } from "./lib/core/names.ts";
 import { DEFAULT_MAX_LINE } from "./lib/wire/frame.ts";
 import { listen, ListenError, type ListenTarget } from "./lib/net/listen.ts";
 import { Styler } from "./lib/terminal/style.ts";
@@ -44,8 +45,11 @@ Where to listen:
       --tls-key <pem>       ... and this private key
 
 How it behaves:
-  -r, --relay               chat room: every line goes to every other client
+  -r, --relay               chat rooms: people talk with each other, in rooms
                             (default: clients talk with the operator only)
+      --room <#name>        the room everyone starts in (default #lobby)
+      --history <n>         lines of a room's history shown on joining it
+                            (default 50; 0 for none)
       --json                log events as JSON lines, for jq and log collectors
 
 Limits:
@@ -82,6 +86,8 @@ const OPTIONS = {
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
   relay: { type: "boolean", short: "r" },
+  room: { type: "string" },
+  history: { type: "string" },
   json: { type: "boolean" },
   "max-clients": { type: "string" },
   "max-line": { type: "string" },
@@ -102,6 +108,8 @@ interface ServerArgs {
   json: boolean;
   target: ListenTarget;
   relay: boolean;
+  room: string;
+  history: number;
   maxClients: number;
   maxLine: number;
   sendQueue: number;
@@ -132,6 +140,8 @@ function parseServerArgs(args: string[]): ServerArgs {
       keyFile: v["tls-key"],
     },
     relay: v.relay ?? false,
+    room: v.room === undefined ? "#lobby" : parseRoom(v.room),
+    history: v.history === undefined ? 50 : parseCount(v.history, "--history", 0),
     maxClients: v["max-clients"] === undefined
       ? 1024
       : parseCount(v["max-clients"], "--max-clients"),
@@ -150,6 +160,14 @@ function parseServerArgs(args: string[]): ServerArgs {
       ? 5000
       : parseSeconds(v["drain-timeout"], "--drain-timeout"),
   };
+}
+
+/** A room name given on the command line: `#dev`, or `dev` for short. */
+function parseRoom(text: string): string {
+  const room = text.startsWith("#") ? text : `#${text}`;
+  const problem = checkRoomName(room);
+  if (problem !== null) throw new UsageError(`invalid --room "${text}": ${problem}`);
+  return room;
 }
 
 /** Runs the server with these command-line arguments; resolves with the exit code. */
@@ -199,6 +217,8 @@ export async function main(args: string[]): Promise<number> {
 
   const server = new ChatServer(listener, {
     relay: options.relay,
+    defaultRoom: options.room,
+    history: options.history,
     maxClients: options.maxClients,
     maxLine: options.maxLine,
     sendQueue: options.sendQueue,
