@@ -79,7 +79,12 @@ Deno.test("server.ts rejects bad flags with one line, the usage hint, and exit c
         ["--max-clients", "0"],
         'charla server: invalid --max-clients "0": must be a whole number of at least 1',
       ],
-      [["--deny", "10.0.0.0/33"], /^charla server: Invalid --deny "10\.0\.0\.0\/33": /],
+      [["--deny", "10.0.0.0/33"], /^charla server: invalid --deny "10\.0\.0\.0\/33": /],
+      // `deno task server -- --port 99999` passes the "--" on: it is dropped, not an end of flags.
+      [
+        ["--", "--port", "99999"],
+        'charla server: invalid --port "99999": must be a number from 0 to 65535',
+      ],
       [["extra"], 'charla server: unexpected argument "extra"'],
     ] as [string[], string | RegExp][]
   ) {
@@ -144,6 +149,8 @@ Deno.test("client.ts rejects bad flags with exit code 2", async () => {
         'charla client: invalid --timeout "soon": must be a number of seconds of at least 0.001',
       ],
       [["--name", "a b"], /^charla client: invalid --name "a b": /],
+      // As `deno task client -- --name "a b"` runs it: the flags after "--" are flags.
+      [["--", "--name", "a b"], /^charla client: invalid --name "a b": /],
       [["-H", "x", "y"], "charla client: give the host once: as an argument or with --host"],
     ] as [string[], string | RegExp][]
   ) {
