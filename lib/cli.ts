@@ -41,6 +41,7 @@ export class UsageError extends Error {
  * The line a program prints about a problem: `charla <program>: <message>`, the
  * message as a lowercase fragment. For usage errors (with {@linkcode usageText})
  * and for failures that end the program (a port in use, a refused connection).
+ * `program` is `server`, `client` or `cert`.
  *
  * @example
  * ```ts
@@ -54,13 +55,14 @@ export class UsageError extends Error {
  * assert.equal(problemLine("client", "TLS handshake failed"), "charla client: TLS handshake failed");
  * ```
  */
-export function problemLine(program: "server" | "client", message: string): string {
+export function problemLine(program: string, message: string): string {
   return `charla ${program}: ${fragment(message)}`;
 }
 
 /**
  * What a program prints for a {@linkcode UsageError} (to stderr, then exit 2):
- * the problem, and a hint to `--help` on the next line.
+ * the problem, and a hint to `--help` on the next line. `command` is how the
+ * user runs the program, for the hint.
  *
  * @example
  * ```ts
@@ -73,8 +75,12 @@ export function problemLine(program: "server" | "client", message: string): stri
  * );
  * ```
  */
-export function usageText(program: "server" | "client", error: UsageError): string {
-  return `${problemLine(program, error.message)}\nTry '${program}.ts --help' for more information.`;
+export function usageText(
+  program: string,
+  error: UsageError,
+  command = `${program}.ts`,
+): string {
+  return `${problemLine(program, error.message)}\nTry '${command} --help' for more information.`;
 }
 
 /** The option table `parseArgs` takes. */
