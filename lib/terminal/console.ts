@@ -15,7 +15,7 @@ import type { ReadSink } from "../net/connection.ts";
 import type { PeerInfo, ServerEvent, ServerLog } from "../core/events.ts";
 import { describeLeave } from "../core/events.ts";
 import { LineDecoder, type LineSink } from "../wire/frame.ts";
-import { LineEditor } from "./line_editor.ts";
+import { type Completer, LineEditor } from "./line_editor.ts";
 import { runOperatorLine } from "../core/operator.ts";
 import { ByteBuilder } from "../wire/text.ts";
 
@@ -489,6 +489,11 @@ export interface TerminalOptions {
   prompt?: string;
   /** Styles each line written through {@linkcode Terminal.out}. @default the line as it is */
   style?: (line: string) => string;
+  /**
+   * What Tab completes (see line_editor.ts); the words a second Tab lists are
+   * printed above the prompt. @default Tab does nothing
+   */
+  complete?: Completer;
 }
 
 /**
@@ -528,7 +533,11 @@ export class Terminal {
     this.#io = io;
     this.#screen = new OutputBuffer(io.output);
     this.#style = options.style ?? ((line) => line);
-    this.editor = new LineEditor({ prompt: options.prompt ?? "> ", columns: io.columns() });
+    this.editor = new LineEditor({
+      prompt: options.prompt ?? "> ",
+      columns: io.columns(),
+      complete: options.complete,
+    });
     this.out = new TerminalLines(this);
   }
 
@@ -576,6 +585,7 @@ export class Terminal {
       for (const event of events) {
         if (event.type === "submit") handler.line(event.line);
         else if (event.type === "interrupt") handler.interrupt();
+        else if (event.type === "completions") this.print(event.words.join("  "));
         else handler.eof();
       }
     }
