@@ -346,17 +346,13 @@ export async function makeSelfSigned(
 
 /** Where {@linkcode writeCertificates} put each file. */
 export interface CertificatePaths {
+  /** `<dir>/ca.pem`. */
   caCert: string;
+  /** `<dir>/server.pem`. */
   cert: string;
+  /** `<dir>/server-key.pem`. */
   key: string;
 }
-
-/** The files {@linkcode writeCertificates} writes, by role. */
-const FILE_NAMES: CertificatePaths = {
-  caCert: "ca.pem",
-  cert: "server.pem",
-  key: "server-key.pem",
-};
 
 /**
  * Writes `set` into `dir` (made if missing) as `ca.pem`, `server.pem` and
@@ -371,9 +367,11 @@ export async function writeCertificates(
   options: { force?: boolean } = {},
 ): Promise<CertificatePaths> {
   const base = dir.replace(/(.)\/+$/, "$1");
-  const paths = Object.fromEntries(
-    Object.entries(FILE_NAMES).map(([role, name]) => [role, `${base}/${name}`]),
-  ) as unknown as CertificatePaths;
+  const paths: CertificatePaths = {
+    caCert: `${base}/ca.pem`,
+    cert: `${base}/server.pem`,
+    key: `${base}/server-key.pem`,
+  };
   const force = options.force ?? false;
   try {
     await Deno.mkdir(base, { recursive: true });
@@ -387,10 +385,11 @@ export async function writeCertificates(
       }
     }
     const write = async (path: string, text: string, mode: number) => {
+      // A replaced file is removed first, so the new one is made with `mode`: a key
+      // written into an old file would keep that file's mode, readable by others.
+      if (force) await Deno.remove(path).catch(ignoreNotFound);
       // createNew: a file that appeared since the check is not overwritten either.
-      await Deno.writeTextFile(path, text, { mode, createNew: !force });
-      // mode applies only to a new file; a replaced key must not stay readable by others.
-      if (Deno.build.os !== "windows") await Deno.chmod(path, mode);
+      await Deno.writeTextFile(path, text, { mode, createNew: true });
     };
     await write(paths.caCert, set.caCert, 0o644);
     await write(paths.cert, set.cert, 0o644);
@@ -412,6 +411,10 @@ export async function writeCertificates(
     });
   }
   return paths;
+}
+
+function ignoreNotFound(error: unknown): void {
+  if (!(error instanceof Deno.errors.NotFound)) throw error;
 }
 
 async function exists(path: string): Promise<boolean> {
