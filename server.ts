@@ -15,13 +15,18 @@
 import { AccessList } from "./lib/net/cidr.ts";
 import { ChatServer } from "./lib/chat_server.ts";
 import {
+  conflicts,
+  MAX_LINE_LIMIT,
   parseBytes,
   parseCount,
   parseFlags,
   parsePort,
   parseRate,
   parseSeconds,
+  problemLine,
+  requires,
   UsageError,
+  usageText,
 } from "./lib/cli.ts";
 import { OutputBuffer } from "./lib/terminal/output.ts";
 import { operatorLine, runOperatorConsole, ServerConsole } from "./lib/terminal/server_console.ts";
@@ -30,7 +35,7 @@ import { reportUnhandledRejections } from "./lib/core/events.ts";
 import { checkRoomName } from "./lib/core/names.ts";
 import { DEFAULT_MAX_LINE } from "./lib/wire/frame.ts";
 import { listen, ListenError, type ListenTarget } from "./lib/net/listen.ts";
-import { Styler } from "./lib/terminal/style.ts";
+import { Styler, terminalColorDepth } from "./lib/terminal/style.ts";
 import { VERSION } from "./lib/version.ts";
 
 const USAGE = `charla server ${VERSION}: a TCP chat server with an operator console
@@ -77,8 +82,6 @@ Examples:
   deno run --allow-net server.ts --relay --host 0.0.0.0 --allow 192.0.2.0/24
   deno run --allow-net --allow-read server.ts -r --tls-cert cert.pem --tls-key key.pem`;
 
-const HINT = "Try 'server.ts --help' for more information.";
-
 const OPTIONS = {
   host: { type: "string", short: "H" },
   port: { type: "string", short: "p" },
@@ -122,6 +125,9 @@ interface ServerArgs {
 function parseServerArgs(args: string[]): ServerArgs {
   const { values: v, positionals } = parseFlags(args, OPTIONS);
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  requires(v, "tls-cert", "tls-key");
+  requires(v, "tls-key", "tls-cert");
+  conflicts(v, [["unix", "tls-cert"], ["unix", "host"], ["unix", "port"]]);
   let access: AccessList;
   try {
     access = new AccessList({ allow: v.allow ?? [], deny: v.deny ?? [] });
@@ -147,7 +153,7 @@ function parseServerArgs(args: string[]): ServerArgs {
       : parseCount(v["max-clients"], "--max-clients"),
     maxLine: v["max-line"] === undefined
       ? DEFAULT_MAX_LINE
-      : parseBytes(v["max-line"], "--max-line"),
+      : parseBytes(v["max-line"], "--max-line", { max: MAX_LINE_LIMIT }),
     sendQueue: v["send-queue"] === undefined
       ? 1024 * 1024
       : parseBytes(v["send-queue"], "--send-queue", 1024),
@@ -178,7 +184,7 @@ export async function main(args: string[]): Promise<number> {
     options = parseServerArgs(args);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    stderr.line(`charla server: ${error.message}\n${HINT}`);
+    stderr.line(usageText("server", error));
     await stderr.drained();
     return 2;
   }
@@ -194,7 +200,7 @@ export async function main(args: string[]): Promise<number> {
     listener = await listen(options.target);
   } catch (error) {
     if (!(error instanceof ListenError)) throw error;
-    stderr.line(`charla server: ${error.message}`);
+    stderr.line(problemLine("server", error.message));
     await stderr.drained();
     return 1;
   }
@@ -202,9 +208,12 @@ export async function main(args: string[]): Promise<number> {
   // On a terminal: a prompt with line editing, the log above it, colours.
   // Otherwise (a pipe, a file, a service): plain lines, no escape codes.
   const io = processTerminal();
-  const styler = new Styler({ color: io !== null && !Deno.noColor && !options.json });
-  const terminal = io === null ? null : new Terminal(io, { style: (l) => styler.log(l) });
-  const log = new ServerConsole(terminal?.out ?? stdout, { json: options.json });
+  const styler = new Styler({
+    color: io !== null && !Deno.noColor && !options.json,
+    colors: terminalColorDepth(),
+  });
+  const terminal = io === null ? null : new Terminal(io);
+  const log = new ServerConsole(terminal?.out ?? stdout, { json: options.json, styler });
   const unguard = reportUnhandledRejections(log);
   const shutdown = new AbortController();
   const onInterrupt = () => {

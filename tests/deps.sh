@@ -11,6 +11,7 @@ set -euo pipefail
 NEEDED=(
   "nc:netcat-openbsd"
   "redis-server:redis-server"
+  "openssl:openssl"
 )
 
 missing_pkgs=()
