@@ -31,7 +31,7 @@ import { sanitizeText } from "./lib/wire/text.ts";
 import { OutputBuffer, readLines } from "./lib/terminal/output.ts";
 import { processTerminal, Terminal } from "./lib/terminal/terminal.ts";
 import { checkName } from "./lib/core/names.ts";
-import { Styler, terminalColorDepth } from "./lib/terminal/style.ts";
+import { Styler, terminalColorDepth, timestamp } from "./lib/terminal/style.ts";
 import { chatCompleter } from "./lib/terminal/line_editor.ts";
 import { commandNames } from "./lib/core/commands.ts";
 import { VERSION } from "./lib/version.ts";
@@ -51,7 +51,9 @@ Where to connect:
 Chatting:
   -n, --name <nick>     ask for this name on connecting
       --reconnect       when the connection drops, connect again (0.5 s doubling
-                        to 30 s) and send the lines typed meanwhile
+                        to 30 s) and send the lines typed meanwhile; not after
+                        being kicked, banned or refused
+      --timestamps      show the time (HH:MM) before each line
 
   -h, --help            show this help
   -V, --version         show the version
@@ -59,6 +61,10 @@ Chatting:
 Lines you type are sent as they are; /help asks the server for its commands.
 When input ends (Ctrl-D, or the end of a pipe) the client finishes sending,
 half-closes, and prints what arrives until the server closes (like nc -N).
+
+Exit codes: 0 the server closed (or you quit); 1 the connection failed or was
+lost, or typed lines were not sent; 2 bad flags; 3 the server refused or
+removed you (access denied, server full, banned, kicked); 130 interrupted.
 
 Examples:
   deno task client
@@ -74,6 +80,7 @@ const OPTIONS = {
   timeout: { type: "string" },
   name: { type: "string", short: "n" },
   reconnect: { type: "boolean" },
+  timestamps: { type: "boolean" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -87,6 +94,7 @@ interface ClientArgs {
   timeout: number;
   name: string | undefined;
   reconnect: boolean;
+  timestamps: boolean;
 }
 
 function parseClientArgs(args: string[]): ClientArgs {
@@ -122,6 +130,7 @@ function parseClientArgs(args: string[]): ClientArgs {
     timeout: v.timeout === undefined ? 10_000 : parseSeconds(v.timeout, "--timeout", 0.001),
     name,
     reconnect: v.reconnect ?? false,
+    timestamps: v.timestamps ?? false,
   };
 }
 
@@ -188,10 +197,14 @@ export async function main(args: string[]): Promise<number> {
         // A server that sends JSON of the wrong shape: show what it sent.
         lines = [sanitizeText(JSON.stringify(event))];
       }
-      for (const line of lines) out.line(line);
+      const stamp = options.timestamps
+        ? timestamp(new Date("time" in event ? event.time : Date.now()), styler.color)
+        : "";
+      for (const line of lines) out.line(stamp + line);
     },
     text(line) {
-      out.line(sanitizeText(line));
+      const stamp = options.timestamps ? timestamp(new Date(), styler.color) : "";
+      out.line(stamp + sanitizeText(line));
     },
     overlong() {
       say("an over-long line from the server was dropped");
@@ -256,8 +269,12 @@ export async function main(args: string[]): Promise<number> {
     if (result.unsent > 0) {
       say(`${result.unsent} typed line${result.unsent === 1 ? " was" : "s were"} not sent`);
     }
+    const refused = result.farewell !== undefined &&
+      ["denied", "full", "banned", "kicked", "password"].includes(result.farewell.reason);
     code = result.end === "stopped"
       ? (quitByKey ? 0 : 130)
+      : refused
+      ? 3
       : result.end === "lost" || result.unsent > 0
       ? 1
       : 0;

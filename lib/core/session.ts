@@ -257,7 +257,7 @@ export class Session implements Who, PeerInfo {
       case "nick":
         return this.#nick(command.name);
       case "quit":
-        this.info("goodbye");
+        this.deliver({ type: "closing", reason: "quit", text: "goodbye" });
         return this.disconnect(command.reason ? `quit: ${sanitizeText(command.reason)}` : "quit");
       case "help":
         for (const text of helpLines(relay)) this.info(text);
