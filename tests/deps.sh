@@ -10,6 +10,14 @@ set -euo pipefail
 # command -> Debian package. Add a line when a test starts using a new program.
 NEEDED=(
   "nc:netcat-openbsd"
+  # Real IRC clients (tests/_irc_clients.ts): ii, sic, WeeChat, irssi under
+  # tmux, and inotifywait to follow the files they write.
+  "ii:ii"
+  "sic:sic"
+  "weechat-headless:weechat-headless"
+  "irssi:irssi"
+  "tmux:tmux"
+  "inotifywait:inotify-tools"
 )
 
 missing_pkgs=()
