@@ -12,7 +12,8 @@
  * with a temporary HOME and folder of its own, removed on dispose, and never
  * reads the user's configuration.
  *
- * ```ts
+ * ```ts ignore
+ * // In a Deno.test, with a server listening on `port`:
  * await using ana = await startIrssi({ port, nick: "ana" });
  * await using bea = await startWeechat({ port, nick: "bea" });
  * await ana.join("#lobby");
