@@ -28,12 +28,13 @@ import socket
 import subprocess
 import tempfile
 import time
-from typing import List, Optional, Set, Tuple, Type
+from typing import FrozenSet, List, Optional, Set, Tuple, Type
 
 import pytest
 
 from irctest.basecontrollers import BaseServerController, DirectoryBasedController
 from irctest.runner import NotImplementedByController
+from irctest.specifications import Capabilities
 
 REPO = Path(os.environ.get("CHARLA_REPO") or Path(__file__).resolve().parents[2])
 LOOPBACK = "127.0.0.1"
@@ -48,6 +49,12 @@ class CharlaController(BaseServerController, DirectoryBasedController):
     software_name = "charla"
     supported_sasl_mechanisms: Set[str] = set()
     supports_sts = False
+    # What 005 must declare (isupport.py testValues checks it): the same as
+    # BASE_ISUPPORT in lib/transports/irc_message.ts.
+    isupport = {"CASEMAPPING": "ascii", "CHANTYPES": "#", "NICKLEN": "32", "CHANNELLEN": "33"}
+    # IRCv3 capabilities charla offers; a test that needs one not listed here is
+    # skipped when the server NAKs it, and fails when it is listed and NAKed.
+    capabilities: FrozenSet[Capabilities] = frozenset()
 
     def get_hostname_and_port(self) -> Tuple[str, int]:
         # irctest picks a free port by binding "" and reports 0.0.0.0; keep the
