@@ -12,6 +12,14 @@ NEEDED=(
   "nc:netcat-openbsd"
   "redis-server:redis-server"
   "openssl:openssl"
+  # Real IRC clients (tests/_irc_clients.ts): ii, sic, WeeChat, irssi under
+  # tmux, and inotifywait to follow the files they write.
+  "ii:ii"
+  "sic:sic"
+  "weechat-headless:weechat-headless"
+  "irssi:irssi"
+  "tmux:tmux"
+  "inotifywait:inotify-tools"
 )
 
 missing_pkgs=()
