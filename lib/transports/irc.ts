@@ -667,7 +667,10 @@ export class IrcPeer implements Peer<Uint8Array>, ReadSink {
     const nick = this.#nick;
     this.#context = { command: "NICK", target: nick };
     this.#run({ type: "nick", name: nick }, () => {
-      if (session.name === nick && !this.registered && session.leaving === null) this.#welcome();
+      if (this.registered || session.leaving !== null) return;
+      if (session.name === nick) this.#welcome();
+      // Refused (433, 432): registration waits for another NICK, not for USER again.
+      else this.#nick = "";
     });
   }
 
