@@ -10,6 +10,9 @@ set -euo pipefail
 # command -> Debian package. Add a line when a test starts using a new program.
 NEEDED=(
   "nc:netcat-openbsd"
+  # tests/store_test.ts: when run as root, the read-only-file test drops the
+  # capabilities that let root write a read-only file.
+  "setpriv:util-linux"
 )
 
 missing_pkgs=()

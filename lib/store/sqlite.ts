@@ -32,7 +32,12 @@ import {
   type StoreEvent,
   type StoreOptions,
 } from "./store.ts";
-import type { BanWrite, WriterReply, WriterRequest } from "./_sqlite_writer.ts";
+import {
+  type BanWrite,
+  type WriterReply,
+  type WriterRequest,
+  writerUrl,
+} from "./_sqlite_writer.ts";
 
 /** The schema version this program writes, kept in `PRAGMA user_version`. */
 export const SCHEMA_VERSION = 1;
@@ -149,6 +154,8 @@ interface LineRow {
   text: string;
 }
 
+/** The writer's module, made once (see _sqlite_writer.ts for why a `data:` URL). */
+let WRITER_URL: string | undefined;
 /** How long opening waits for a lock another program holds. */
 const OPEN_TIMEOUT_MS = 1_000;
 /** First retry after a failed write; it doubles up to {@linkcode RETRY_MAX_MS}. */
@@ -407,9 +414,8 @@ export class SqliteStore implements Store, AsyncDisposable {
 
   /** Starts the writer thread; resolves with its open error, if any. */
   #startWriter(): Promise<string | undefined> {
-    const worker = new Worker(new URL("./_sqlite_writer.ts", import.meta.url), {
-      type: "module",
-    });
+    WRITER_URL ??= writerUrl();
+    const worker = new Worker(WRITER_URL, { type: "module" });
     this.#worker = worker;
     worker.onmessage = (event: MessageEvent<WriterReply>) => this.#onReply(event.data);
     worker.onerror = (event) => {
