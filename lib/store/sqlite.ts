@@ -88,7 +88,10 @@ export interface SqliteStoreOptions extends StoreOptions {
    * @default {5}
    */
   commitMs?: number;
-  /** Most lines in one commit; a batch this large goes at once. @default {10000} */
+  /**
+   * Most lines in one commit (at most `maxPending`); a batch this large goes at once.
+   * @default {10000}
+   */
   batchLines?: number;
   /**
    * Lines of each room kept in memory (at most `keep`), so that replaying
@@ -261,7 +264,12 @@ export class SqliteStore implements Store, AsyncDisposable {
   #failure = "";
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #retryMs = RETRY_FIRST_MS;
-  /** Lines dropped since writes began to fail. */
+  /**
+   * Whether lines were dropped because the writer could not keep up (without
+   * a failed write): reported like a failure, until the queue is short again.
+   */
+  #behind = false;
+  /** Lines dropped since writes began to fail or fall behind. */
   #dropped = 0;
   /** Whether a failed read was reported; a read that works clears it. */
   #readFailing = false;
@@ -280,9 +288,10 @@ export class SqliteStore implements Store, AsyncDisposable {
     this.#lock = lock;
     this.#keep = options.keep ?? 10_000;
     this.#commitMs = options.commitMs ?? 5;
-    this.#batchLines = options.batchLines ?? 10_000;
-    this.#cacheLines = Math.min(options.cacheLines ?? 1_000, this.#keep);
     this.#maxPending = options.maxPending ?? 100_000;
+    // A batch larger than what may wait would be dropped before it could go.
+    this.#batchLines = Math.min(options.batchLines ?? 10_000, this.#maxPending);
+    this.#cacheLines = Math.min(options.cacheLines ?? 1_000, this.#keep);
     this.#pruneMs = options.pruneMs ?? 1_000;
     this.#maxBytes = options.maxBytes ?? null;
     this.#onEvent = options.onEvent ?? (() => {});
@@ -399,7 +408,9 @@ export class SqliteStore implements Store, AsyncDisposable {
   /**
    * Writes what is left (one last try, if writes were failing), stops the
    * writer and releases the file. Lines that could not be written are
-   * reported in a `failed` event. Safe to call again: it returns the same promise.
+   * reported in a `failed` event. Appends and changes after the call are
+   * ignored; `recent()` answers from memory. Safe to call again: it returns
+   * the same promise.
    */
   close(): Promise<void> {
     return this.#closing ??= this.#close();
@@ -542,10 +553,12 @@ export class SqliteStore implements Store, AsyncDisposable {
   }
 
   #written(flight: Flight): void {
-    this.#writtenLine = flight.first + flight.lines.length - 1;
+    // A batch of topic or ban changes only has no line: the mark stays.
+    this.#writtenLine = Math.max(this.#writtenLine, flight.first + flight.lines.length - 1);
     this.#writtenOps = flight.ops;
-    if (this.#failing) {
-      this.#failing = false;
+    const queued = this.#queue.length - this.#head;
+    if (this.#failing || (this.#behind && queued <= this.#maxPending / 2)) {
+      this.#failing = this.#behind = false;
       this.#retryMs = RETRY_FIRST_MS;
       this.#onEvent({ type: "recovered", dropped: this.#dropped });
       this.#dropped = 0;
@@ -582,13 +595,14 @@ export class SqliteStore implements Store, AsyncDisposable {
         const key = write.mask.toLowerCase();
         if (!this.#banWrites.has(key)) this.#banWrites.set(key, write);
       }
-      if (this.#queue.length > this.#maxPending) this.#dropOldest();
     }
     this.#failure = reason;
     if (!this.#failing) {
       this.#failing = true;
+      // A failure while behind was reported as such; this one says why.
       this.#onEvent({ type: "failed", message: describeWriteFailure(this.#path, code, reason) });
     }
+    this.#dropOldest();
     this.#settleWaiters(true);
     if (this.#closing !== null) return;
     clearTimeout(this.#retryTimer);
@@ -611,6 +625,14 @@ export class SqliteStore implements Store, AsyncDisposable {
     this.#queueFirst += drop;
     this.#dropped += drop;
     this.#compact();
+    if (!this.#failing && !this.#behind) {
+      this.#behind = true;
+      this.#onEvent({
+        type: "failed",
+        message: `Cannot write to the database "${this.#path}" as fast as lines come: ` +
+          `more than ${this.#maxPending} wait, and the oldest are dropped. The chat goes on`,
+      });
+    }
   }
 
   /** Drops the taken part of the queue once it is most of it. */

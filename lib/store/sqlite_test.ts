@@ -366,6 +366,27 @@ Deno.test("SqliteStore keeps at most about maxPending unwritten lines, dropping 
   assert.match(s.events.of("failed").at(-1)!.message, /with 10000 lines not written/);
 });
 
+Deno.test("SqliteStore that falls behind drops the oldest waiting lines and says so", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  await using s = await open(path, { maxPending: 2_000, batchLines: 1_000 });
+  // In one turn of the event loop: the first 1,000 go to the writer as one
+  // batch, which cannot answer before the loop ends; the next 19,000 wait.
+  for (let i = 0; i < 20_000; i++) s.store.append(line("#lobby", `${i}`));
+  assert.equal(s.events.of("failed").length, 1);
+  assert.match(s.events.of("failed")[0].message, /as fast as lines come: more than 2000 wait/);
+  await s.store.flush();
+  const recovered = s.events.of("recovered");
+  assert.equal(recovered.length, 1);
+  const dropped = recovered[0].dropped!;
+  assert.ok(dropped >= 16_800 && dropped <= 17_000, `${dropped} dropped`);
+  // The batch at the writer, then the newest lines: the oldest waiting ones went.
+  assert.deepEqual(fileTexts(path), [
+    ...Array.from({ length: 1_000 }, (_, i) => `${i}`),
+    ...Array.from({ length: 19_000 - dropped }, (_, i) => `${1_000 + dropped + i}`),
+  ]);
+});
+
 Deno.test("SqliteStore keeps bans with their expiry across reopen", async () => {
   using dir = tempDir();
   const path = `${dir.path}/charla.db`;
