@@ -10,12 +10,14 @@
  * - `readonly FILE`: appends 10 lines to `#ro` every 10 ms, printing each store
  *   event as JSON, until the store reports `recovered` (or 20 s pass); then
  *   flushes, prints `{"appended":N,"recent":[...]}`, closes and prints `closed`.
+ * - `open FILE`: opens and closes the store; prints `opened`, or the message of
+ *   the StoreError it got.
  *
  * @module
  */
 
 import { SqliteStore } from "../lib/store/sqlite.ts";
-import type { StoreEvent } from "../lib/store/store.ts";
+import { StoreError, type StoreEvent } from "../lib/store/store.ts";
 
 const encoder = new TextEncoder();
 
@@ -86,7 +88,18 @@ async function readonly(path: string): Promise<void> {
   out("closed");
 }
 
+async function open(path: string): Promise<void> {
+  try {
+    await (await SqliteStore.open(path)).close();
+    out("opened");
+  } catch (e) {
+    if (!(e instanceof StoreError)) throw e;
+    out(e.message);
+  }
+}
+
 const [mode, path] = Deno.args;
 if (mode === "writer") await writer(path);
 else if (mode === "readonly") await readonly(path);
-else throw new TypeError(`Usage: _store_child.ts writer|readonly FILE`);
+else if (mode === "open") await open(path);
+else throw new TypeError(`Usage: _store_child.ts writer|readonly|open FILE`);

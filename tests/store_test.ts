@@ -18,17 +18,18 @@ class StoreChild implements AsyncDisposable {
   readonly stdout: LineReader;
   readonly #stderr: Promise<string>;
 
-  /** `prefix`: a command that runs deno (setpriv, to drop privileges), if any. */
-  constructor(mode: string, dir: string, path: string, prefix: string[] = []) {
-    const deno = [
-      Deno.execPath(),
-      "run",
-      `--allow-read=${dir}`,
-      `--allow-write=${dir}`,
-      CHILD,
-      mode,
-      path,
-    ];
+  /**
+   * `prefix`: a command that runs deno (setpriv, to drop privileges), if any;
+   * `permissions`: instead of read and write access to `dir`.
+   */
+  constructor(
+    mode: string,
+    dir: string,
+    path: string,
+    prefix: string[] = [],
+    permissions = [`--allow-read=${dir}`, `--allow-write=${dir}`],
+  ) {
+    const deno = [Deno.execPath(), "run", ...permissions, CHILD, mode, path];
     const [program, ...args] = [...prefix, ...deno];
     this.child = new Deno.Command(program, { args, stdout: "piped", stderr: "piped" }).spawn();
     const reader = this.child.stdout.getReader();
@@ -200,4 +201,23 @@ Deno.test("SqliteStore on a read-only file reports failed once, goes on, and rec
     ...Array.from({ length: 5 }, (_, i) => `before${i}`),
     ...Array.from({ length: n }, (_, i) => `during${i}`),
   ]);
+});
+
+Deno.test("SqliteStore.open() without write permission says which flags to pass", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  {
+    // Granting the file alone is enough.
+    await using child = new StoreChild("open", dir.path, path, [], [
+      `--allow-read=${path}`,
+      `--allow-write=${path}`,
+    ]);
+    assert.equal(await child.stdout.next("the outcome"), "opened");
+  }
+  await using child = new StoreChild("open", dir.path, path, [], [`--allow-read=${dir.path}`]);
+  assert.equal(
+    await child.stdout.next("the outcome"),
+    `Cannot open the database "${path}": no permission to use it; ` +
+      "run with --allow-read and --allow-write for the file or its directory",
+  );
 });

@@ -15,8 +15,9 @@
  * the oldest and counting them), retries with backoff and says `recovered`
  * when a write works again. The chat goes on meanwhile, history included.
  *
- * What the file needs: `--allow-read` and `--allow-write` for its directory
- * (SQLite keeps `FILE-wal` and `FILE-shm` beside it while it is open).
+ * What the file needs: `--allow-read` and `--allow-write` for it (or for its
+ * directory; Deno checks the database's own path only), and a directory the
+ * process may write, since SQLite keeps `FILE-wal` and `FILE-shm` beside it.
  *
  * @module
  */
@@ -904,7 +905,7 @@ function openError(path: string, e: unknown): StoreError {
   if (e instanceof Deno.errors.NotCapable) {
     return new StoreError(
       `${start}: no permission to use it; run with --allow-read and --allow-write ` +
-        `for its directory (SQLite keeps its -wal and -shm files beside it)`,
+        `for the file or its directory`,
       options,
     );
   }
