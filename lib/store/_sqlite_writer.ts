@@ -269,36 +269,48 @@ export function runWriter(
 
   /**
    * Deletes each room's rows past `keep`, at most once per `pruneMs` per room,
-   * and expired bans once an hour. A prune that fails is left for the next
-   * commit: a failure that lasts shows up in the writes.
+   * and expired bans once an hour, in one transaction. A prune that fails is
+   * left for the next commit: a failure that lasts shows up in the writes.
    */
   function prune(): void {
     if (settings === null || connection === null) return;
     const { keep, pruneMs } = settings;
+    const c = connection;
     const now = performance.now();
-    let deleted = 0;
+    const due: RoomRows[] = [];
     let wait = Infinity;
-    try {
-      for (const rows of rooms.values()) {
-        if (rows.count <= keep) continue;
-        const due = rows.prunedAt + pruneMs;
-        if (due > now) {
-          wait = Math.min(wait, due - now);
-          continue;
-        }
-        const { changes } = connection.pruneRoom.run(rows.room, rows.count - keep);
-        rows.count -= Number(changes);
-        rows.prunedAt = now;
-        deleted += Number(changes);
-      }
-      if (now - expiredBansAt >= EXPIRED_BANS_EVERY_MS) {
-        expiredBansAt = now;
-        connection.db.prepare("DELETE FROM bans WHERE until IS NOT NULL AND until <= ?").run(
-          Date.now(),
+    for (const rows of rooms.values()) {
+      if (rows.count <= keep) continue;
+      const at = rows.prunedAt + pruneMs;
+      if (at <= now) due.push(rows);
+      else wait = Math.min(wait, at - now);
+    }
+    const bans = now - expiredBansAt >= EXPIRED_BANS_EVERY_MS;
+    let deleted = 0;
+    if (due.length > 0 || bans) {
+      try {
+        c.begin.run();
+        const counts = due.map((rows) =>
+          Number(c.pruneRoom.run(rows.room, rows.count - keep).changes)
         );
+        if (bans) {
+          c.db.prepare("DELETE FROM bans WHERE until IS NOT NULL AND until <= ?").run(Date.now());
+        }
+        c.commit.run();
+        due.forEach((rows, i) => {
+          rows.count -= counts[i];
+          rows.prunedAt = now;
+          deleted += counts[i];
+        });
+        if (bans) expiredBansAt = now;
+      } catch {
+        // See above; the connection is left to the next write, which reopens it if it must.
+        try {
+          if (c.db.isTransaction) c.db.exec("ROLLBACK");
+        } catch {
+          // Rolled back when the connection closes.
+        }
       }
-    } catch {
-      // See above.
     }
     if (deleted > 0) scope.postMessage({ type: "pruned", lines: deleted });
     clearTimeout(pruneTimer);
