@@ -125,8 +125,12 @@ interface Kept {
 /** A room's recent lines in memory. */
 interface RoomCache {
   ring: HistoryRing<Kept>;
-  /** Whether the lines from before this run were read in (the first `recent()` does it). */
-  warm: boolean;
+  /**
+   * Whether the room has no line older than the ring's oldest, anywhere: known
+   * once a read from the file found fewer than it asked for, and true only
+   * while the ring is not full (a full ring drops its oldest lines).
+   */
+  complete: boolean;
 }
 
 /** A batch at the writer, kept until it answers so that a failed one can be retried. */
@@ -231,8 +235,6 @@ export class SqliteStore implements Store, AsyncDisposable {
 
   /** The id the next line gets; ids are row ids, in the order lines were appended. */
   #nextId: number;
-  /** The first id of this run: lines below it were in the file at open. */
-  readonly #startId: number;
   /**
    * Lines not yet sent to the writer: `#queue[#head..]`, with ids from
    * `#queueFirst`. A head index rather than shift(), so taking a batch or
@@ -244,8 +246,20 @@ export class SqliteStore implements Store, AsyncDisposable {
   /** Topic and ban changes not yet sent, by lower-cased key (a later change replaces). */
   #topicWrites = new Map<string, StoredTopic>();
   #banWrites = new Map<string, BanWrite>();
-  /** When the oldest unsent line or change was made (`performance.now()`); null: none. */
+  /**
+   * When the oldest unsent line or change was made (`performance.now()`),
+   * for the window timer; null: none. While a backlog lasts it stays at the
+   * backlog's start, which only makes the next batch go sooner.
+   */
   #pendingSince: number | null = null;
+  /**
+   * When lines were appended, sampled (reading the clock for every line would
+   * cost more than the rest of append()): exactly for a line that finds the
+   * queue empty, then for every 64th. A batch's age is that of the last mark
+   * at or before its first line, so `stored.ms` is a little high, never low.
+   */
+  #marks: { id: number; time: number }[] = [];
+  #markHead = 0;
   /** Topic and ban changes made so far, for `flush()`. */
   #ops = 0;
   /** The batch at the writer, if any: one at a time. */
@@ -296,7 +310,7 @@ export class SqliteStore implements Store, AsyncDisposable {
     this.#pruneMs = options.pruneMs ?? 1_000;
     this.#maxBytes = options.maxBytes ?? null;
     this.#onEvent = options.onEvent ?? (() => {});
-    this.#nextId = this.#startId = this.#queueFirst = loaded.nextId;
+    this.#nextId = this.#queueFirst = loaded.nextId;
     this.#writtenLine = loaded.nextId - 1;
     for (const topic of loaded.topics) this.#topics.set(topic.room.toLowerCase(), topic);
     for (const ban of loaded.bans) this.#bans.set(ban.mask.toLowerCase(), ban);
@@ -336,7 +350,11 @@ export class SqliteStore implements Store, AsyncDisposable {
     if (this.#closing !== null) return;
     const id = this.#nextId++;
     this.#cache(line.room).ring.push({ id, line });
-    this.#pendingSince ??= performance.now();
+    if (this.#queue.length === this.#head || (id & 63) === 0) {
+      const time = performance.now();
+      this.#marks.push({ id, time });
+      this.#pendingSince ??= time;
+    }
     this.#queue.push(line);
     if (this.#queue.length - this.#head > this.#maxPending) this.#dropOldest();
     this.#schedule();
@@ -346,14 +364,23 @@ export class SqliteStore implements Store, AsyncDisposable {
     const n = Math.min(Math.floor(count), this.#keep);
     if (!(n > 0)) return [];
     const cache = this.#cache(room);
-    if (!cache.warm) this.#warm(room, cache);
     const size = cache.ring.size;
     if (n <= size) return cache.ring.last(n).map((kept) => kept.line);
     const kept = cache.ring.last(size);
-    const lines = kept.map((k) => k.line);
-    // A ring that is not full holds all the room has; a full one may not.
-    if (size < this.#cacheLines || !cache.warm || size === 0) return lines;
-    return [...this.#older(room, kept[0].id, n - size), ...lines];
+    const full = size === this.#cacheLines;
+    if (cache.complete && !full) return kept.map((k) => k.line);
+    // The first replay of a room this run, or more than the ring holds: one query.
+    const older = this.#older(room, size > 0 ? kept[0].id : this.#nextId, n - size);
+    if (older === null) return kept.map((k) => k.line);
+    if (!full) {
+      // Keep what fits in the ring, so that the next replay reads no disk.
+      const ring = new HistoryRing<Kept>(this.#cacheLines);
+      for (const k of older.slice(-(this.#cacheLines - size))) ring.push(k);
+      for (const k of kept) ring.push(k);
+      cache.ring = ring;
+      cache.complete = older.length < n - size;
+    }
+    return [...older, ...kept].map((k) => k.line);
   }
 
   topics(): StoredTopic[] {
@@ -511,7 +538,7 @@ export class SqliteStore implements Store, AsyncDisposable {
       lines,
       topics: [...this.#topicWrites.values()],
       bans: [...this.#banWrites.values()],
-      since: this.#pendingSince,
+      since: n > 0 ? this.#appendedAt(this.#queueFirst) : this.#pendingSince,
       ops: this.#ops,
     };
     this.#queueFirst += n;
@@ -528,6 +555,20 @@ export class SqliteStore implements Store, AsyncDisposable {
       topics: flight.topics,
       bans: flight.bans,
     });
+  }
+
+  /** When line `first` was appended, or a little before (see {@linkcode #marks}). */
+  #appendedAt(first: number): number {
+    const marks = this.#marks;
+    while (this.#markHead + 1 < marks.length && marks[this.#markHead + 1].id <= first) {
+      this.#markHead++;
+    }
+    if (this.#markHead > 1024 && this.#markHead * 2 > marks.length) {
+      this.#marks = marks.slice(this.#markHead);
+      this.#markHead = 0;
+    }
+    const mark = this.#marks[this.#markHead];
+    return mark !== undefined && mark.id <= first ? mark.time : this.#pendingSince!;
   }
 
   #onReply(reply: WriterReply): void {
@@ -702,54 +743,32 @@ export class SqliteStore implements Store, AsyncDisposable {
 
   // --- Reading ---------------------------------------------------------------
 
-  /** The room's cache, made (cold) if it has none. */
+  /** The room's cache, made (empty, not known complete) if it has none. */
   #cache(room: RoomName): RoomCache {
     const key = room.toLowerCase();
     let cache = this.#rooms.get(key);
     if (cache === undefined) {
-      cache = { ring: new HistoryRing<Kept>(this.#cacheLines), warm: false };
+      cache = { ring: new HistoryRing<Kept>(this.#cacheLines), complete: false };
       this.#rooms.set(key, cache);
     }
     return cache;
   }
 
   /**
-   * Reads in the room's lines from before this run, under those appended
-   * since: one query, on the room's first `recent()`.
-   */
-  #warm(room: RoomName, cache: RoomCache): void {
-    const newer = cache.ring.last(cache.ring.size);
-    const space = this.#cacheLines - newer.length;
-    if (space > 0) {
-      const rows = this.#read((db) =>
-        db.prepare(
-          "SELECT id, room, time, name, kind, text FROM lines WHERE room = ? AND id < ? " +
-            "ORDER BY id DESC LIMIT ?",
-        ).all(room, this.#startId, space) as unknown as LineRow[]
-      );
-      if (rows === null) return;
-      const ring = new HistoryRing<Kept>(this.#cacheLines);
-      for (let i = rows.length - 1; i >= 0; i--) {
-        ring.push({ id: rows[i].id, line: toLine(rows[i]) });
-      }
-      for (const kept of newer) ring.push(kept);
-      cache.ring = ring;
-    }
-    cache.warm = true;
-  }
-
-  /**
    * Up to `count` lines of `room` older than line `before`, oldest first: from
-   * the file, and from lines not written yet (a burst larger than the ring).
+   * the file (lines from before this run, or that left the ring), and from
+   * lines not written yet (a burst larger than the ring). Null if the file
+   * could not be read.
    */
-  #older(room: RoomName, before: number, count: number): HistoryLine[] {
-    const found = new Map<number, HistoryLine>();
+  #older(room: RoomName, before: number, count: number): Kept[] | null {
     const rows = this.#read((db) =>
       db.prepare(
         "SELECT id, room, time, name, kind, text FROM lines WHERE room = ? AND id < ? " +
           "ORDER BY id DESC LIMIT ?",
       ).all(room, before, count) as unknown as LineRow[]
-    ) ?? [];
+    );
+    if (rows === null) return null;
+    const found = new Map<number, HistoryLine>();
     for (const row of rows) found.set(row.id, toLine(row));
     const key = room.toLowerCase();
     const unwritten = (first: number, lines: readonly HistoryLine[], from: number) => {
@@ -761,7 +780,7 @@ export class SqliteStore implements Store, AsyncDisposable {
     if (this.#flight !== null) unwritten(this.#flight.first, this.#flight.lines, 0);
     unwritten(this.#queueFirst, this.#queue, this.#head);
     const ids = [...found.keys()].sort((a, b) => a - b).slice(-count);
-    return ids.map((id) => found.get(id)!);
+    return ids.map((id) => ({ id, line: found.get(id)! }));
   }
 
   /**

@@ -123,6 +123,17 @@ Deno.test("SqliteStore commits 10,000 appends of one tick in a handful of transa
   assert.equal(fileTexts(`${dir.path}/charla.db`).length, 10_000);
 });
 
+Deno.test("SqliteStore commits a line once its group-commit window has passed", async () => {
+  using dir = tempDir();
+  await using s = await open(`${dir.path}/charla.db`, { commitMs: 100 });
+  s.store.append(line("#lobby", "hola"));
+  const stored = await s.events.first("stored");
+  assert.equal(stored.lines, 1);
+  // ms: from the append to the commit, window included.
+  assert.ok(stored.ms >= 99, `committed after ${stored.ms} ms`);
+  assert.deepEqual(fileTexts(`${dir.path}/charla.db`), ["hola"]);
+});
+
 Deno.test("SqliteStore commits a batch of batchLines lines without waiting for the window", async () => {
   using dir = tempDir();
   await using s = await open(`${dir.path}/charla.db`, { commitMs: 600_000, batchLines: 100 });
