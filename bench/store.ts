@@ -3,9 +3,11 @@
  * The SQLite store on its own, run by hand (not part of `deno task bench`):
  *
  * 1. Throughput: `--lines` lines (default 1,000,000) over `--rooms` rooms,
- *    appended 1,000 per event-loop turn as fast as the store takes them; how
- *    fast append() returns (the chat thread's cost) and how fast lines become
- *    durable (the writer's), with the group commits' sizes and windows.
+ *    appended 1,000 per event-loop turn as fast as the store writes them
+ *    (the generator waits while more than 50,000 are unwritten, so that
+ *    nothing is dropped); how fast append() returns (the chat thread's cost)
+ *    and how fast lines become durable (the writer's), with the group
+ *    commits' sizes and windows.
  * 2. Commit window at a steady rate: `--rates` lines per second for
  *    `--seconds` each; p50/p99/max of the `stored` events' `ms` (from a
  *    batch's oldest line being appended to its commit being reported).
@@ -35,7 +37,7 @@ const args = parseArgs({
   options: {
     lines: { type: "string", default: "1000000" },
     rooms: { type: "string", default: "100" },
-    rates: { type: "string", default: "1000,10000,100000" },
+    rates: { type: "string", default: "1000,10000,50000,100000" },
     seconds: { type: "string", default: "5" },
     "commit-ms": { type: "string", default: "5" },
     "keep-file": { type: "boolean", default: false },
@@ -107,6 +109,10 @@ try {
     const t0 = performance.now();
     let inAppend = 0;
     for (let i = 0; i < LINES;) {
+      if (store.pending > 50_000) {
+        await turn();
+        continue;
+      }
       const a = performance.now();
       const end = Math.min(LINES, i + 1_000);
       for (; i < end; i++) {
@@ -122,22 +128,19 @@ try {
       inAppend += performance.now() - a;
       await turn();
     }
-    const appended = performance.now() - t0;
     await store.flush();
     const durable = performance.now() - t0;
     const cpu = cpuMs() - cpu0;
     const w = windows(events);
-    console.log(`\n1. ${LINES} lines over ${ROOMS} rooms, 1,000 per turn, as fast as possible`);
+    console.log(
+      `\n1. ${LINES} lines over ${ROOMS} rooms, 1,000 per turn, as fast as they are written`,
+    );
     console.log(
       `   append():    ${(LINES / inAppend * 1000).toFixed(0)} lines/s inside append() ` +
         `(${(inAppend * 1e6 / LINES).toFixed(0)} ns a line on the chat thread)`,
     );
     console.log(
-      `   offered:     ${(LINES / appended * 1000).toFixed(0)} lines/s appended ` +
-        `(all ${LINES} in ${appended.toFixed(0)} ms)`,
-    );
-    console.log(
-      `   durable:     ${(LINES / durable * 1000).toFixed(0)} lines/s ` +
+      `   durable:     ${(w.lines / durable * 1000).toFixed(0)} lines/s ` +
         `(the last one committed after ${durable.toFixed(0)} ms); ` +
         `process CPU ${(cpu / durable * 100).toFixed(0)}% of one core`,
     );

@@ -544,7 +544,8 @@ export class SqliteStore implements Store, AsyncDisposable {
     this.#queueFirst += n;
     this.#topicWrites = new Map();
     this.#banWrites = new Map();
-    // Lines left behind keep the batch's age: a little old, never too young.
+    // Lines left behind (a backlog) keep the window's start: the next batch
+    // goes as soon as this one is answered.
     if (this.#queue.length === this.#head) this.#pendingSince = null;
     this.#flight = flight;
     this.#landed = Promise.withResolvers<boolean>();
