@@ -8,12 +8,16 @@
  * group-commit window, 5 ms by default) or as soon as it holds `batchLines`
  * lines, one batch at a time, so a busy writer gets bigger batches rather than
  * a backlog of small ones. A line is durable once its commit is reported
- * (`stored`): from then on it survives the process being killed.
+ * (`stored`, whose `ms` is how long the batch's oldest line waited, from
+ * append() to the end of its commit): from then on it survives the process
+ * being killed.
  *
  * When a write fails (disk full, permission lost), the store says so once
  * (`failed`), keeps the lines it could not write (up to `maxPending`, dropping
- * the oldest and counting them), retries with backoff and says `recovered`
- * when a write works again. The chat goes on meanwhile, history included.
+ * the oldest and counting them), retries with backoff (50 ms doubling to 2 s)
+ * and says `recovered` when a write works again. A writer that cannot keep up
+ * (more than `maxPending` lines waiting) drops the oldest the same way and
+ * says so. The chat goes on meanwhile, history included.
  *
  * What the file needs: `--allow-read` and `--allow-write` for it (or for its
  * directory; Deno checks the database's own path only), and a directory the
