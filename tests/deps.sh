@@ -10,6 +10,7 @@ set -euo pipefail
 # command -> Debian package. Add a line when a test starts using a new program.
 NEEDED=(
   "nc:netcat-openbsd"
+  "chromium:chromium"
 )
 
 missing_pkgs=()
