@@ -556,28 +556,29 @@ export class Page {
     await this.#send("Input.insertText", { text });
   }
 
-  /** Presses and releases Enter on the focused element (submits its form). */
-  async pressEnter(): Promise<void> {
-    const key = {
-      key: "Enter",
-      code: "Enter",
-      windowsVirtualKeyCode: 13,
-      nativeVirtualKeyCode: 13,
+  /**
+   * Presses and releases a key on the focused element: `Enter` (submits its
+   * form), `Tab`, `Escape`, `ArrowUp` or `ArrowDown`. `shift` holds Shift.
+   */
+  async press(key: keyof typeof KEYS, options: { shift?: boolean } = {}): Promise<void> {
+    const { code, keyCode, text } = KEYS[key];
+    const event = {
+      key,
+      code,
+      windowsVirtualKeyCode: keyCode,
+      nativeVirtualKeyCode: keyCode,
+      modifiers: options.shift ? 8 : 0,
     };
-    await this.#send("Input.dispatchKeyEvent", {
-      type: "keyDown",
-      ...key,
-      text: "\r",
-      unmodifiedText: "\r",
-    });
-    await this.#send("Input.dispatchKeyEvent", { type: "keyUp", ...key });
+    const typed = text === undefined ? {} : { text, unmodifiedText: text };
+    await this.#send("Input.dispatchKeyEvent", { type: "keyDown", ...event, ...typed });
+    await this.#send("Input.dispatchKeyEvent", { type: "keyUp", ...event });
   }
 
   /** Focuses `selector`, types `text` into it and presses Enter. */
   async type(selector: string, text: string): Promise<void> {
     await this.focus(selector);
     await this.insertText(text);
-    await this.pressEnter();
+    await this.press("Enter");
   }
 
   /**
@@ -619,6 +620,15 @@ export class Page {
     }
   }
 }
+
+/** The keys {@linkcode Page.press} knows, as DevTools wants them described. */
+const KEYS = {
+  Enter: { code: "Enter", keyCode: 13, text: "\r" },
+  Tab: { code: "Tab", keyCode: 9, text: undefined },
+  Escape: { code: "Escape", keyCode: 27, text: undefined },
+  ArrowUp: { code: "ArrowUp", keyCode: 38, text: undefined },
+  ArrowDown: { code: "ArrowDown", keyCode: 40, text: undefined },
+} as const;
 
 /**
  * Runs in the page: resolves with the text of the first element matching
