@@ -119,6 +119,15 @@ Deno.test("web page without a chat server", async (t) => {
     assert.equal(await page.evaluate("document.activeElement.textContent"), "Send");
   });
 
+  await t.step("web page follows the system's dark scheme", async () => {
+    const background = "getComputedStyle(document.body).backgroundColor";
+    assert.equal(await page.evaluate(background), "rgb(255, 255, 255)");
+    await page.setColorScheme("dark");
+    assert.equal(await page.evaluate(background), "rgb(22, 24, 29)");
+    await page.screenshot("page-offline-dark");
+    await page.setColorScheme("light");
+  });
+
   await t.step("web page fits a phone screen, with rooms and people behind a button", async () => {
     await page.setViewport(375, 667, { mobile: true, deviceScaleFactor: 2 });
     await page.reload();

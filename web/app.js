@@ -93,6 +93,8 @@ const state = {
   nickAsked: false,
   /** The unanswered `nick` is the name just typed in the dialog (not the remembered one). */
   nickTyped: false,
+  /** `wanted` was typed in the dialog on this visit and no server has accepted it yet. */
+  wantedTyped: false,
   /** How many times the remembered name was refused as taken since the last welcome. */
   nickRefusals: 0,
   /** @type {string | null} kept in memory only, to answer again after a reconnect */
@@ -135,6 +137,14 @@ function rememberName(name) {
     localStorage.setItem(NAME_KEY, name);
   } catch {
     // storage disabled or full: the name still holds for this visit
+  }
+}
+
+function forgetName() {
+  try {
+    localStorage.removeItem(NAME_KEY);
+  } catch {
+    // storage disabled: nothing was remembered
   }
 }
 
@@ -290,7 +300,7 @@ function renderRooms() {
     button.type = "button";
     button.dataset.room = info.room;
     button.append(el("span", "room-name", info.room));
-    const count = el("span", "count", String(info.count));
+    const count = el("span", "count", info.count > 0 ? String(info.count) : "");
     count.setAttribute("aria-label", `${info.count} here`);
     if (joined !== undefined && joined.unread > 0) {
       count.textContent = `${joined.unread} new · ${info.count}`;
@@ -319,7 +329,8 @@ function renderPeople() {
   }));
   const more = room.count - members.length;
   if (more > 0) ui.people.append(el("li", "more", `and ${more} more`));
-  ui.peopleCount.textContent = `(${room.count})`;
+  // Zero means not told yet (offline from the start): say nothing rather than "0".
+  ui.peopleCount.textContent = room.count > 0 ? `(${room.count})` : "";
 }
 
 /** @param {string} text @param {boolean} offline */
@@ -451,8 +462,9 @@ function onWelcome() {
   state.failures = 0;
   state.nickRefusals = 0;
   setStatus(`connected as ${state.me?.name}`, false);
-  if (state.wanted !== null && state.wanted !== state.me?.name) askNick(state.wanted, false);
-  else if (state.wanted === null) openNameDialog("");
+  if (state.wanted !== null && state.wanted !== state.me?.name) {
+    askNick(state.wanted, state.wantedTyped);
+  } else if (state.wanted === null) openNameDialog("");
   // Back in the rooms we were in before a drop, without moving the view; the
   // server handles frames in order, so queued lines land after these joins.
   for (const name of state.rooms.keys()) {
@@ -500,6 +512,7 @@ function handle(event) {
       state.me = event.you;
       state.nickAsked = false;
       state.wanted = event.you.name;
+      state.wantedTyped = false;
       rememberName(event.you.name);
       for (const room of state.rooms.values()) {
         const me = room.members.get(event.you.id);
@@ -698,6 +711,8 @@ function showHistory(event) {
 /** @param {Record<string, any>} event */
 function onError(event) {
   if (event.code === "password") {
+    // The password comes first: the name is asked again after the welcome.
+    if (ui.nameDialog.open) ui.nameDialog.close();
     if (state.password !== null && !state.passSent) {
       state.passSent = true;
       send({ type: "pass", password: state.password });
@@ -720,6 +735,8 @@ function onError(event) {
       }, NICK_RETRY_MS);
       return;
     }
+    // A refused name is not worth remembering: the next visit asks again.
+    if (state.nickTyped) forgetName();
     openNameDialog(event.text);
     return;
   }
@@ -732,7 +749,7 @@ function onError(event) {
 function openNameDialog(problem) {
   ui.nameProblem.textContent = problem;
   if (ui.nameDialog.open) return; // keep what is being typed in it
-  ui.name.value = state.wanted ?? "";
+  if (ui.name.value === "") ui.name.value = state.wanted ?? "";
   ui.nameDialog.showModal();
   ui.name.focus();
 }
@@ -746,6 +763,7 @@ ui.nameForm.addEventListener("submit", (event) => {
     return;
   }
   state.wanted = name;
+  state.wantedTyped = true;
   rememberName(name);
   ui.nameDialog.close();
   if (state.online && state.me?.name !== name) askNick(name, true);
