@@ -498,6 +498,14 @@ export class Page {
     return this.#cdp.send(method, params, this.#sessionId);
   }
 
+  /**
+   * Sends any DevTools method to this page (an escape hatch for what the
+   * driver has no method for, such as `Profiler.start`).
+   */
+  send(method: string, params: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+    return this.#send(method, params);
+  }
+
   /** Navigates to `url` and waits for its `load` event. */
   async goto(url: string, deadlineMs = BROWSER_DEADLINE_MS): Promise<void> {
     const loaded = this.#cdp.waitForEvent("Page.loadEventFired", this.#sessionId, deadlineMs);
@@ -689,12 +697,19 @@ const WAIT_IN_PAGE = `(selector, text, ms) => new Promise((resolve, reject) => {
   };
   const found = find();
   if (found !== null) return resolve(found.textContent ?? "");
-  const observer = new MutationObserver(() => {
+  // A burst of changes is looked at once, not once per change: a page taking
+  // thousands of lines would otherwise be scanned thousands of times.
+  let queued = false;
+  const check = () => {
+    queued = false;
     const el = find();
     if (el === null) return;
     observer.disconnect();
     clearTimeout(timer);
     resolve(el.textContent ?? "");
+  };
+  const observer = new MutationObserver(() => {
+    if (!queued) queued = setTimeout(check, 0) !== undefined;
   });
   observer.observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
   const timer = setTimeout(() => {

