@@ -327,12 +327,12 @@ function renderRooms() {
     button.dataset.room = info.room;
     button.append(el("span", "room-name", info.room));
     const count = el("span", "count", info.count > 0 ? String(info.count) : "");
-    count.setAttribute("aria-label", `${info.count} here`);
     if (joined !== undefined && joined.unread > 0) {
       count.textContent = `${joined.unread} new · ${info.count}`;
       count.classList.add("unread");
-      count.setAttribute("aria-label", `${joined.unread} unread, ${info.count} here`);
     }
+    // Read as "#dev 2 new · 3 here" rather than a bare number.
+    if (info.count > 0) count.append(el("span", "sr-only", " here"));
     button.append(count);
     if (info.room === state.current) button.setAttribute("aria-current", "true");
     if (info.topic) button.title = info.topic;
