@@ -15,7 +15,14 @@
  * @module
  */
 
-import { classifyTyped, describe, formatTime, NAME_PALETTE, nameIndex } from "./format.js";
+import {
+  classifyTyped,
+  describe,
+  formatTime,
+  mentions,
+  NAME_PALETTE,
+  nameIndex,
+} from "./format.js";
 
 /** The room the server puts everyone in first. */
 const LOBBY = "#lobby";
@@ -106,8 +113,10 @@ const state = {
   passSent: false,
   /** @type {Map<string, Room>} the rooms we are in (kept across a reconnect) */
   rooms: new Map(),
-  /** @type {RoomInfo[]} the last `rooms` reply */
+  /** @type {RoomInfo[]} the last `rooms` reply (the server sends the first 200) */
   directory: [],
+  /** How many rooms the server has in all. */
+  directoryTotal: 0,
   current: LOBBY,
   /** @type {Set<string>} rooms rejoined after a reconnect: their `joined` must not move the view */
   rejoining: new Set(),
@@ -341,6 +350,8 @@ function renderRooms() {
     return li;
   });
   ui.rooms.replaceChildren(...items);
+  const more = state.directoryTotal - state.directory.length;
+  if (more > 0) ui.rooms.append(el("li", "more", `and ${more} more: /join #name`));
 }
 
 function renderPeople() {
@@ -553,9 +564,13 @@ function handle(event) {
       if (confirmOwn(event)) return;
       const room = roomFor(event.room);
       room.lastTime = Math.max(room.lastTime, event.time);
-      append(room, [
-        lineElement(event.type, { time: event.time, from: event.from.name, text: event.text }),
-      ]);
+      const li = lineElement(event.type, {
+        time: event.time,
+        from: event.from.name,
+        text: event.text,
+      });
+      if (state.me !== null && mentions(event.text, state.me.name)) li.classList.add("mention");
+      append(room, [li]);
       return;
     }
     case "broadcast": {
@@ -655,6 +670,7 @@ function handle(event) {
         notice(/** @type {string} */ (describe(event)));
       }
       state.directory = event.rooms;
+      state.directoryTotal = typeof event.total === "number" ? event.total : event.rooms.length;
       for (const info of event.rooms) {
         const room = state.rooms.get(info.room);
         if (room !== undefined) {

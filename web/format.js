@@ -77,6 +77,19 @@ export function describeLeave(name, reason) {
 }
 
 /**
+ * Whether `text` mentions `name` as a whole word, in any case (as client.ts
+ * decides which lines to highlight).
+ *
+ * @param {string} text
+ * @param {string} name
+ * @returns {boolean}
+ */
+export function mentions(text, name) {
+  const escaped = name.replace(/[-_]/g, (c) => `\\${c}`);
+  return new RegExp(`(^|[^A-Za-z0-9_-])${escaped}($|[^A-Za-z0-9_-])`, "i").test(text);
+}
+
+/**
  * What a line typed in the box will do, so the page can show it at once (the
  * server does not echo what you say): `say` and `action` are shown as your own
  * line, `private` waits for the server's copy, `command` is shown dim, `quit`

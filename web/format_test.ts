@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { nameColour } from "../lib/terminal/style.ts";
-import { classifyTyped, describe, formatTime, NAME_PALETTE, nameIndex } from "./format.js";
+import {
+  classifyTyped,
+  describe,
+  formatTime,
+  mentions,
+  NAME_PALETTE,
+  nameIndex,
+} from "./format.js";
 
 const NAMES = ["ana", "Ana", "bea", "carlos", "dmitri", "eve", "user1", "user2", "zoë", "李", "x"];
 
@@ -40,7 +47,7 @@ Deno.test("NAME_PALETTE reads at 4.5:1 on every background of style.css that sho
     /prefers-color-scheme:\s*dark\)\s*{\s*:root\s*{([^}]*)}/.exec(css)?.[1] ?? "",
   );
   for (const [scheme, vars] of [["light", light], ["dark", dark]] as const) {
-    for (const background of ["bg", "panel", "history", "private"]) {
+    for (const background of ["bg", "panel", "history", "private", "mention"]) {
       const bg = vars.get(background);
       assert.ok(bg, `style.css sets --${background} for the ${scheme} scheme`);
       for (const entry of NAME_PALETTE) {
@@ -94,4 +101,13 @@ Deno.test("describe words the notices", () => {
   );
   assert.equal(describe({ type: "ignoring", names: [] }), "You ignore nobody");
   assert.equal(describe({ type: "message" }), null);
+});
+
+Deno.test("mentions finds a name as a whole word in any case", () => {
+  assert.equal(mentions("hola ana!", "ana"), true);
+  assert.equal(mentions("ANA, ¿vienes?", "ana"), true);
+  assert.equal(mentions("banana", "ana"), false);
+  assert.equal(mentions("ana_b here", "ana"), false);
+  assert.equal(mentions("hi bea-2", "bea-2"), true);
+  assert.equal(mentions("hi bea-22", "bea-2"), false);
 });
