@@ -9,8 +9,8 @@ set -euo pipefail
 
 # command -> Debian package. Add a line when a test starts using a new program.
 NEEDED=(
-  "nc:netcat-openbsd"
   "chromium:chromium"
+  "nc:netcat-openbsd"
 )
 
 missing_pkgs=()
