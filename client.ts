@@ -14,16 +14,26 @@
  */
 
 import { ChatClient, ConnectError, type ConnectTarget } from "./lib/client/chat_client.ts";
-import { parseFlags, parsePort, parseSeconds, UsageError } from "./lib/cli.ts";
 import {
-  ClientScreen,
-  OutputBuffer,
-  processTerminal,
-  readLines,
-  Terminal,
-} from "./lib/terminal/console.ts";
-import { checkName } from "./lib/core/hub.ts";
-import { Styler } from "./lib/terminal/style.ts";
+  conflicts,
+  parseFlags,
+  parsePort,
+  parseSeconds,
+  problemLine,
+  requires,
+  UsageError,
+  usageText,
+} from "./lib/cli.ts";
+import { showEvent } from "./lib/client/render.ts";
+import { ServerReader, type ServerView } from "./lib/client/server_reader.ts";
+import type { Who } from "./lib/core/messages.ts";
+import { sanitizeText } from "./lib/wire/text.ts";
+import { OutputBuffer, readLines } from "./lib/terminal/output.ts";
+import { processTerminal, Terminal } from "./lib/terminal/terminal.ts";
+import { checkName } from "./lib/core/names.ts";
+import { Styler, terminalColorDepth } from "./lib/terminal/style.ts";
+import { chatCompleter } from "./lib/terminal/line_editor.ts";
+import { commandNames } from "./lib/core/commands.ts";
 import { VERSION } from "./lib/version.ts";
 
 const USAGE = `charla client ${VERSION}: chat with a charla server (or any line-based TCP peer)
@@ -54,8 +64,6 @@ Examples:
   deno task client
   deno run --allow-net client.ts 127.0.0.1 5000 --name ana
   deno run --allow-net --allow-read client.ts --tls --ca ca.pem -H localhost -p 5443`;
-
-const HINT = "Try 'client.ts --help' for more information.";
 
 const OPTIONS = {
   host: { type: "string", short: "H" },
@@ -96,14 +104,17 @@ function parseClientArgs(args: string[]): ClientArgs {
     const problem = checkName(name, -1);
     if (problem !== null) throw new UsageError(`invalid --name "${name}": ${problem}`);
   }
-  if (v.ca !== undefined && !v.tls) throw new UsageError("--ca goes with --tls");
+  requires(v, "ca", "tls");
+  conflicts(v, [["unix", "tls"], ["unix", "host"], ["unix", "port"]]);
   const port = portArg ?? v.port;
   return {
     help: v.help ?? false,
     version: v.version ?? false,
     target: {
       hostname: hostArg ?? v.host ?? "127.0.0.1",
-      port: port === undefined ? 5000 : parsePort(port, portArg === undefined ? "--port" : "port"),
+      port: port === undefined
+        ? 5000
+        : parsePort(port, portArg === undefined ? "--port" : "port", { min: 1 }),
       path: v.unix,
       tls: v.tls ?? false,
     },
@@ -127,7 +138,7 @@ export async function main(args: string[]): Promise<number> {
     options = parseClientArgs(args);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    return await fail(`charla client: ${error.message}\n${HINT}`, 2);
+    return await fail(usageText("client", error), 2);
   }
   const stdout = new OutputBuffer(Deno.stdout);
   if (options.help || options.version) {
@@ -142,7 +153,7 @@ export async function main(args: string[]): Promise<number> {
       const why = error instanceof Deno.errors.NotCapable
         ? "reading it needs --allow-read"
         : (error as Error).message;
-      return await fail(`charla client: cannot read --ca "${options.caFile}": ${why}`, 1);
+      return await fail(problemLine("client", `cannot read --ca "${options.caFile}": ${why}`), 1);
     }
   }
 
@@ -154,26 +165,49 @@ export async function main(args: string[]): Promise<number> {
   // On a terminal: a prompt with line editing, incoming lines above it, colours.
   // Otherwise (a pipe, a script): plain lines in and out, no escape codes.
   const io = processTerminal();
-  const styler = new Styler({ color: io !== null && !Deno.noColor });
-  /** The name the server gave us, to mark our own lines; learned from its notices. */
-  let myName = "you";
+  const styler = new Styler({ color: io !== null && !Deno.noColor, colors: terminalColorDepth() });
   const terminal = io === null ? null : new Terminal(io, {
-    style(line) {
-      // Every line passes here as text anyway: the place to notice our name.
-      const m = /^\* (?:welcome, you are|you are now) (\S+)$/.exec(line);
-      if (m !== null) myName = m[1];
-      return styler.received(line);
-    },
+    complete: chatCompleter(() => styler.palette.present(), commandNames(true)),
   });
+  /** Where the server's lines go: above the prompt, or stdout. */
+  const out = terminal?.out ?? stdout;
   /** What the client prints itself (status, problems): above the prompt, or to stderr. */
   const say = terminal === null
     ? (text: string) => stderr.line(`charla: ${text}`)
     : (text: string) => terminal.print(styler.status(`charla: ${text}`));
 
+  /** Who we are on the server, once a charla server said so: to mark our own lines. */
+  let me: Who | null = null;
+  const view: ServerView = {
+    event(event) {
+      if (event.type === "welcome" || event.type === "renamed") me = event.you;
+      let lines: string[];
+      try {
+        lines = showEvent(styler, event, me);
+      } catch {
+        // A server that sends JSON of the wrong shape: show what it sent.
+        lines = [sanitizeText(JSON.stringify(event))];
+      }
+      for (const line of lines) out.line(line);
+    },
+    text(line) {
+      out.line(sanitizeText(line));
+    },
+    overlong() {
+      say("an over-long line from the server was dropped");
+    },
+    flush() {
+      out.flush();
+      return out.ready();
+    },
+  };
+
   const encoder = new TextEncoder();
   const client = new ChatClient(options.target, {
-    sink: new ClientScreen(terminal?.out ?? stdout),
+    open: (send) => new ServerReader(view, send),
     onStatus: say,
+    onResent: (count) =>
+      say(`sent ${count} line${count === 1 ? "" : "s"} typed while disconnected`),
     reconnect: options.reconnect,
     timeout: options.timeout,
     signal: stop.signal,
@@ -188,7 +222,8 @@ export async function main(args: string[]): Promise<number> {
   if (terminal !== null) {
     void terminal.start({
       line(text) {
-        terminal.print(styler.sent(text, myName));
+        const name = me?.name ?? "you";
+        terminal.print(client.connected ? styler.sent(text, name) : styler.queued(text, name));
         send(encoder.encode(`${text}\n`));
       },
       interrupt() {
@@ -228,8 +263,9 @@ export async function main(args: string[]): Promise<number> {
       : 0;
   } catch (error) {
     if (!(error instanceof ConnectError)) throw error;
-    if (terminal === null) stderr.line(error.message);
-    else terminal.print(error.message);
+    const line = problemLine("client", error.message);
+    if (terminal === null) stderr.line(line);
+    else terminal.print(styler.error(line));
     code = 1;
   } finally {
     // The terminal is left as it was found, whatever happened above.

@@ -15,26 +15,27 @@
 import { AccessList } from "./lib/net/cidr.ts";
 import { ChatServer } from "./lib/chat_server.ts";
 import {
+  conflicts,
+  MAX_LINE_LIMIT,
   parseBytes,
   parseCount,
   parseFlags,
   parsePort,
   parseRate,
   parseSeconds,
+  problemLine,
+  requires,
   UsageError,
+  usageText,
 } from "./lib/cli.ts";
-import {
-  operatorLine,
-  OutputBuffer,
-  processTerminal,
-  runOperatorConsole,
-  ServerConsole,
-  Terminal,
-} from "./lib/terminal/console.ts";
+import { OutputBuffer } from "./lib/terminal/output.ts";
+import { operatorLine, runOperatorConsole, ServerConsole } from "./lib/terminal/server_console.ts";
+import { processTerminal, Terminal } from "./lib/terminal/terminal.ts";
 import { reportUnhandledRejections } from "./lib/core/events.ts";
+import { checkRoomName } from "./lib/core/names.ts";
 import { DEFAULT_MAX_LINE } from "./lib/wire/frame.ts";
 import { listen, ListenError, type ListenTarget } from "./lib/net/listen.ts";
-import { Styler } from "./lib/terminal/style.ts";
+import { Styler, terminalColorDepth } from "./lib/terminal/style.ts";
 import { VERSION } from "./lib/version.ts";
 
 const USAGE = `charla server ${VERSION}: a TCP chat server with an operator console
@@ -49,8 +50,11 @@ Where to listen:
       --tls-key <pem>       ... and this private key
 
 How it behaves:
-  -r, --relay               chat room: every line goes to every other client
+  -r, --relay               chat rooms: people talk with each other, in rooms
                             (default: clients talk with the operator only)
+      --room <#name>        the room everyone starts in (default #lobby)
+      --history <n>         lines of a room's history shown on joining it
+                            (default 50; 0 for none)
       --json                log events as JSON lines, for jq and log collectors
 
 Limits:
@@ -78,8 +82,6 @@ Examples:
   deno run --allow-net server.ts --relay --host 0.0.0.0 --allow 192.0.2.0/24
   deno run --allow-net --allow-read server.ts -r --tls-cert cert.pem --tls-key key.pem`;
 
-const HINT = "Try 'server.ts --help' for more information.";
-
 const OPTIONS = {
   host: { type: "string", short: "H" },
   port: { type: "string", short: "p" },
@@ -87,6 +89,8 @@ const OPTIONS = {
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
   relay: { type: "boolean", short: "r" },
+  room: { type: "string" },
+  history: { type: "string" },
   json: { type: "boolean" },
   "max-clients": { type: "string" },
   "max-line": { type: "string" },
@@ -107,6 +111,8 @@ interface ServerArgs {
   json: boolean;
   target: ListenTarget;
   relay: boolean;
+  room: string;
+  history: number;
   maxClients: number;
   maxLine: number;
   sendQueue: number;
@@ -119,6 +125,9 @@ interface ServerArgs {
 function parseServerArgs(args: string[]): ServerArgs {
   const { values: v, positionals } = parseFlags(args, OPTIONS);
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  requires(v, "tls-cert", "tls-key");
+  requires(v, "tls-key", "tls-cert");
+  conflicts(v, [["unix", "tls-cert"], ["unix", "host"], ["unix", "port"]]);
   let access: AccessList;
   try {
     access = new AccessList({ allow: v.allow ?? [], deny: v.deny ?? [] });
@@ -137,12 +146,14 @@ function parseServerArgs(args: string[]): ServerArgs {
       keyFile: v["tls-key"],
     },
     relay: v.relay ?? false,
+    room: v.room === undefined ? "#lobby" : parseRoom(v.room),
+    history: v.history === undefined ? 50 : parseCount(v.history, "--history", 0),
     maxClients: v["max-clients"] === undefined
       ? 1024
       : parseCount(v["max-clients"], "--max-clients"),
     maxLine: v["max-line"] === undefined
       ? DEFAULT_MAX_LINE
-      : parseBytes(v["max-line"], "--max-line"),
+      : parseBytes(v["max-line"], "--max-line", { max: MAX_LINE_LIMIT }),
     sendQueue: v["send-queue"] === undefined
       ? 1024 * 1024
       : parseBytes(v["send-queue"], "--send-queue", 1024),
@@ -157,6 +168,14 @@ function parseServerArgs(args: string[]): ServerArgs {
   };
 }
 
+/** A room name given on the command line: `#dev`, or `dev` for short. */
+function parseRoom(text: string): string {
+  const room = text.startsWith("#") ? text : `#${text}`;
+  const problem = checkRoomName(room);
+  if (problem !== null) throw new UsageError(`invalid --room "${text}": ${problem}`);
+  return room;
+}
+
 /** Runs the server with these command-line arguments; resolves with the exit code. */
 export async function main(args: string[]): Promise<number> {
   const stderr = new OutputBuffer(Deno.stderr);
@@ -165,7 +184,7 @@ export async function main(args: string[]): Promise<number> {
     options = parseServerArgs(args);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    stderr.line(`charla server: ${error.message}\n${HINT}`);
+    stderr.line(usageText("server", error));
     await stderr.drained();
     return 2;
   }
@@ -181,7 +200,7 @@ export async function main(args: string[]): Promise<number> {
     listener = await listen(options.target);
   } catch (error) {
     if (!(error instanceof ListenError)) throw error;
-    stderr.line(`charla server: ${error.message}`);
+    stderr.line(problemLine("server", error.message));
     await stderr.drained();
     return 1;
   }
@@ -189,9 +208,12 @@ export async function main(args: string[]): Promise<number> {
   // On a terminal: a prompt with line editing, the log above it, colours.
   // Otherwise (a pipe, a file, a service): plain lines, no escape codes.
   const io = processTerminal();
-  const styler = new Styler({ color: io !== null && !Deno.noColor && !options.json });
-  const terminal = io === null ? null : new Terminal(io, { style: (l) => styler.log(l) });
-  const log = new ServerConsole(terminal?.out ?? stdout, { json: options.json });
+  const styler = new Styler({
+    color: io !== null && !Deno.noColor && !options.json,
+    colors: terminalColorDepth(),
+  });
+  const terminal = io === null ? null : new Terminal(io);
+  const log = new ServerConsole(terminal?.out ?? stdout, { json: options.json, styler });
   const unguard = reportUnhandledRejections(log);
   const shutdown = new AbortController();
   const onInterrupt = () => {
@@ -204,6 +226,8 @@ export async function main(args: string[]): Promise<number> {
 
   const server = new ChatServer(listener, {
     relay: options.relay,
+    defaultRoom: options.room,
+    history: options.history,
     maxClients: options.maxClients,
     maxLine: options.maxLine,
     sendQueue: options.sendQueue,

@@ -117,8 +117,9 @@ export class TestClient implements AsyncDisposable {
   }
 
   /**
-   * Connects and reads the welcome: two lines, `* welcome, you are <name>` and
-   * then who is online (relay mode) or who the client talks with (console mode).
+   * Connects and reads the welcome: `* welcome, you are <name>`, then the line
+   * saying where the client is (`* you are in #lobby…` in relay mode) or whom
+   * it talks with (console mode).
    */
   static async connect(port: number, hostname = "127.0.0.1"): Promise<TestClient> {
     const client = new TestClient(await Deno.connect({ hostname, port }));
@@ -168,6 +169,8 @@ export class MemoryLog implements ServerLog {
   readonly events: ServerEvent[] = [];
   /** Every message as `name: text`, in order. */
   readonly messages: string[] = [];
+  /** The room of each message in `messages` (null without rooms). */
+  readonly rooms: (string | null)[] = [];
   #waiters: { test: () => boolean; resolve: () => void }[] = [];
 
   /** Records an event. */
@@ -176,9 +179,10 @@ export class MemoryLog implements ServerLog {
     this.#check();
   }
 
-  /** Records a message. */
-  message(peer: PeerInfo, text: Uint8Array, start: number, end: number): void {
+  /** Records a message, and the room it was said in. */
+  message(room: string | null, peer: PeerInfo, text: Uint8Array, start: number, end: number): void {
     this.messages.push(`${peer.name}: ${decoder.decode(text.subarray(start, end))}`);
+    this.rooms.push(room);
     this.#check();
   }
 

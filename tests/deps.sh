@@ -11,6 +11,8 @@ set -euo pipefail
 NEEDED=(
   "chromium:chromium"
   "nc:netcat-openbsd"
+  "redis-server:redis-server"
+  "openssl:openssl"
 )
 
 missing_pkgs=()

@@ -50,6 +50,7 @@ Deno.test("server.ts --json prints every event as one JSON object per line", asy
   for (
     const kind of [
       "listening",
+      "connect",
       "join",
       "nick",
       "message",
@@ -76,8 +77,11 @@ Deno.test("server.ts --json prints every event as one JSON object per line", asy
   assert.deepEqual(find("private", (e) => e.to === null)?.from, {
     id: 1,
     name: "ana",
-    address: find("join")?.address,
+    address: find("connect")?.address,
+    transport: "line",
   });
+  assert.equal(find("join")?.room, "#lobby");
+  assert.equal(find("message")?.room, "#lobby");
   assert.equal(find("private", (e) => e.from === null)?.text, "psst");
   assert.equal(find("leave", (e) => e.name === "user2")?.reason, "quit: adiós");
   assert.equal(find("leave", (e) => e.name === "user3")?.reason, "kicked: fuera");

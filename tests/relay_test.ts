@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { runOperatorLine } from "../lib/core/operator.ts";
+import { runOperatorLine } from "../lib/operator.ts";
 import { connectMany, startServer, TestClient, type TestServer } from "./_helpers.ts";
 
 /**
@@ -72,9 +72,15 @@ Deno.test("relay delivers every line of fifty clients to the other 49, once and 
 Deno.test("relay welcomes with who is online and announces joins and leaves", async () => {
   await using t = startServer({ relay: true });
   const a = new TestClientLines(await TestClient.raw(t.port));
-  assert.deepEqual(await a.take(2), ["* welcome, you are user1", "* nobody else is here"]);
+  assert.deepEqual(await a.take(2), [
+    "* welcome, you are user1",
+    "* you are in #lobby; nobody else is here",
+  ]);
   const b = new TestClientLines(await TestClient.raw(t.port));
-  assert.deepEqual(await b.take(2), ["* welcome, you are user2", "* online: user1"]);
+  assert.deepEqual(await b.take(2), [
+    "* welcome, you are user2",
+    "* you are in #lobby, with user1",
+  ]);
   assert.deepEqual(await a.take(1), ["* user2 joined"]);
   await b.client.send("/quit me voy");
   assert.deepEqual(await b.client.lines.rest(), ["* goodbye"]);
@@ -201,9 +207,11 @@ Deno.test("/me, /who, /help and unknown commands", async () => {
   await using b = await TestClient.connect(t.port);
   await a.lines.until("* user2 joined");
   await a.send("/me saluda con la mano");
-  assert.equal((await b.lines.until(/saluda/)).at(-1), "* user1 saluda con la mano");
+  assert.equal((await b.lines.until(/saluda/)).at(-1), "** user1 saluda con la mano");
+  // The sender sees its action as the room does.
+  assert.equal((await a.lines.until(/saluda/)).at(-1), "** user1 saluda con la mano");
   await a.send("/who");
-  assert.equal((await a.lines.until(/^\* online/)).at(-1), "* online (2): user1, user2");
+  assert.equal((await a.lines.until(/^\* in #lobby/)).at(-1), "* in #lobby (2): user1, user2");
   await a.send("/HELP");
   const help = await a.lines.until(/^\*\s+\/\/text/);
   assert.ok(help.includes("* commands:"));
@@ -316,7 +324,7 @@ Deno.test("the operator sees the room: messages, actions and notices", async () 
   await using a = await TestClient.connect(t.port);
   await using b = await TestClient.connect(t.port);
   await a.send("hola", "/me sonríe");
-  await b.lines.until("* user1 sonríe");
+  await b.lines.until("** user1 sonríe");
   assert.deepEqual(t.log.messages, ["user1: hola"]);
   assert.deepEqual(t.log.of("action").map((e) => e.text), ["sonríe"]);
   runOperatorLine(t.server, "bienvenidos");

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { ChatServer } from "../lib/chat_server.ts";
-import { runOperatorLine } from "../lib/core/operator.ts";
+import { runOperatorLine } from "../lib/operator.ts";
 import { connectMany, MemoryLog, sendAndReset, startServer, TestClient } from "./_helpers.ts";
 
 Deno.test("ChatServer welcomes each client with an id-based default name", async () => {
@@ -14,7 +14,7 @@ Deno.test("ChatServer welcomes each client with an id-based default name", async
   await using b = await TestClient.connect(t.port);
   assert.equal(a.name, "user1");
   assert.equal(b.name, "user2");
-  const joins = t.log.of("join");
+  const joins = t.log.of("connect");
   assert.deepEqual(joins.map((e) => [e.peer.id, e.peer.name]), [[1, "user1"], [2, "user2"]]);
   assert.match(joins[0].peer.address, /^127\.0\.0\.1:\d+$/);
 });
@@ -117,8 +117,8 @@ Deno.test("operator commands report unknown clients and commands in one line", (
   }
 });
 
-Deno.test("operator /list shows id, name, address and since when", async () => {
-  await using t = startServer();
+Deno.test("operator /list shows id, name, room, address and since when", async () => {
+  await using t = startServer({ relay: true });
   await using a = await TestClient.connect(t.port);
   await using b = await TestClient.connect(t.port);
   await b.send("/nick bea");
@@ -127,9 +127,9 @@ Deno.test("operator /list shows id, name, address and since when", async () => {
   assert.equal(replies[0], "2 connected:");
   assert.match(
     replies[1],
-    /^ {2}#1 {2}user1 {2}127\.0\.0\.1:\d+ {2}since \d\d:\d\d:\d\d \(\d+s\)$/,
+    /^ {2}#1 {2}user1 {2}#lobby {2}127\.0\.0\.1:\d+ {2}since \d\d:\d\d:\d\d \(\d+s\)$/,
   );
-  assert.match(replies[2], /^ {2}#2 {2}bea {4}127\.0\.0\.1:\d+ {2}since /);
+  assert.match(replies[2], /^ {2}#2 {2}bea {4}#lobby {2}127\.0\.0\.1:\d+ {2}since /);
   assert.equal(a.name, "user1");
 });
 
@@ -180,7 +180,7 @@ Deno.test("ChatServer writes all queued replies before closing at a client's end
   await a.conn.closeWrite();
   const rest = await a.lines.rest();
   assert.equal(rest.filter((l) => l === "* commands:").length, 50_000);
-  assert.equal(rest.at(-1), "* online (1): user1");
+  assert.equal(rest.at(-1), "* in #lobby (1): user1");
 });
 
 Deno.test("ChatServer strips telnet's Ctrl-C and answers its TIMING-MARK", async () => {
@@ -240,10 +240,10 @@ Deno.test("ChatServer tells clients it is shutting down and closes them", async 
 Deno.test("ChatServer ends only the client whose line made the log throw", async () => {
   const log = new MemoryLog();
   const message = log.message.bind(log);
-  log.message = (peer, text, start, end) => {
+  log.message = (room, peer, text, start, end) => {
     const line = new TextDecoder().decode(text.subarray(start, end));
     if (line === "boom") throw new Error("the log failed");
-    message(peer, text, start, end);
+    message(room, peer, text, start, end);
   };
   await using t = startServer({ relay: true, log });
   await using a = await TestClient.connect(t.port);

@@ -144,7 +144,7 @@ Deno.test("TLS: server.ts without read permission for its certificate says so an
   ]);
   assert.equal(await srv.exit(), 1);
   assert.deepEqual(await srv.stderr.rest(), [
-    `charla server: Cannot read the TLS certificate "${fixture("server.pem")}": ` +
+    `charla server: cannot read the TLS certificate "${fixture("server.pem")}": ` +
     "reading it needs --allow-read",
   ]);
 });
@@ -160,7 +160,7 @@ Deno.test("Unix socket: client.ts --unix chats with server.ts --unix, which clea
     await using ana = new Program("client.ts", ["--unix", path, "--name", "ana"], rw);
     await ana.stdout.until("* you are now ana");
     await using bea = new Program("client.ts", ["--unix", path], rw);
-    await bea.stdout.until("* online: ana");
+    await bea.stdout.until("* you are in #lobby, with ana");
     await ana.write("hola por un socket local\n");
     assert.equal((await bea.stdout.until(/^<ana>/)).at(-1), "<ana> hola por un socket local");
     srv.child.kill("SIGTERM");
@@ -190,7 +190,7 @@ Deno.test("Unix socket: a stale socket file is replaced; a live one is an error"
     await using second = new Program("server.ts", ["--unix", path], rw);
     assert.equal(await second.exit(), 1);
     assert.deepEqual(await second.stderr.rest(), [
-      `charla server: Cannot listen on "unix:${path}": another server is listening there`,
+      `charla server: cannot listen on "unix:${path}": another server is listening there`,
     ]);
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -204,7 +204,7 @@ Deno.test("IPv6: server.ts --host ::1 and client.ts -H ::1", async () => {
   assert.ok(match, address);
   await using cli = new Program("client.ts", ["-H", "::1", "-p", match[1]]);
   assert.equal(await cli.stdout.next(), "* welcome, you are user1");
-  assert.match((await srv.stdout.next())!, / \* #1 user1 joined from \[::1\]:\d+$/);
+  assert.match((await srv.stdout.next())!, / \* #1 user1 connected from \[::1\]:\d+$/);
 });
 
 Deno.test("--reconnect: lines typed while the server is down arrive once it is back", async () => {
@@ -243,7 +243,7 @@ async function typeIntoDeafServer(
 ): Promise<{ result: ClientResult; typed: number }> {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const client = new ChatClient({ port: listener.addr.port }, {
-    sink: { line() {}, overlong() {}, flush() {} },
+    open: () => ({ line() {}, overlong() {}, flush() {} }),
   });
   const running = client.run();
   const peer = await within(listener.accept(), "the client");

@@ -157,10 +157,26 @@ function explain(error: unknown, target: ConnectTarget): string {
   return text;
 }
 
+/** What reads a connection for a {@linkcode ChatClient}. */
+export interface ClientReader extends ReadSink {
+  /** Settles when typed lines may be sent; absent: at once. */
+  readonly ready?: Promise<void>;
+  /** A line was typed while `ready` had not settled. */
+  hurry?(): void;
+}
+
 /** Options for {@linkcode ChatClient}. */
 export interface ChatClientOptions extends ConnectOptions {
-  /** Where the server's lines go: line by line, with a flush after each read. */
-  sink: ReadSink;
+  /**
+   * Makes the reader of each new connection: where the server's lines go, line
+   * by line with a flush after each read. `send` writes to that connection.
+   * Typed lines (and the greeting) wait until the reader's `ready` settles: a
+   * reader that first agrees on a format with the server (see server_reader.ts)
+   * holds them until then.
+   */
+  open: (send: (bytes: Uint8Array) => void) => ClientReader;
+  /** Told how many lines typed while disconnected went out on a new connection. */
+  onResent?: (count: number) => void;
   /** Status messages for the user: connected, closed, reconnecting. */
   onStatus?: (text: string) => void;
   /**
@@ -204,6 +220,10 @@ export class ChatClient {
   readonly #options: ChatClientOptions;
   /** The live connection, or null between connections. */
   #connection: Connection | null = null;
+  /** The reader of the connection being set up, until typed lines may go. */
+  #reader: ClientReader | null = null;
+  /** How many lines in the outbox were typed with no connection at all. */
+  #typedOffline = 0;
   /** Lines waiting for a connection. */
   #outbox: Uint8Array[] = [];
   /** Set once input has ended: half-close after sending what is left. */
@@ -231,6 +251,8 @@ export class ChatClient {
       this.#quitting = true;
     }
     if (this.#connection !== null && this.#connection.send(line)) return true;
+    if (this.#reader !== null) this.#reader.hurry?.();
+    else this.#typedOffline++;
     if (this.#outbox.length >= (this.#options.outbox ?? 1000)) return false;
     this.#outbox.push(line);
     return true;
@@ -272,20 +294,36 @@ export class ChatClient {
         continue;
       }
       failures = 0;
-      this.#connection = connection;
       status(`connected to ${where}`);
       const stop = () => connection.close("stopped");
       options.signal?.addEventListener("abort", stop, { once: true });
-      if (options.greeting !== undefined) connection.send(options.greeting);
-      const waiting = this.#outbox;
-      this.#outbox = [];
-      for (const line of waiting) connection.send(line);
-      if (this.#inputEnded) void connection.closeWrite();
+      const reader = options.open((bytes) => connection.send(bytes));
+      this.#reader = reader;
+      const reading = connection.readLines(reader).then(
+        (reason) => reason,
+        (error) => message(error),
+      );
       let reason: string;
       try {
-        reason = await connection.readLines(options.sink);
-      } catch (error) {
-        reason = message(error);
+        // Typed lines wait for the reader (if it agrees on a format first), or
+        // for the end of a connection that never got that far.
+        const ready = await Promise.race([
+          (reader.ready ?? Promise.resolve()).then(() => true),
+          reading.then(() => false),
+        ]);
+        this.#reader = null;
+        if (ready) {
+          this.#connection = connection;
+          if (options.greeting !== undefined) connection.send(options.greeting);
+          const waiting = this.#outbox;
+          this.#outbox = [];
+          for (const line of waiting) connection.send(line);
+          const offline = Math.min(this.#typedOffline, waiting.length);
+          this.#typedOffline = 0;
+          if (offline > 0) options.onResent?.(offline);
+          if (this.#inputEnded) void connection.closeWrite();
+        }
+        reason = await reading;
       } finally {
         options.signal?.removeEventListener("abort", stop);
         this.#connection = null;

@@ -6,27 +6,51 @@
  * @module
  */
 
-/** What the operator's screen shows of a connected client. */
+/** What the operator's screen shows of a connected person. */
 export interface PeerInfo {
   /** Unique for the life of the server: `#7`. */
   readonly id: number;
-  /** Current name: `user7` until the client picks one. */
+  /** Current name: `user7` until the person picks one. */
   readonly name: string;
   /** Remote address: `127.0.0.1:51234`, `[::1]:51234`, `unix:(unnamed)`. */
   readonly address: string;
-  /** When the client connected. */
+  /** When the person connected. */
   readonly since: Date;
+  /** How: `line`, `tls`, `unix`, `irc`, `web`. */
+  readonly transport: string;
 }
 
 /** Something that happened on the server, other than a plain message. */
 export type ServerEvent =
-  | { readonly event: "listening"; readonly address: string; readonly relay: boolean }
-  | { readonly event: "join"; readonly peer: PeerInfo }
-  /** `reason`: see {@linkcode describeLeave}. */
+  | {
+    readonly event: "listening";
+    readonly address: string;
+    readonly relay: boolean;
+    /** What is spoken there: `line` (the default port), `irc`, `web`. */
+    readonly transport: string;
+  }
+  /** Someone connected (and, on a line port, will join the default room next). */
+  | { readonly event: "connect"; readonly peer: PeerInfo }
+  /** Someone went into a room. */
+  | { readonly event: "join"; readonly peer: PeerInfo; readonly room: string }
+  /** Someone left a room without leaving the server; `to` where they went. */
+  | {
+    readonly event: "part";
+    readonly peer: PeerInfo;
+    readonly room: string;
+    readonly to?: string;
+    readonly reason?: string;
+  }
+  /** Someone left the server. `reason`: see {@linkcode describeLeave}. */
   | { readonly event: "leave"; readonly peer: PeerInfo; readonly reason: string }
   | { readonly event: "nick"; readonly peer: PeerInfo; readonly from: string }
-  /** A `/me` action. */
-  | { readonly event: "action"; readonly peer: PeerInfo; readonly text: string }
+  /** A `/me` action; `room` null when the server is not a chat room. */
+  | {
+    readonly event: "action";
+    readonly peer: PeerInfo;
+    readonly room: string | null;
+    readonly text: string;
+  }
   /** A private message; `from` or `to` is null for the operator. */
   | {
     readonly event: "private";
@@ -34,8 +58,15 @@ export type ServerEvent =
     readonly to: PeerInfo | null;
     readonly text: string;
   }
-  /** The operator's message to everyone. */
-  | { readonly event: "broadcast"; readonly text: string }
+  /** The operator's words, to one room or (null) to everyone. */
+  | { readonly event: "broadcast"; readonly room: string | null; readonly text: string }
+  /** A room's topic was set; `peer` null when the operator set it. */
+  | {
+    readonly event: "topic";
+    readonly peer: PeerInfo | null;
+    readonly room: string;
+    readonly topic: string;
+  }
   | { readonly event: "kick"; readonly peer: PeerInfo; readonly reason: string }
   /** A connection turned away before joining: denied, server full, failed TLS handshake. */
   | { readonly event: "refused"; readonly address: string; readonly reason: string }
@@ -48,33 +79,18 @@ export interface ServerLog {
   /** Reports an event. */
   event(event: ServerEvent): void;
   /**
-   * Reports a line a peer sent: `text[start..end)`, sanitized UTF-8 without its
-   * line ending. The bytes are only valid during the call. This is the hot path:
-   * one call per line, so it should not allocate.
+   * Reports a line someone said in `room` (null when the server is not a chat
+   * room): `text[start..end)`, sanitized UTF-8 without its line ending. The
+   * bytes are only valid during the call. This is the hot path: one call per
+   * line, so it should not allocate.
    */
-  message(peer: PeerInfo, text: Uint8Array, start: number, end: number): void;
+  message(room: string | null, peer: PeerInfo, text: Uint8Array, start: number, end: number): void;
   /**
    * Undefined when the log can take more now; otherwise a promise that settles
    * when it can. The server stops reading from a peer while it waits, so a slow
    * log (a paused terminal, a full disk) pushes back instead of growing memory.
    */
   ready(): Promise<void> | undefined;
-}
-
-/**
- * The reason a peer left, for people: empty when it simply closed its side.
- *
- * @example
- * ```ts
- * import { describeLeave } from "./events.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(describeLeave("ana", "eof"), "ana left");
- * assert.equal(describeLeave("ana", "too slow"), "ana left (too slow)");
- * ```
- */
-export function describeLeave(name: string, reason: string): string {
-  return reason === "eof" ? `${name} left` : `${name} left (${reason})`;
 }
 
 /** A log that drops everything: for servers nobody watches. */

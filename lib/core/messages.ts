@@ -164,8 +164,8 @@ export type ChatEvent =
     readonly away?: string;
     readonly address?: string;
   }
-  /** Reply to `/rooms`. */
-  | { readonly type: "rooms"; readonly rooms: readonly RoomInfo[] }
+  /** Reply to `/rooms`: the first rooms (at most 200), and how many there are. */
+  | { readonly type: "rooms"; readonly rooms: readonly RoomInfo[]; readonly total: number }
   /** Reply to `/topic` without text. */
   | {
     readonly type: "topic_is";
@@ -204,6 +204,7 @@ export type ErrorCode =
   | "too_many_rooms"
   | "password"
   | "denied"
+  | "full"
   | "slow";
 
 /** The event types that are alike for every recipient in a room. */

@@ -1,328 +1,629 @@
 /**
- * One client of a chat server, from join to leave: its name, the lines it sends
- * (the relay's hot path), the commands it types, and flood control.
+ * One connected person, from attach to close: their name, rooms, away state
+ * and ignore list, the lines they say (the relay's hot path) and the commands
+ * they run. A session knows its connection only as a {@linkcode Peer}.
  *
  * @module
  */
 
-import type { Connection, ReadSink } from "../net/connection.ts";
-import { describeLeave, type PeerInfo, type ServerLog } from "./events.ts";
-import { checkName, type Hub, type HubPeer } from "./hub.ts";
-import { ByteBuilder, splitWord } from "../wire/text.ts";
+import type { ChatCore } from "./chat.ts";
+import { helpLines, MAX_HISTORY } from "./commands.ts";
+import type { PeerInfo } from "./events.ts";
+import type {
+  ChatEvent,
+  Command,
+  ErrorCode,
+  HistoryLine,
+  LineKind,
+  MemberInfo,
+  RoomName,
+  Who,
+} from "./messages.ts";
+import { checkName, checkRoomName } from "./names.ts";
+import type { Peer } from "./peer.ts";
+import type { Room } from "./room.ts";
 import { TokenBucket } from "./token_bucket.ts";
+import { ByteBuilder, sanitizeText } from "../wire/text.ts";
 
-/** What every session of one server shares. */
-export interface Room {
-  /** The registry of joined sessions. */
-  readonly hub: Hub<Session>;
-  /** Where the operator sees what happens. */
-  readonly log: ServerLog;
-  /** True: lines go to every other client. False: to the operator only. */
-  readonly relay: boolean;
-  /** Lines per second one client may send; 0 for no limit. */
-  readonly flood: number;
-  /** Joins and leaves are announced to the room only while it has at most this many people. */
-  readonly presenceLimit: number;
-  /** Set when the server shuts down: nobody is told who leaves then. */
-  closing: boolean;
-  /**
-   * Set while some client is more than its send queue behind: every session
-   * waits for it before reading on, so the relay never outruns its readers.
-   */
-  pause: Promise<void> | null;
-  /** Told when a session's connection stops reading: the server then winds it up. */
-  ended(session: Session, reason: string, error?: unknown): void;
-}
-
-/** Most names listed in a welcome; `/who` lists up to ten times more. */
-const LISTED_NAMES = 20;
-const SLASH = 0x2f;
-const LF = 0x0a;
+/** Most names listed when you join a room; `/who` lists up to ten times more. */
+export const LISTED_NAMES = 20;
+/** Most rooms a multi-room peer (IRC, web) may be in at once. */
+export const MAX_ROOMS_PER_PEER = 50;
+/** Longest topic, in characters. */
+export const MAX_TOPIC = 300;
+/** Most rooms `/rooms` lists. */
+const LISTED_ROOMS = 200;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const SPACE = 0x20;
+const TAB = 0x09;
 
-/**
- * The lines of the read chunk being handled, prefixed and ready to relay. One
- * builder serves every session: a chunk is handled from first line to flush()
- * without an await, so no two sessions can be halfway through at once.
- */
-const batch = new ByteBuilder(64 * 1024);
-/** Scratch space for sanitizing a line that is not relayed. */
+/** Scratch space for a line that is not relayed (operator mode). */
 const scratch = new ByteBuilder(1024);
 
-const HELP = [
-  "commands:",
-  "  /nick <name>        change your name (letters, digits, _ and -; up to 32)",
-  "  /who                who is online",
-  "  /msg <name> <text>  a private message (to a name, or to server: the operator)",
-  "  /me <action>        an action: * you <action>",
-  "  /quit [message]     leave, with an optional message",
-  "  /help               this list",
-  "  //text              sends a line that starts with /",
-];
-
-/** Encodes a server notice: `* text\n`. */
-export function notice(text: string): Uint8Array {
-  return encoder.encode(`* ${text}\n`);
-}
-
-/**
- * A joined client: registered in the hub under its name, and the sink of its
- * connection's read loop.
- */
-export class Session implements HubPeer, PeerInfo, ReadSink {
-  /** Unique for the life of the server. */
+/** A connected person. */
+export class Session implements Who, PeerInfo {
+  /** Unique for the life of the server (or cluster). */
   readonly id: number;
-  /** Unique ignoring case; changed through the hub only. */
+  /** Unique by name key; changed through the directory only. */
   name: string;
-  /** Remote address, as people write it. */
-  readonly address: string;
-  /** When the client connected, in milliseconds since the epoch (a Date would cost more). */
-  readonly #connectedAt = Date.now();
-  /** The line-level socket. */
-  readonly connection: Connection;
-  readonly #room: Room;
+  /** The connection, as the core knows it. */
+  readonly peer: Peer;
+  readonly #core: ChatCore;
+  /** When the person connected, in milliseconds since the epoch. */
+  readonly connectedAt: number = Date.now();
   /**
-   * `<name> ` as bytes, the prefix of this client's relayed lines: made when the
-   * client first says something (many never do), dropped on rename.
+   * `performance.now()` at the last complete line: what the idle timeout
+   * measures (bytes that never make a line do not count as activity).
    */
-  #prefix: Uint8Array | null = null;
-  /** Flood control, when the room has a limit. */
+  lastActive: number = performance.now();
+  /** The rooms this person is in, in the order joined (a line client: at most one). */
+  readonly rooms: Room[] = [];
+  /** The away message, or null while present. */
+  away: string | null = null;
+  /** Ids of the people this one ignores; null for nobody (the common case). */
+  ignoring: Set<number> | null = null;
+  /** Set once leaving began (quit, kick, timeout): nothing more they send counts. */
+  leaving: string | null = null;
+  /** True while the peer's send queue is over its mark. */
+  behind = false;
+  /**
+   * Rooms whose history is being fetched, with the encoded lines that arrived
+   * meanwhile; null while none is (always, with a synchronous store).
+   */
+  replaying: Map<Room, unknown[]> | null = null;
+  /** Settles when this session is no longer behind. */
+  #caughtUp: PromiseWithResolvers<void> | null = null;
+  /** Rooms said something in since the last flush, and peers messaged: what a flush may wait for. */
+  #saidIn: Room[] = [];
+  #messaged: Session[] = [];
+  /** Flood control, when the server has a limit. */
   readonly #bucket: TokenBucket | null;
   /** Lines dropped in the current flood, reported when it ends. */
   #dropped = 0;
+  /** Set once `closed()` ran. */
+  #gone = false;
 
-  /** A session for a connection that was admitted; it joins with {@linkcode join}. */
-  constructor(room: Room, connection: Connection, id: number) {
-    this.#room = room;
-    this.connection = connection;
+  /** A session for a peer the core attached; see `ChatCore.attach`. */
+  constructor(core: ChatCore, peer: Peer, id: number) {
+    this.#core = core;
+    this.peer = peer;
     this.id = id;
     this.name = `user${id}`;
-    this.address = connection.remote;
-    this.#bucket = room.flood > 0 ? new TokenBucket(room.flood, performance.now()) : null;
+    const flood = core.options.flood;
+    this.#bucket = flood > 0 ? new TokenBucket(flood, performance.now()) : null;
   }
 
-  /** When the client connected. */
+  /** Remote address, as people write it. */
+  get address(): string {
+    return this.peer.address;
+  }
+
+  /** When the person connected. */
   get since(): Date {
-    return new Date(this.#connectedAt);
+    return new Date(this.connectedAt);
   }
 
-  /** Queues bytes for this client; never waits. */
-  send(bytes: Uint8Array): boolean {
-    return this.connection.send(bytes);
+  /** How they are connected: `line`, `tls`, `irc`, `web`. */
+  get transport(): string {
+    return this.peer.transport;
   }
 
-  /** Sends a notice (`* text`) to this client. */
-  notice(text: string): void {
-    this.send(notice(text));
+  /** The room a line client is in (the first room of others); null when in none. */
+  get room(): Room | null {
+    return this.rooms[0] ?? null;
   }
 
-  /** Registers the session, welcomes the client and tells the room. */
-  join(): void {
-    const { hub, log, relay } = this.#room;
-    hub.add(this);
-    log.event({ event: "join", peer: this });
-    this.notice(`welcome, you are ${this.name}`);
-    if (!relay) {
-      this.notice("you are talking with the operator of this server; /help lists commands");
-      return;
-    }
-    this.notice(
-      hub.size === 1 ? "nobody else is here" : `online: ${listNames(hub, LISTED_NAMES, this)}`,
-    );
-    this.#announce(notice(`${this.name} joined`));
+  /** Whether this session hides what `from` says. */
+  ignores(from: Who): boolean {
+    return this.ignoring !== null && this.ignoring.has(from.id);
   }
 
-  /** Unregisters the session and tells the room why it left (see {@linkcode describeLeave}). */
-  leave(reason: string): void {
-    const { hub, log } = this.#room;
-    if (!hub.remove(this)) return;
-    log.event({ event: "leave", peer: this, reason });
-    if (this.#room.relay && !this.#room.closing) {
-      this.#announce(notice(describeLeave(this.name, reason)));
-    }
+  /** Tells this person something. */
+  deliver(event: ChatEvent): void {
+    this.peer.deliver(event);
   }
 
-  /** A complete line from the client: a command, or text for the room or the operator. */
-  line(buf: Uint8Array, start: number, end: number): void {
-    // A client that is leaving (it quit, was kicked, timed out) has no more say,
-    // even in lines that came in the same read as its /quit.
-    if (this.connection.reason !== null) return;
+  /** A note for this person (`* text` on a line client). */
+  info(text: string): void {
+    this.peer.deliver({ type: "info", text });
+  }
+
+  /** An error for this person only. */
+  error(code: ErrorCode, text: string): void {
+    this.peer.deliver({ type: "error", code, text });
+  }
+
+  /** What `/who` shows of this person. */
+  memberInfo(): MemberInfo {
+    return this.away === null
+      ? { id: this.id, name: this.name, transport: this.transport }
+      : { id: this.id, name: this.name, transport: this.transport, away: this.away };
+  }
+
+  // The hot path. A transport hands each complete line to sayIn() and calls
+  // flush() at the end of each read: the lines of a read go out as one batch.
+
+  /**
+   * A line `buf[start..end)` said in `room` (null: to the operator, when the
+   * server is not a chat room). Blank lines are not relayed.
+   */
+  sayIn(room: Room | null, buf: Uint8Array, start: number, end: number, kind: LineKind): void {
+    if (this.leaving !== null) return;
+    this.lastActive = performance.now();
+    if (isBlank(buf, start, end)) return;
     if (this.#bucket !== null && !this.#withinFloodLimit(this.#bucket)) return;
-    if (buf[start] === SLASH) {
-      if (end > start + 1 && buf[start + 1] === SLASH) {
-        start++; // "//text" is the text "/text"
-      } else {
-        this.flush(); // lines before the command go out first, under the old name
-        scratch.clear();
-        scratch.appendSanitized(buf, start, end);
-        this.#command(decoder.decode(scratch.bytes.subarray(0, scratch.length)));
-        return;
-      }
-    }
-    const log = this.#room.log;
-    if (this.#room.relay) {
-      // The hot path: the line is sanitized straight into the batch that flush()
-      // hands, as one shared buffer, to every other client's send queue.
-      batch.append(this.#prefix ??= encoder.encode(`<${this.name}> `));
-      const text = batch.length;
-      batch.appendSanitized(buf, start, end);
-      log.message(this, batch.bytes, text, batch.length);
-      batch.appendByte(LF);
-    } else {
+    const core = this.#core;
+    if (room === null) {
       scratch.clear();
       scratch.appendSanitized(buf, start, end);
-      log.message(this, scratch.bytes, 0, scratch.length);
+      if (kind === "action") {
+        core.log.event({ event: "action", peer: this, room: null, text: decodeScratch() });
+      } else core.log.message(null, this, scratch.bytes, 0, scratch.length);
+      return;
     }
+    const batch = core.batchFor(this, room, kind);
+    const text = batch.text;
+    const from = text.length;
+    text.appendSanitized(buf, start, end);
+    batch.endLine();
+    if (kind === "message") core.log.message(room.name, this, text.bytes, from, text.length);
+    else {
+      const action = decoder.decode(text.bytes.subarray(from, text.length));
+      core.log.event({ event: "action", peer: this, room: room.name, text: action });
+    }
+    if (!this.#saidIn.includes(room)) this.#saidIn.push(room);
   }
 
-  /** A line over the limit was dropped: tell the client. */
-  overlong(): void {
-    const limit = this.connection.decoder.maxLine;
-    this.notice(`error: line longer than ${limit} bytes was dropped`);
-    this.#room.log.event({
-      event: "error",
-      peer: this,
-      message: `line longer than ${limit} bytes dropped`,
-    });
+  /** A line said in this person's one room (line clients). */
+  say(buf: Uint8Array, start: number, end: number): void {
+    this.sayIn(this.#core.options.relay ? this.room : null, buf, start, end, "message");
   }
 
   /**
-   * End of a read chunk: relay its lines as one buffer. Returns a promise when
-   * reading must wait: some client is behind, or the operator's log is.
+   * End of a read: relays what was said as one batch. Returns a promise when
+   * the transport must wait before reading on: a room said into is held by a
+   * member that is behind, someone messaged is behind, this person is behind
+   * (replies to their own commands count against their own queue), or the
+   * operator's log is.
    */
   flush(): Promise<unknown> | undefined {
-    const room = this.#room;
-    if (batch.length > 0) room.hub.broadcast(batch.take(), this);
-    const logReady = room.log.ready();
-    if (room.pause === null) return logReady;
-    return logReady === undefined ? room.pause : Promise.all([room.pause, logReady]);
+    const core = this.#core;
+    core.flushBatch();
+    const waits: Promise<unknown>[] = [];
+    const wait = (p: Promise<unknown> | undefined) => {
+      if (p !== undefined) waits.push(p);
+    };
+    if (this.#saidIn.length > 0) {
+      for (const room of this.#saidIn) wait(room.held);
+      this.#saidIn.length = 0;
+    }
+    if (this.#messaged.length > 0) {
+      for (const to of this.#messaged) wait(to.#caughtUp?.promise);
+      this.#messaged.length = 0;
+    }
+    wait(this.#caughtUp?.promise);
+    wait(core.log.ready());
+    if (waits.length === 0) return undefined;
+    return waits.length === 1 ? waits[0] : Promise.all(waits);
   }
 
-  /** The connection stopped reading (see `ReadSink.end`). */
-  end(reason: string, error?: unknown): void {
-    // An error thrown halfway through a chunk may leave this session's lines in
-    // the shared batch: they must not go out with the next session's.
-    if (error !== undefined) batch.clear();
-    this.#room.ended(this, reason, error);
+  /** The peer's queue went over its mark (true) or back under half of it (false). */
+  setBehind(behind: boolean): void {
+    if (behind === this.behind) return;
+    this.behind = behind;
+    for (const room of this.rooms) room.memberBehind(behind);
+    if (behind) {
+      this.#caughtUp = Promise.withResolvers();
+    } else {
+      const caughtUp = this.#caughtUp;
+      this.#caughtUp = null;
+      caughtUp?.resolve();
+    }
+    this.#core.behindChanged(this, behind);
+  }
+
+  /** Keeps `encoded` for after a history replay into `room`; false when none is under way. */
+  hold(room: Room, encoded: unknown): boolean {
+    const held = this.replaying?.get(room);
+    if (held === undefined) return false;
+    held.push(encoded);
+    return true;
+  }
+
+  /**
+   * Runs a command. Returns a promise when it finishes later (a name claimed in
+   * a shared store): the transport then takes no more input until it settles,
+   * so commands keep their order.
+   */
+  run(command: Command): void | Promise<void> {
+    if (this.leaving !== null) return;
+    this.#core.flushBatch();
+    this.lastActive = performance.now();
+    const relay = this.#core.options.relay;
+    switch (command.type) {
+      case "say":
+      case "action": {
+        const room = this.#target(command.room);
+        if (room === undefined) return;
+        const bytes = encoder.encode(command.text);
+        this.sayIn(room, bytes, 0, bytes.length, command.type === "say" ? "message" : "action");
+        this.#core.flushBatch();
+        return;
+      }
+      case "msg":
+        return this.#msg(command.to, command.text, command.action ?? false);
+      case "nick":
+        return this.#nick(command.name);
+      case "quit":
+        this.info("goodbye");
+        return this.disconnect(command.reason ? `quit: ${sanitizeText(command.reason)}` : "quit");
+      case "help":
+        for (const text of helpLines(relay)) this.info(text);
+        return;
+    }
+    if (!relay) {
+      return this.error("not_relay", `/${command.type} needs a chat room (server --relay)`);
+    }
+    switch (command.type) {
+      case "join":
+        return this.join(command.room);
+      case "part":
+        return this.#part(command.room, command.reason);
+      case "rooms":
+        return this.#rooms();
+      case "who":
+        return this.#who(command.room);
+      case "whois":
+        return this.#whois(command.name);
+      case "topic":
+        return this.#topic(command.room, command.text);
+      case "away":
+        return this.#away(command.text);
+      case "ignore":
+        return this.#ignore(command.name);
+      case "unignore":
+        return this.#unignore(command.name);
+      case "history":
+        return this.#history(command.room, command.count);
+    }
+  }
+
+  /** Leaves the server: what is queued is written, then the connection closes. */
+  disconnect(reason: string): void {
+    if (this.leaving !== null) return;
+    this.leaving = reason;
+    this.peer.disconnect(reason);
+  }
+
+  /**
+   * The connection ended (the transport calls this once, whatever the cause):
+   * leave every room, tell who shared one, give up the name.
+   */
+  closed(reason: string): void {
+    if (this.#gone) return;
+    this.#gone = true;
+    const core = this.#core;
+    core.discardBatch(this);
+    const why = this.leaving ?? reason;
+    this.leaving ??= reason;
+    if (this.behind) this.setBehind(false);
+    const rooms = this.rooms.splice(0);
+    for (const room of rooms) room.remove(this);
+    if (!core.closing) core.tellCoMembers(rooms, { type: "quit", who: whoOf(this), reason: why });
+    for (const room of rooms) core.dropIfEmpty(room);
+    core.detach(this, why);
+  }
+
+  /** Enters `name`: for a line client, leaving the room it was in. */
+  join(name: RoomName): void {
+    const problem = checkRoomName(name);
+    if (problem !== null) return this.error("bad_room", problem);
+    const core = this.#core;
+    const existing = core.findRoom(name);
+    if (existing !== undefined && this.rooms.includes(existing)) {
+      return this.info(`you are already in ${existing.name}`);
+    }
+    if (!this.peer.singleRoom && this.rooms.length >= MAX_ROOMS_PER_PEER) {
+      return this.error(
+        "too_many_rooms",
+        `you are in ${MAX_ROOMS_PER_PEER} rooms; /part one first`,
+      );
+    }
+    const room = existing ?? core.createRoom(name);
+    const old = this.peer.singleRoom ? this.room : null;
+    if (old !== null) this.#leaveRoom(old, { to: room.name });
+    this.enter(room, old?.name);
+  }
+
+  /** Puts this session into `room` and tells everyone concerned (no checks). */
+  enter(room: Room, from?: RoomName): void {
+    const core = this.#core;
+    room.add(this);
+    this.rooms.push(room);
+    core.log.event({ event: "join", peer: this, room: room.name });
+    if (room.size <= core.options.presenceLimit) {
+      room.broadcast({ type: "join", room: room.name, who: whoOf(this), from }, this);
+    }
+    this.describe(room, from);
+  }
+
+  /** Tells this person they are in `room`: who else is, the topic, the history. */
+  describe(room: Room, from?: RoomName): void {
+    this.deliver({
+      type: "joined",
+      room: room.name,
+      topic: room.topic,
+      count: room.size,
+      members: listMembers(room, LISTED_NAMES, this),
+      ...(from === undefined ? {} : { from }),
+    });
+    this.#replay(room, this.#core.options.history);
+  }
+
+  /** Sends the last `count` lines of `room`; live lines that arrive meanwhile wait for them. */
+  #replay(room: Room, count: number): void {
+    if (count <= 0) return;
+    const recent = this.#core.store.recent(room.name, count);
+    if (!(recent instanceof Promise)) return this.#sendHistory(room, recent);
+    (this.replaying ??= new Map()).set(room, []);
+    recent.then(
+      (lines) => this.#endReplay(room, lines),
+      () => this.#endReplay(room, []),
+    );
+  }
+
+  #endReplay(room: Room, lines: HistoryLine[]): void {
+    const held = this.replaying?.get(room) ?? [];
+    this.replaying?.delete(room);
+    if (this.replaying?.size === 0) this.replaying = null;
+    if (this.#gone || !this.rooms.includes(room)) return;
+    this.#sendHistory(room, lines);
+    for (const encoded of held) this.peer.send(encoded);
+  }
+
+  #sendHistory(room: Room, lines: HistoryLine[]): void {
+    if (lines.length > 0) this.deliver({ type: "history", room: room.name, lines });
+  }
+
+  /** Leaves `room`, telling its members; the room goes when it is empty. */
+  #leaveRoom(room: Room, how: { to?: RoomName; reason?: string }): void {
+    const core = this.#core;
+    if (!room.remove(this)) return;
+    this.rooms.splice(this.rooms.indexOf(room), 1);
+    this.replaying?.delete(room);
+    core.log.event({ event: "part", peer: this, room: room.name, ...how });
+    if (room.size < core.options.presenceLimit) {
+      room.broadcast({ type: "part", room: room.name, who: whoOf(this), ...how });
+    }
+    core.dropIfEmpty(room);
+  }
+
+  /** The room a command names, or this person's room; undefined (after an error) when none. */
+  #target(name: RoomName | undefined): Room | null | undefined {
+    if (!this.#core.options.relay) return null;
+    if (name === undefined) {
+      const room = this.room;
+      if (room === null) this.error("not_in_room", "you are in no room; /join one");
+      return room ?? undefined;
+    }
+    const room = this.#core.findRoom(name);
+    if (room === undefined || !this.rooms.includes(room)) {
+      this.error("not_in_room", `you are not in ${name}; /join it first`);
+      return undefined;
+    }
+    return room;
+  }
+
+  #part(name: RoomName | undefined, reason: string | undefined): void {
+    const room = this.#target(name);
+    if (!room) return;
+    const core = this.#core;
+    const clean = reason === undefined ? undefined : sanitizeText(reason);
+    if (this.peer.singleRoom) {
+      const lobby = core.options.defaultRoom;
+      if (room.name.toLowerCase() === lobby.toLowerCase()) {
+        return this.info(`you are in the default room, ${room.name}; /quit leaves the server`);
+      }
+      return this.join(lobby);
+    }
+    this.#leaveRoom(room, clean === undefined ? {} : { reason: clean });
+    this.deliver({ type: "parted", room: room.name });
+  }
+
+  #nick(name: string): void | Promise<void> {
+    const problem = checkName(name, this.id);
+    if (problem !== null) return this.error("bad_name", `${problem}; you are still ${this.name}`);
+    const old = this.name;
+    const result = this.#core.directory.rename(this, name);
+    const done = (outcome: string) => {
+      if (outcome === "taken") {
+        return this.error("name_taken", `the name "${name}" is taken; you are still ${old}`);
+      }
+      if (outcome === "same") return this.info(`you are already ${name}`);
+      if (outcome !== "renamed") return;
+      this.deliver({ type: "renamed", you: whoOf(this), from: old });
+      this.#core.log.event({ event: "nick", peer: this, from: old });
+      this.#core.tellCoMembers(this.rooms, { type: "nick", who: whoOf(this), from: old }, this);
+    };
+    if (result instanceof Promise) return result.then(done);
+    done(result);
+  }
+
+  #msg(target: string, text: string, action: boolean): void {
+    const core = this.#core;
+    const clean = sanitizeText(text);
+    const time = Date.now();
+    if (target.toLowerCase() === "server") {
+      core.log.event({ event: "private", from: this, to: null, text: clean });
+      return this.deliver({
+        type: "private",
+        from: whoOf(this),
+        to: null,
+        text: clean,
+        action,
+        echo: true,
+        time,
+      });
+    }
+    if (!core.options.relay) {
+      return this.error("not_relay", "here you can only /msg server (other people need --relay)");
+    }
+    const to = core.directory.find(target);
+    if (to === undefined) return this.error("no_such_name", `nobody here is called "${target}"`);
+    if (to === this) return this.error("usage", "that is you");
+    const from = whoOf(this);
+    const toWho = whoOf(to);
+    if (!to.ignores(this)) {
+      to.deliver({ type: "private", from, to: toWho, text: clean, action, echo: false, time });
+      if (to.behind) this.#messaged.push(to);
+    }
+    core.log.event({ event: "private", from: this, to, text: clean });
+    this.deliver({ type: "private", from, to: toWho, text: clean, action, echo: true, time });
+    if (to.away !== null) this.deliver({ type: "away_is", who: toWho, text: to.away });
+  }
+
+  #rooms(): void {
+    const all = [...this.#core.rooms()];
+    const rooms = all.slice(0, LISTED_ROOMS).map((room) => ({
+      room: room.name,
+      count: room.size,
+      topic: room.topic,
+    }));
+    this.deliver({ type: "rooms", rooms, total: all.length });
+    if (all.length > LISTED_ROOMS) this.info(`and ${all.length - LISTED_ROOMS} more rooms`);
+  }
+
+  #who(name: RoomName | undefined): void {
+    const room = name === undefined ? this.room : this.#core.findRoom(name);
+    if (room === null) return this.error("not_in_room", "you are in no room; /who #room");
+    if (room === undefined) return this.error("no_such_room", `there is no room ${name}`);
+    this.deliver({
+      type: "who",
+      room: room.name,
+      count: room.size,
+      members: listMembers(room, LISTED_NAMES * 10),
+    });
+  }
+
+  #whois(name: string): void {
+    const who = this.#core.directory.find(name);
+    if (who === undefined) return this.error("no_such_name", `nobody here is called "${name}"`);
+    this.deliver({
+      type: "whois",
+      who: whoOf(who),
+      rooms: who.rooms.map((room) => room.name),
+      transport: who.transport,
+      since: who.connectedAt,
+      idleSeconds: Math.floor((performance.now() - who.lastActive) / 1000),
+      ...(who.away === null ? {} : { away: who.away }),
+      ...(who === this ? { address: who.address } : {}),
+    });
+  }
+
+  #topic(name: RoomName | undefined, text: string | undefined): void {
+    const room = this.#target(name);
+    if (!room) return;
+    if (text === undefined) {
+      return this.deliver({ type: "topic_is", room: room.name, topic: room.topic });
+    }
+    const topic = sanitizeText(text).slice(0, MAX_TOPIC);
+    this.#core.setTopic(room, topic, this);
+  }
+
+  #away(text: string | undefined): void {
+    const clean = text === undefined ? "" : sanitizeText(text).slice(0, MAX_TOPIC);
+    this.away = clean === "" ? null : clean;
+    this.deliver(this.away === null ? { type: "away" } : { type: "away", text: this.away });
+  }
+
+  #ignore(name: string | undefined): void {
+    if (name !== undefined) {
+      const who = this.#core.directory.find(name);
+      if (who === undefined) return this.error("no_such_name", `nobody here is called "${name}"`);
+      if (who === this) return this.error("usage", "you cannot ignore yourself");
+      (this.ignoring ??= new Set()).add(who.id);
+    }
+    this.deliver({ type: "ignoring", names: this.#ignoredNames() });
+  }
+
+  #unignore(name: string): void {
+    const who = this.#core.directory.find(name);
+    if (who === undefined || !this.ignoring?.delete(who.id)) {
+      return this.error("no_such_name", `you are not ignoring "${name}"`);
+    }
+    if (this.ignoring.size === 0) this.ignoring = null;
+    this.deliver({ type: "ignoring", names: this.#ignoredNames() });
+  }
+
+  /** Names of the ignored who are still here (someone who left is forgotten). */
+  #ignoredNames(): string[] {
+    const names: string[] = [];
+    for (const id of this.ignoring ?? []) {
+      const who = this.#core.directory.get(id);
+      if (who === undefined) this.ignoring!.delete(id);
+      else names.push(who.name);
+    }
+    if (this.ignoring?.size === 0) this.ignoring = null;
+    return names;
+  }
+
+  #history(name: RoomName | undefined, count: number | undefined): void {
+    const room = this.#target(name);
+    if (!room) return;
+    const n = Math.min(count ?? this.#core.options.history, MAX_HISTORY);
+    const recent = this.#core.store.recent(room.name, n);
+    const send = (lines: HistoryLine[]) =>
+      lines.length === 0 ? this.info(`no history in ${room.name}`) : this.#sendHistory(room, lines);
+    if (recent instanceof Promise) recent.then(send, () => send([]));
+    else send(recent);
   }
 
   /** Takes a token from the flood bucket; false when the line must be dropped. */
   #withinFloodLimit(bucket: TokenBucket): boolean {
-    // The time of the read that brought the line: one clock call per chunk, not per line.
-    if (bucket.take(this.connection.lastActive)) {
+    if (bucket.take(this.lastActive)) {
       if (this.#dropped > 0) {
-        this.notice(`${this.#dropped} lines were dropped by the flood limit`);
+        this.info(`${this.#dropped} lines were dropped by the flood limit`);
         this.#dropped = 0;
       }
       return true;
     }
     if (this.#dropped++ === 0) {
-      this.notice(
-        `error: flood: over ${bucket.rate} lines per second; lines are dropped until you slow down`,
+      this.error(
+        "flood",
+        `flood: over ${bucket.rate} lines per second; lines are dropped until you slow down`,
       );
-      this.#room.log.event({ event: "error", peer: this, message: "flood limit reached" });
+      this.#core.log.event({ event: "error", peer: this, message: "flood limit reached" });
     }
     return false;
   }
-
-  /** Sends to everyone else, while the room is small enough for presence notices. */
-  #announce(bytes: Uint8Array): void {
-    const hub = this.#room.hub;
-    if (hub.size <= this.#room.presenceLimit) hub.broadcast(bytes, this);
-  }
-
-  /** Runs a command line (it starts with "/"); errors go to this client only. */
-  #command(line: string): void {
-    const [word, rest] = splitWord(line.slice(1));
-    const name = word.toLowerCase();
-    switch (name) {
-      case "nick":
-        return this.#nick(rest);
-      case "who":
-        return this.#who();
-      case "msg":
-        return this.#msg(rest);
-      case "me":
-        return this.#me(rest);
-      case "quit":
-        return this.#quit(rest);
-      case "help":
-        for (const text of HELP) this.notice(text);
-        return;
-      default:
-        this.notice(`error: unknown command "/${name}"; /help lists the commands`);
-    }
-  }
-
-  #nick(name: string): void {
-    if (name === "") return this.notice("error: usage: /nick <name>");
-    if (name === this.name) return this.notice(`you are already ${name}`);
-    const problem = checkName(name, this.id);
-    if (problem !== null) return this.notice(`error: ${problem}; you are still ${this.name}`);
-    const old = this.name;
-    if (!this.#room.hub.rename(this, name)) {
-      return this.notice(`error: the name "${name}" is taken; you are still ${old}`);
-    }
-    this.#prefix = null;
-    this.notice(`you are now ${name}`);
-    this.#room.log.event({ event: "nick", peer: this, from: old });
-    if (this.#room.relay) this.#announce(notice(`${old} is now ${name}`));
-  }
-
-  #who(): void {
-    if (!this.#room.relay) return this.notice("error: /who needs a chat room (server --relay)");
-    const hub = this.#room.hub;
-    this.notice(`online (${hub.size}): ${listNames(hub, LISTED_NAMES * 10)}`);
-  }
-
-  #msg(args: string): void {
-    const [target, text] = splitWord(args);
-    if (target === "" || text === "") return this.notice("error: usage: /msg <name> <text>");
-    const log = this.#room.log;
-    if (target.toLowerCase() === "server") {
-      log.event({ event: "private", from: this, to: null, text });
-      this.send(encoder.encode(`-> *server* ${text}\n`));
-      return;
-    }
-    if (!this.#room.relay) {
-      return this.notice("error: here you can only /msg server (other clients need --relay)");
-    }
-    const to = this.#room.hub.find(target);
-    if (to === undefined) {
-      return this.notice(`error: nobody here is called "${target}"`);
-    }
-    if (to === this) return this.notice("error: that is you");
-    to.send(encoder.encode(`*${this.name}* ${text}\n`));
-    log.event({ event: "private", from: this, to, text });
-    this.send(encoder.encode(`-> *${to.name}* ${text}\n`));
-  }
-
-  #me(action: string): void {
-    if (action === "") return this.notice("error: usage: /me <action>");
-    this.#room.log.event({ event: "action", peer: this, text: action });
-    if (this.#room.relay) this.#room.hub.broadcast(notice(`${this.name} ${action}`), this);
-  }
-
-  #quit(message: string): void {
-    this.notice("goodbye");
-    // The read loop ends when the connection closes; leave() then tells the room.
-    void this.connection.end(message === "" ? "quit" : `quit: ${message}`, 1000);
-  }
 }
 
-/**
- * `a, b, c and 12 more`: the first `most` names in the hub, but `except`. Walks
- * only as far as it lists: with 10,000 people in the room a join must not copy
- * the registry.
- */
-function listNames(hub: Hub<Session>, most: number, except?: Session): string {
-  const names: string[] = [];
-  for (const peer of hub.peers()) {
-    if (names.length === most) break;
-    if (peer !== except) names.push(peer.name);
+/** `{ id, name }` of a session: what events carry (a copy, so a later rename does not change it). */
+export function whoOf(session: Who): Who {
+  return { id: session.id, name: session.name };
+}
+
+/** The first `most` members of a room (but `except`), as `/who` shows them. */
+function listMembers(room: Room, most: number, except?: Session): MemberInfo[] {
+  const members: MemberInfo[] = [];
+  for (const member of room.members) {
+    if (members.length === most) break;
+    if (member !== except) members.push(member.memberInfo());
   }
-  const total = hub.size - (except === undefined ? 0 : 1);
-  return total > most ? `${names.join(", ")} and ${total - most} more` : names.join(", ");
+  return members;
+}
+
+/** True when `buf[start..end)` holds nothing but spaces and tabs. */
+function isBlank(buf: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const b = buf[i];
+    if (b !== SPACE && b !== TAB) return false;
+  }
+  return true;
+}
+
+function decodeScratch(): string {
+  return decoder.decode(scratch.bytes.subarray(0, scratch.length));
 }

@@ -249,3 +249,22 @@ export function splitWord(text: string): [string, string] {
   const space = text.indexOf(" ");
   return space < 0 ? [text, ""] : [text.slice(0, space), text.slice(space + 1).trim()];
 }
+
+/**
+ * A duration for people, in its largest whole unit: `42s`, `5m`, `3h`, `2d`.
+ *
+ * @example
+ * ```ts
+ * import { duration } from "./text.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(duration(59), "59s");
+ * assert.equal(duration(7200), "2h");
+ * ```
+ */
+export function duration(seconds: number): string {
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)}h`;
+  return `${Math.floor(seconds / 86400)}d`;
+}

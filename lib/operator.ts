@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { ChatServer } from "../chat_server.ts";
-import { splitWord } from "../wire/text.ts";
+import type { ChatServer } from "./chat_server.ts";
+import { duration, splitWord } from "./wire/text.ts";
 
 /** What the console should do after a line. */
 export interface OperatorResult {
@@ -20,9 +20,13 @@ export interface OperatorResult {
 /** The operator's `/help`. */
 export const OPERATOR_HELP: readonly string[] = [
   "commands:",
-  "  <text>                     send text to every client, as <server> text",
+  "  <text>                     send text to everyone, as <server> text",
+  "  /say <#room> <text>        send text to one room only",
   "  /to <id|name> <text>       send text to one client only",
-  "  /list                      who is connected: id, name, address, since when",
+  "  /list                      who is connected: id, name, room, address, since when",
+  "  /rooms                     the rooms, with how many are in each and the topic",
+  "  /whois <id|name>           one client: rooms, address, since when, idle, away",
+  "  /topic <#room> <text>      set a room's topic",
   "  /kick <id|name> [reason]   disconnect a client, telling it the reason",
   "  /quit                      shut the server down gracefully",
   "  /help                      this list",
@@ -34,7 +38,7 @@ export const OPERATOR_HELP: readonly string[] = [
  *
  * @example
  * ```ts
- * import { ChatServer } from "../chat_server.ts";
+ * import { ChatServer } from "./chat_server.ts";
  * import { runOperatorLine } from "./operator.ts";
  * import assert from "node:assert/strict";
  *
@@ -55,12 +59,40 @@ export function runOperatorLine(server: ChatServer, line: string): OperatorResul
   const command = word.toLowerCase();
   const [target, rest] = splitWord(args);
   switch (command) {
+    case "say": {
+      if (!target.startsWith("#") || rest === "") return done("error: usage: /say <#room> <text>");
+      return server.say(rest, target) === undefined ? done(noRoom(target)) : done();
+    }
     case "to": {
       if (target === "" || rest === "") return done("error: usage: /to <id|name> <text>");
       return server.whisper(target, rest) === undefined ? done(noClient(target)) : done();
     }
     case "list":
       return done(...listClients(server));
+    case "rooms":
+      return done(...listRooms(server));
+    case "whois": {
+      if (target === "") return done("error: usage: /whois <id|name>");
+      const session = server.find(target);
+      if (session === undefined) return done(noClient(target));
+      const idle = Math.floor((performance.now() - session.lastActive) / 1000);
+      return done(
+        `#${session.id} ${session.name}: ${
+          session.rooms.length === 0
+            ? "in no room"
+            : `in ${session.rooms.map((r) => r.name).join(", ")}`
+        }, from ${session.address} (${session.transport}), since ${clock(session.since)}, idle ${
+          duration(idle)
+        }${session.away === null ? "" : `, away: ${session.away}`}`,
+      );
+    }
+    case "topic": {
+      if (!target.startsWith("#")) return done("error: usage: /topic <#room> <text>");
+      const room = server.core.findRoom(target);
+      if (room === undefined) return done(noRoom(target));
+      server.core.setTopic(room, rest, null);
+      return done();
+    }
     case "kick": {
       if (target === "") return done("error: usage: /kick <id|name> [reason]");
       const peer = server.kick(target, rest);
@@ -79,6 +111,10 @@ function noClient(target: string): string {
   return `error: no client "${target}"; /list shows who is connected`;
 }
 
+function noRoom(target: string): string {
+  return `error: nobody is in ${target}; /rooms lists the rooms`;
+}
+
 /** `/list`: one line per client, aligned. */
 function listClients(server: ChatServer): string[] {
   const clients = server.clients();
@@ -87,21 +123,27 @@ function listClients(server: ChatServer): string[] {
   const rows = clients.map((c) => [
     `#${c.id}`,
     c.name,
+    c.rooms.map((r) => r.name).join(",") || "-",
     c.address,
-    `since ${c.since.toTimeString().slice(0, 8)} (${ago(now - c.since.getTime())})`,
+    `since ${clock(c.since)} (${duration(Math.floor((now - c.since.getTime()) / 1000))})`,
   ]);
-  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)));
+  const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i].length)));
   return [
     `${clients.length} connected:`,
-    ...rows.map((r) => "  " + r.map((cell, i) => i < 3 ? cell.padEnd(widths[i]) : cell).join("  ")),
+    ...rows.map((r) => "  " + r.map((cell, i) => i < 4 ? cell.padEnd(widths[i]) : cell).join("  ")),
   ];
 }
 
-/** `42s`, `5m`, `3h`, `2d`. */
-function ago(ms: number): string {
-  const s = Math.floor(ms / 1000);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h`;
-  return `${Math.floor(s / 86400)}d`;
+/** `/rooms`: one line per room. */
+function listRooms(server: ChatServer): string[] {
+  const rooms = server.rooms();
+  if (rooms.length === 0) return ["no rooms"];
+  return [
+    `${rooms.length} room${rooms.length === 1 ? "" : "s"}:`,
+    ...rooms.map((r) => `  ${r.name} (${r.size})${r.topic === "" ? "" : `: ${r.topic}`}`),
+  ];
+}
+
+function clock(date: Date): string {
+  return date.toTimeString().slice(0, 8);
 }

@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
-import {
-  OutputBuffer,
-  ServerConsole,
-  Terminal,
-  type TerminalHandler,
-  type TerminalIo,
-} from "./console.ts";
+import { OutputBuffer } from "./output.ts";
+import { ServerConsole } from "./server_console.ts";
+import { Terminal, type TerminalHandler, type TerminalIo } from "./terminal.ts";
 import { Screen } from "./_test_screen.ts";
 
 const encoder = new TextEncoder();
@@ -142,6 +138,26 @@ Deno.test("Terminal reports Enter, Ctrl-C and Ctrl-D, and leaves raw mode on clo
   assert.deepEqual(handler.events, ["line:uno", "interrupt", "eof"]);
 });
 
+Deno.test("Terminal completes on Tab and prints the words a second Tab lists above the prompt", async () => {
+  const io = new FakeTerminal(40);
+  const names = ["carla", "carlos", "bea"];
+  const terminal = new Terminal(io, {
+    complete: (word) => names.filter((name) => name.startsWith(word)),
+  });
+  const handler = recorder();
+  const running = terminal.start(handler);
+  await io.type("hola c\t");
+  await io.type("\t");
+  await terminal.drained();
+  assert.deepEqual(io.screen.lines(), ["carla  carlos", "> hola carl"]);
+  assert.deepEqual(io.screen.cursor(), [1, 11]);
+  await io.type("a\t\r");
+  assert.deepEqual(handler.events, ["line:hola carla "], "a list is not the end of input");
+  await terminal.close();
+  io.end();
+  await running;
+});
+
 Deno.test("Terminal.close() prints lines still waiting, then erases the prompt", async () => {
   const io = new FakeTerminal(60);
   const terminal = new Terminal(io);
@@ -207,14 +223,14 @@ Deno.test("ServerConsole writes plain lines without a terminal", async () => {
     write: (p) => Promise.resolve((text += new TextDecoder().decode(p)).length && p.length),
   });
   const log = new ServerConsole(out);
-  const peer = { id: 3, name: "ana", address: "127.0.0.1:5", since: new Date() };
-  log.event({ event: "listening", address: "127.0.0.1:5000", relay: true });
-  log.message(peer, encoder.encode("hola"), 0, 4);
+  const peer = { id: 3, name: "ana", address: "127.0.0.1:5", since: new Date(), transport: "line" };
+  log.event({ event: "listening", address: "127.0.0.1:5000", relay: true, transport: "line" });
+  log.message("#lobby", peer, encoder.encode("hola"), 0, 4);
   log.event({ event: "leave", peer, reason: "too slow" });
   await out.drained();
   const lines = text.split("\n");
   assert.equal(lines[0], "listening on 127.0.0.1:5000");
-  assert.match(lines[1], /^\d\d:\d\d:\d\d \[#3 ana\] hola$/);
+  assert.match(lines[1], /^\d\d:\d\d:\d\d \[#lobby ana\] hola$/);
   assert.match(lines[2], /^\d\d:\d\d:\d\d \* #3 ana left \(too slow\)$/);
   assert.equal(text.indexOf("\x1b"), -1);
 });

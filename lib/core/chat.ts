@@ -1,0 +1,527 @@
+/**
+ * The chat core: the directory, the rooms, the store and the log, and what the
+ * operator can do. Transports attach peers to it (see peer.ts); it imports no
+ * transport, no socket and no store implementation.
+ *
+ * @module
+ */
+
+import { Directory, type IdSource, type NameClaims } from "./directory.ts";
+import { type ServerLog, SILENT_LOG } from "./events.ts";
+import type { ChatEvent, RoomEvent, RoomName } from "./messages.ts";
+import { checkRoomName, roomKey } from "./names.ts";
+import { type Peer, SaidBatch } from "./peer.ts";
+import { Room } from "./room.ts";
+import { Session, whoOf } from "./session.ts";
+import { MemoryStore } from "../store/memory.ts";
+import type { Store } from "../store/store.ts";
+import { sanitizeText } from "../wire/text.ts";
+
+/** Options for {@linkcode ChatCore}; every one has a default. */
+export interface ChatCoreOptions {
+  /**
+   * A chat room: people talk with each other, in rooms. Otherwise each client
+   * talks with the operator only, as in the tutorial.
+   * @default {false}
+   */
+  relay?: boolean;
+  /**
+   * The room line clients start in, and go back to with `/part`.
+   * @default {"#lobby"}
+   */
+  defaultRoom?: RoomName;
+  /**
+   * Lines per second one person may say; excess lines are dropped. 0: no limit.
+   * @default {0}
+   */
+  flood?: number;
+  /**
+   * Joins and leaves are announced while a room has at most this many people:
+   * in a room of thousands they would be most of the traffic.
+   * @default {100}
+   */
+  presenceLimit?: number;
+  /**
+   * Lines of history shown on joining a room; 0 for none.
+   * @default {50}
+   */
+  history?: number;
+  /** Where history, topics and bans live. @default a {@linkcode MemoryStore} */
+  store?: Store;
+  /** Where events and messages are reported. @default a log that drops everything */
+  log?: ServerLog;
+  /** Where ids come from (a cluster shares them). @default a counter from 1 */
+  ids?: IdSource;
+  /** Who else must agree to a name (a cluster). @default nobody */
+  claims?: NameClaims;
+  /**
+   * The window, in milliseconds, in which a peer that is behind must make
+   * progress; a peer that catches up by less than `minProgress` bytes in one is
+   * disconnected as too slow.
+   * @default {500}
+   */
+  slowTimeout?: number;
+  /** @default {65536} */
+  minProgress?: number;
+  /**
+   * Milliseconds a person may go without saying or doing anything before they
+   * are disconnected; 0 for never. Bytes that never make a complete line do not
+   * count as activity.
+   * @default {0}
+   */
+  idleTimeout?: number;
+}
+
+/** The options with their defaults filled in. */
+export interface CoreSettings {
+  readonly relay: boolean;
+  readonly defaultRoom: RoomName;
+  readonly flood: number;
+  readonly presenceLimit: number;
+  readonly history: number;
+  readonly slowTimeout: number;
+  readonly minProgress: number;
+  readonly idleTimeout: number;
+}
+
+/**
+ * The chat core.
+ *
+ * @example Two peers in the default room
+ * ```ts
+ * import { ChatCore } from "./chat.ts";
+ * import type { ChatEvent } from "./messages.ts";
+ * import type { Peer, SaidBatch, WireFormat } from "./peer.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // A wire format that renders lines as "name: text".
+ * const format: WireFormat<string[]> = {
+ *   name: "test",
+ *   encodeLines: (_room, from, batch: SaidBatch) =>
+ *     batch.ends.map((end, i) =>
+ *       `${from.name}: ${new TextDecoder().decode(batch.text.bytes.subarray(batch.start(i), end))}`
+ *     ),
+ *   encodeEvent: () => null,
+ * };
+ * const peer = (got: string[]): Peer<string[]> => ({
+ *   format, transport: "test", address: "-", singleRoom: true, written: 0,
+ *   send: (lines) => got.push(...lines),
+ *   deliver: (_event: ChatEvent) => {},
+ *   disconnect: () => {},
+ *   echoes: () => false,
+ * });
+ * const core = new ChatCore({ relay: true });
+ * const [a, b]: string[][] = [[], []];
+ * const ana = core.attach(peer(a));
+ * core.welcome(ana);
+ * core.welcome(core.attach(peer(b)));
+ * const hola = new TextEncoder().encode("hola");
+ * ana.say(hola, 0, hola.length);
+ * ana.flush();
+ * assert.deepEqual(b, ["user1: hola"]);
+ * assert.deepEqual(a, []);
+ * ```
+ */
+export class ChatCore {
+  /** Everyone connected here. */
+  readonly directory: Directory<Session>;
+  /** The settings in force. */
+  readonly options: CoreSettings;
+  /** Where history, topics and bans live. */
+  readonly store: Store;
+  /** Where the operator sees what happens. */
+  readonly log: ServerLog;
+  /** Set when the server shuts down: nobody is told who leaves then, and nobody joins. */
+  closing = false;
+  /** Rooms by key (lower case); a room is dropped when its last member leaves. */
+  readonly #rooms = new Map<string, Room>();
+  /** Topics kept while their room is empty, by room key. */
+  readonly #topics = new Map<string, { topic: string; by: string; time: number }>();
+  /**
+   * The lines of the read being handled, ready to relay. One batch serves
+   * every session: a read is handled from its first line to its flush without
+   * an await, so no two sessions are ever halfway through at once.
+   */
+  readonly #batch = new SaidBatch();
+  /** Who the batch's lines are from, and where they go. */
+  #batchFrom: Session | null = null;
+  #batchRoom: Room | null = null;
+  /**
+   * Sessions more than their send queue behind, each with the start of its
+   * current progress window: when, and how much had been written to it then.
+   */
+  readonly #behind = new Map<Session, { since: number; written: number }>();
+  /** Checks `#behind` for sessions that stay behind too long; runs while it is not empty. */
+  #slowTimer: ReturnType<typeof setInterval> | undefined;
+  /** The idle sweep, when an idle timeout is set. */
+  #idleTimer: ReturnType<typeof setInterval> | undefined;
+  /** Woken when the last session closes during shutdown. */
+  #allClosed: PromiseWithResolvers<void> | null = null;
+  /** Settles once topics are loaded from the store. */
+  readonly ready: Promise<void>;
+
+  /** A core; see {@linkcode ChatCoreOptions}. */
+  constructor(options: ChatCoreOptions = {}) {
+    const defaultRoom = options.defaultRoom ?? "#lobby";
+    const problem = checkRoomName(defaultRoom);
+    if (problem !== null) throw new RangeError(`Invalid defaultRoom "${defaultRoom}": ${problem}`);
+    this.options = {
+      relay: options.relay ?? false,
+      defaultRoom,
+      flood: nonNegative("flood", options.flood ?? 0),
+      presenceLimit: nonNegative("presenceLimit", options.presenceLimit ?? 100),
+      history: nonNegative("history", options.history ?? 50),
+      slowTimeout: nonNegative("slowTimeout", options.slowTimeout ?? 500),
+      minProgress: nonNegative("minProgress", options.minProgress ?? 64 * 1024),
+      idleTimeout: nonNegative("idleTimeout", options.idleTimeout ?? 0),
+    };
+    this.directory = new Directory({ ids: options.ids, claims: options.claims });
+    this.store = options.store ?? new MemoryStore();
+    this.log = options.log ?? SILENT_LOG;
+    this.ready = this.#loadTopics();
+    if (this.options.idleTimeout > 0) {
+      // One sweep for everyone instead of a timer each: cheaper per idle person.
+      const every = Math.max(50, Math.min(1000, this.options.idleTimeout / 4));
+      this.#idleTimer = setInterval(() => this.#sweepIdle(), every);
+    }
+  }
+
+  async #loadTopics(): Promise<void> {
+    for (const t of await this.store.topics()) {
+      this.#topics.set(roomKey(t.room), { topic: t.topic, by: t.by, time: t.time });
+    }
+  }
+
+  /** How many people are connected. */
+  get size(): number {
+    return this.directory.size;
+  }
+
+  /**
+   * A new session for `peer`, registered under its default name `user<id>`.
+   * Nothing is sent yet: the transport calls {@linkcode welcome} when it is
+   * ready (at once for a line client; after registration for IRC).
+   */
+  attach(peer: Peer): Session {
+    const session = new Session(this, peer, this.directory.nextId());
+    this.directory.add(session);
+    this.log.event({ event: "connect", peer: session });
+    return session;
+  }
+
+  /**
+   * Welcomes a session and (on a chat server, for a peer that is in one room
+   * at a time) puts it in the default room, with that room's history.
+   */
+  welcome(session: Session): void {
+    session.deliver({ type: "welcome", you: whoOf(session), server: "charla" });
+    if (!this.options.relay) {
+      this.#aboutConsole(session);
+    } else if (session.peer.singleRoom) {
+      session.enter(this.#room(this.options.defaultRoom));
+    }
+  }
+
+  /**
+   * Tells a session again where it stands (its name, each of its rooms with
+   * their history): for a peer that switched wire format.
+   */
+  resume(session: Session): void {
+    session.deliver({ type: "welcome", you: whoOf(session), server: "charla" });
+    if (!this.options.relay) this.#aboutConsole(session);
+    for (const room of session.rooms) session.describe(room);
+  }
+
+  #aboutConsole(session: Session): void {
+    session.info("you are talking with the operator of this server; /help lists commands");
+  }
+
+  /** The room with this name (any case), if anyone is in it. */
+  findRoom(name: RoomName): Room | undefined {
+    return this.#rooms.get(roomKey(name));
+  }
+
+  /** Makes a room (the name must be valid and free); its kept topic comes back. */
+  createRoom(name: RoomName): Room {
+    const key = roomKey(name);
+    const room = new Room(name);
+    const kept = this.#topics.get(key);
+    if (kept !== undefined) {
+      room.topic = kept.topic;
+      room.topicBy = kept.by;
+      room.topicTime = kept.time;
+    }
+    this.#rooms.set(key, room);
+    return room;
+  }
+
+  #room(name: RoomName): Room {
+    return this.findRoom(name) ?? this.createRoom(name);
+  }
+
+  /** Every room with someone in it, in the order they were made. */
+  rooms(): IterableIterator<Room> {
+    return this.#rooms.values();
+  }
+
+  /** Forgets an empty room (its topic is kept). */
+  dropIfEmpty(room: Room): void {
+    if (room.size === 0 && this.#rooms.get(roomKey(room.name)) === room) {
+      this.#rooms.delete(roomKey(room.name));
+    }
+  }
+
+  /** Sets a room's topic, tells its members, keeps it. `by` null: the operator. */
+  setTopic(room: Room, topic: string, by: Session | null): void {
+    const name = by?.name ?? "server";
+    room.topic = topic;
+    room.topicBy = name;
+    room.topicTime = Date.now();
+    this.#topics.set(roomKey(room.name), { topic, by: name, time: room.topicTime });
+    this.store.setTopic({ room: room.name, topic, by: name, time: room.topicTime });
+    room.broadcast({ type: "topic", room: room.name, topic, by: by === null ? null : by.name });
+    this.log.event({ event: "topic", peer: by, room: room.name, topic });
+  }
+
+  /**
+   * Sends `event` once to everyone who shares one of `rooms` with `except`
+   * (not to `except` itself), encoded once per wire format where it can be:
+   * a quit or a nick change is one line per person, however many rooms they share.
+   */
+  tellCoMembers(rooms: readonly Room[], event: RoomEvent, except?: Session): void {
+    const limit = this.options.presenceLimit;
+    if (rooms.length === 1) {
+      if (rooms[0].size <= limit) rooms[0].broadcast(event, except);
+      return;
+    }
+    const seen = new Set<Session>();
+    const encoded = new Map<unknown, unknown>();
+    for (const room of rooms) {
+      if (room.size > limit) continue;
+      for (const member of room.members) {
+        if (member === except || seen.has(member)) continue;
+        seen.add(member);
+        const format = member.peer.format;
+        let bytes = encoded.get(format);
+        if (bytes === undefined) encoded.set(format, bytes = format.encodeEvent(event));
+        if (bytes !== null) member.peer.send(bytes);
+      }
+    }
+  }
+
+  // The hot path: sessions append the lines of a read to the one batch, which
+  // goes out when the read is done, the room or kind changes, or a command runs.
+
+  /** The batch to append a line said by `from` in `room` to; earlier lines go first. */
+  batchFor(from: Session, room: Room, kind: SaidBatch["kind"]): SaidBatch {
+    const batch = this.#batch;
+    if (this.#batchFrom !== from || this.#batchRoom !== room || batch.kind !== kind) {
+      this.flushBatch();
+      this.#batchFrom = from;
+      this.#batchRoom = room;
+      batch.kind = kind;
+      batch.time = Date.now();
+    }
+    return batch;
+  }
+
+  /** Relays the batch, if it holds anything, and keeps its lines in the history. */
+  flushBatch(): void {
+    const batch = this.#batch;
+    const from = this.#batchFrom;
+    const room = this.#batchRoom;
+    this.#batchFrom = null;
+    this.#batchRoom = null;
+    if (batch.count === 0 || from === null || room === null) return batch.clear();
+    try {
+      room.publish(from, batch);
+      const text = batch.text.bytes;
+      for (let i = 0; i < batch.count; i++) {
+        this.store.append({
+          room: room.name,
+          time: batch.time,
+          from: from.name,
+          kind: batch.kind,
+          text: decoder.decode(text.subarray(batch.start(i), batch.ends[i])),
+        });
+      }
+    } finally {
+      // Whatever happened, these lines must not go out again with someone else's.
+      batch.clear();
+    }
+  }
+
+  /**
+   * Drops the lines `from` has in the batch: a read that failed halfway must
+   * not send its lines later, under whoever flushes next.
+   */
+  discardBatch(from: Session): void {
+    if (this.#batchFrom !== from) return;
+    this.#batchFrom = null;
+    this.#batchRoom = null;
+    this.#batch.clear();
+  }
+
+  /** A session's connection ended and it left every room: forget it. */
+  detach(session: Session, reason: string): void {
+    if (!this.directory.remove(session)) return;
+    this.#behind.delete(session);
+    this.log.event({ event: "leave", peer: session, reason });
+    if (this.directory.size === 0) this.#allClosed?.resolve();
+  }
+
+  // What the operator can do.
+
+  /**
+   * The operator says `text` to one room, or (no room) to everyone: `<server>
+   * text`. Returns how many people it reached, or undefined when there is no
+   * such room.
+   */
+  say(text: string, room?: RoomName): number | undefined {
+    const clean = sanitizeText(text);
+    const time = Date.now();
+    if (room !== undefined) {
+      const target = this.findRoom(room);
+      if (target === undefined) return undefined;
+      target.broadcast({ type: "broadcast", room: target.name, text: clean });
+      this.store.append({ room: target.name, time, from: "server", kind: "notice", text: clean });
+      this.log.event({ event: "broadcast", room: target.name, text: clean });
+      return target.size;
+    }
+    // Everyone, whatever room (or none) they are in: encoded once per format.
+    const event: ChatEvent = { type: "broadcast", room: null, text: clean };
+    const encoded = new Map<unknown, unknown>();
+    for (const session of this.directory.entries()) {
+      const format = session.peer.format;
+      let bytes = encoded.get(format);
+      if (bytes === undefined) encoded.set(format, bytes = format.encodeEvent(event));
+      if (bytes !== null) session.peer.send(bytes);
+    }
+    for (const target of this.#rooms.values()) {
+      this.store.append({ room: target.name, time, from: "server", kind: "notice", text: clean });
+    }
+    this.log.event({ event: "broadcast", room: null, text: clean });
+    return this.directory.size;
+  }
+
+  /** The operator says `text` to one person: `*server* text`. Undefined when there is nobody by that name. */
+  whisper(target: string, text: string): Session | undefined {
+    const to = this.directory.find(target);
+    if (to === undefined) return undefined;
+    const clean = sanitizeText(text);
+    to.deliver({
+      type: "private",
+      from: null,
+      to: whoOf(to),
+      text: clean,
+      action: false,
+      echo: false,
+      time: Date.now(),
+    });
+    this.log.event({ event: "private", from: null, to, text: clean });
+    return to;
+  }
+
+  /** Disconnects one person, telling them why. Undefined when there is nobody by that name. */
+  kick(target: string, reason = ""): Session | undefined {
+    const session = this.directory.find(target);
+    if (session === undefined) return undefined;
+    const clean = sanitizeText(reason);
+    session.info(clean === "" ? "you were kicked by the operator" : `you were kicked: ${clean}`);
+    this.log.event({ event: "kick", peer: session, reason: clean });
+    session.disconnect(clean === "" ? "kicked" : `kicked: ${clean}`);
+    return session;
+  }
+
+  /**
+   * Tells everyone `* <reason>` and ends every connection (each writes what is
+   * queued first); settles when every session has closed.
+   */
+  async shutdown(reason: string): Promise<void> {
+    if (!this.closing) {
+      this.closing = true;
+      clearInterval(this.#idleTimer);
+      // Readers waiting for someone who is behind must not hold up the end.
+      for (const session of [...this.#behind.keys()]) session.setBehind(false);
+      for (const session of [...this.directory.entries()]) {
+        session.info(reason);
+        session.disconnect("server shutting down");
+      }
+    }
+    if (this.directory.size > 0) {
+      this.#allClosed ??= Promise.withResolvers();
+      await this.#allClosed.promise;
+    }
+    await this.store.flush();
+  }
+
+  // Flow control.
+
+  /**
+   * A session fell behind or caught up. A session that is behind holds the
+   * rooms it is in (their senders wait); one that stays behind without
+   * progress is disconnected, so it cannot hold them for long.
+   */
+  behindChanged(session: Session, behind: boolean): void {
+    if (behind) {
+      if (this.closing) return;
+      this.#behind.set(session, { since: performance.now(), written: session.peer.written });
+      if (this.#slowTimer === undefined) {
+        const every = Math.max(10, Math.min(100, this.options.slowTimeout / 4));
+        this.#slowTimer = setInterval(() => this.#dropSlow(), every);
+      }
+    } else if (this.#behind.delete(session) && this.#behind.size === 0) {
+      clearInterval(this.#slowTimer);
+      this.#slowTimer = undefined;
+    }
+  }
+
+  /**
+   * Disconnects sessions that are behind and caught up too little in their last
+   * window. Progress, not time alone, is the test: when many peers share a
+   * bottleneck (one machine reading them all, the server's own CPU), each
+   * drains slowly but steadily and must not be dropped; one that stopped
+   * reading, or trickles a byte now and then to hold the room, is.
+   */
+  #dropSlow(): void {
+    const now = performance.now();
+    for (const [session, window] of this.#behind) {
+      if (now - window.since < this.options.slowTimeout) continue;
+      const written = session.peer.written;
+      if (written - window.written < this.options.minProgress) {
+        this.#behind.delete(session);
+        session.setBehind(false);
+        session.leaving ??= "too slow";
+        session.peer.disconnect("too slow", true);
+      } else {
+        window.since = now;
+        window.written = written;
+      }
+    }
+    if (this.#behind.size === 0) {
+      clearInterval(this.#slowTimer);
+      this.#slowTimer = undefined;
+    }
+  }
+
+  /** Disconnects everyone idle for longer than the idle timeout. */
+  #sweepIdle(): void {
+    const timeout = this.options.idleTimeout;
+    const oldest = performance.now() - timeout;
+    for (const session of this.directory.entries()) {
+      if (session.lastActive < oldest && session.leaving === null) {
+        session.info(`idle for ${timeout / 1000} s: disconnecting`);
+        session.disconnect("timed out");
+      }
+    }
+  }
+}
+
+const decoder = new TextDecoder();
+
+function nonNegative(name: string, value: number): number {
+  if (!Number.isFinite(value) || value < 0) {
+    throw new RangeError(`Invalid ${name} "${value}": must be a number of at least 0`);
+  }
+  return value;
+}

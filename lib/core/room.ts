@@ -1,0 +1,136 @@
+/**
+ * A room: its members, its topic, its fan-out and its flow control.
+ *
+ * Fan-out never waits for a member: each member's peer has its own bounded
+ * queue. What a room shares is encoded once per wire format present and the
+ * same buffer goes to every member that speaks it. A member that falls behind
+ * holds this room's senders only (see {@linkcode Room.held}), never the server.
+ *
+ * @module
+ */
+
+import type { RoomEvent, RoomName } from "./messages.ts";
+import type { SaidBatch, WireFormat } from "./peer.ts";
+import type { Session } from "./session.ts";
+
+/**
+ * One room. Members are kept twice: in join order (for `/who`) and grouped by
+ * wire format, so a fan-out encodes once per format and then walks each group.
+ */
+export class Room {
+  /** The name as it was first written (`#Dev`); unique ignoring case. */
+  readonly name: RoomName;
+  /** Empty when none is set. */
+  topic = "";
+  /** Who set the topic, and when (milliseconds since the epoch). */
+  topicBy = "";
+  topicTime = 0;
+  /** Members in the order they came. */
+  readonly members: Set<Session> = new Set();
+  /** Members by the wire format their peer speaks. */
+  readonly #groups = new Map<WireFormat, Set<Session>>();
+  /** Members whose send queue is over its mark: while any is, senders here wait. */
+  #behind = 0;
+  /** Settles when `#behind` is back to 0; null while nobody is behind. */
+  #held: PromiseWithResolvers<void> | null = null;
+
+  /** An empty room. */
+  constructor(name: RoomName) {
+    this.name = name;
+  }
+
+  /** How many people are in the room. */
+  get size(): number {
+    return this.members.size;
+  }
+
+  /**
+   * Undefined while every member keeps up; otherwise a promise that settles
+   * when none is behind. A session that said something here waits for it
+   * before reading on, so the room's senders slow to its slowest live reader
+   * and nothing is lost; a member that stops reading is dropped by the core's
+   * slow-peer rule, which ends the wait.
+   */
+  get held(): Promise<void> | undefined {
+    return this.#held?.promise;
+  }
+
+  /** Adds a member (already marked behind or not). */
+  add(member: Session): void {
+    if (this.members.has(member)) return;
+    this.members.add(member);
+    this.#group(member.peer.format).add(member);
+    if (member.behind) this.memberBehind(true);
+  }
+
+  /** Removes a member; false when it was not one. */
+  remove(member: Session): boolean {
+    if (!this.members.delete(member)) return false;
+    this.#ungroup(member, member.peer.format);
+    if (member.behind) this.memberBehind(false);
+    return true;
+  }
+
+  /** A member's peer switched wire format (a line client asking for JSON). */
+  reformat(member: Session, from: WireFormat): void {
+    if (!this.members.has(member)) return;
+    this.#ungroup(member, from);
+    this.#group(member.peer.format).add(member);
+  }
+
+  /** A member fell behind (true) or caught up (false). */
+  memberBehind(behind: boolean): void {
+    if (behind) {
+      if (this.#behind++ === 0) this.#held = Promise.withResolvers();
+    } else if (--this.#behind === 0) {
+      const held = this.#held;
+      this.#held = null;
+      held?.resolve();
+    }
+  }
+
+  /**
+   * Relays lines `from` said here to every other member but those ignoring
+   * them, encoded once per wire format. Never waits.
+   */
+  publish(from: Session, batch: SaidBatch): void {
+    const echo = from.peer.echoes(batch.kind);
+    for (const [format, group] of this.#groups) {
+      // The sender alone in its group, and not to be echoed: nobody to encode for.
+      if (group.size === 1 && !echo && group.has(from)) continue;
+      const encoded = format.encodeLines(this.name, from, batch);
+      for (const member of group) {
+        if (member === from ? !echo : member.ignores(from)) continue;
+        if (member.replaying !== null && member.hold(this, encoded)) continue;
+        member.peer.send(encoded);
+      }
+    }
+  }
+
+  /** Sends an event to every member but `except`, encoded once per wire format. */
+  broadcast(event: RoomEvent, except?: Session): void {
+    for (const [format, group] of this.#groups) {
+      if (group.size === 1 && except !== undefined && group.has(except)) continue;
+      const encoded = format.encodeEvent(event);
+      if (encoded === null) continue;
+      for (const member of group) {
+        if (member === except) continue;
+        if (member.replaying !== null && member.hold(this, encoded)) continue;
+        member.peer.send(encoded);
+      }
+    }
+  }
+
+  #group(format: WireFormat): Set<Session> {
+    let group = this.#groups.get(format);
+    if (group === undefined) this.#groups.set(format, group = new Set());
+    return group;
+  }
+
+  #ungroup(member: Session, format: WireFormat): void {
+    const group = this.#groups.get(format);
+    if (group === undefined) return;
+    group.delete(member);
+    if (group.size === 0) this.#groups.delete(format);
+  }
+}

@@ -1,0 +1,322 @@
+/**
+ * The operator's view of a server: every event and message as a line, with a
+ * time stamp and who did it (or as JSON lines), and the operator's console
+ * reading commands from stdin.
+ *
+ * @module
+ */
+
+import type { ChatServer } from "../chat_server.ts";
+import type { PeerInfo, ServerEvent, ServerLog } from "../core/events.ts";
+import { describeLeave } from "../core/messages.ts";
+import { runOperatorLine } from "../operator.ts";
+import { type Input, type LineOutput, readLines } from "./output.ts";
+import type { Styler } from "./style.ts";
+
+const LF = 0x0a;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Local time as `HH:MM:SS`, recomputed at most once a second. */
+class Clock {
+  /** Until when (Date.now() time) the cached stamp is right. */
+  #until = 0;
+  #text = "";
+  #bytes = new Uint8Array();
+  #dim = new Uint8Array();
+  /** The current time stamp, with a trailing space. */
+  stamp(): string {
+    this.#update();
+    return this.#text;
+  }
+  /** The stamp, dim, as UTF-8 bytes. */
+  dimBytes(): Uint8Array {
+    this.#update();
+    return this.#dim;
+  }
+  /** The same, as UTF-8 bytes: for the per-line path. */
+  stampBytes(): Uint8Array {
+    this.#update();
+    return this.#bytes;
+  }
+  #update(): void {
+    const now = Date.now();
+    if (now < this.#until) return;
+    const d = new Date(now);
+    this.#until = now - d.getMilliseconds() + 1000;
+    this.#text = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} `;
+    this.#bytes = encoder.encode(this.#text);
+    this.#dim = encoder.encode(`\x1b[2m${this.#text}\x1b[0m`);
+  }
+}
+
+function pad(n: number): string {
+  return n < 10 ? `0${n}` : `${n}`;
+}
+
+/** Options for {@linkcode ServerConsole}. */
+export interface ServerConsoleOptions {
+  /**
+   * One JSON object per line for every event, instead of the human format.
+   * @default {false}
+   */
+  json?: boolean;
+  /** Colours for a terminal (time stamps dim, names coloured, problems red). @default none */
+  styler?: Styler;
+}
+
+/**
+ * The operator's view of a server: a {@linkcode ServerLog} that writes each
+ * event and message as a line, with a time stamp and who did it.
+ *
+ * @example
+ * ```ts
+ * import { ServerConsole } from "./server_console.ts";
+ * import { OutputBuffer } from "./output.ts";
+ * import assert from "node:assert/strict";
+ *
+ * let text = "";
+ * const out = new OutputBuffer({
+ *   write: (p: Uint8Array) => Promise.resolve((text += new TextDecoder().decode(p)).length && p.length),
+ * });
+ * const log = new ServerConsole(out, { json: true });
+ * const peer = { id: 1, name: "ana", address: "127.0.0.1:50000", since: new Date(), transport: "line" };
+ * log.message("#lobby", peer, new TextEncoder().encode("hola"), 0, 4);
+ * await out.drained();
+ * const event = JSON.parse(text);
+ * assert.equal(event.event, "message");
+ * assert.equal(event.text, "hola");
+ * assert.equal(event.room, "#lobby");
+ * ```
+ */
+export class ServerConsole implements ServerLog {
+  /** Where lines go. */
+  readonly out: LineOutput;
+  readonly #json: boolean;
+  readonly #styler: Styler | null;
+  readonly #clock = new Clock();
+  /** `[#room name] ` (`[#id name] ` without rooms) of the last message's sender, as bytes. */
+  #tagPeer: PeerInfo | null = null;
+  #tagName = "";
+  #tagRoom: string | null = null;
+  #tag: Uint8Array = new Uint8Array();
+
+  /** A console writing to `out`. */
+  constructor(out: LineOutput, options: ServerConsoleOptions = {}) {
+    this.out = out;
+    this.#json = options.json ?? false;
+    this.#styler = options.styler?.color ? options.styler : null;
+  }
+
+  /** Writes one event. */
+  event(event: ServerEvent): void {
+    if (this.#json) {
+      this.out.line(JSON.stringify(toJson(event)));
+    } else {
+      // The listening line has no time stamp, so scripts can read the port.
+      const stamp = event.event === "listening" ? "" : this.#clock.stamp();
+      const text = describe(event);
+      const styler = this.#styler;
+      if (styler === null) return this.out.line(stamp + text);
+      follow(styler, event);
+      this.out.line(styler.stamp(stamp) + styleEvent(styler, event, text));
+    }
+  }
+
+  /** Writes one message line: `HH:MM:SS [#room name] text` (`[#id name]` without rooms). */
+  message(room: string | null, peer: PeerInfo, text: Uint8Array, start: number, end: number): void {
+    if (this.#json) {
+      const line = decoder.decode(text.subarray(start, end));
+      this.out.line(
+        JSON.stringify({
+          time: new Date().toISOString(),
+          event: "message",
+          room,
+          ...who(peer),
+          text: line,
+        }),
+      );
+      return;
+    }
+    if (peer !== this.#tagPeer || peer.name !== this.#tagName || room !== this.#tagRoom) {
+      this.#tagPeer = peer;
+      this.#tagName = peer.name;
+      this.#tagRoom = room;
+      const name = this.#styler?.name(peer.name) ?? peer.name;
+      this.#tag = encoder.encode(`[${room ?? `#${peer.id}`} ${name}] `);
+    }
+    const pending = this.out.pending;
+    pending.append(this.#styler === null ? this.#clock.stampBytes() : this.#clock.dimBytes());
+    pending.append(this.#tag);
+    pending.append(text, start, end);
+    pending.appendByte(LF);
+    this.out.flush();
+  }
+
+  /** Undefined while the output keeps up. */
+  ready(): Promise<void> | undefined {
+    return this.out.ready();
+  }
+
+  /** Writes a reply to an operator command: plain lines, no time stamp. */
+  reply(text: string): void {
+    if (this.#json) {
+      this.out.line(JSON.stringify({ time: new Date().toISOString(), event: "reply", text }));
+    } else this.out.line(text);
+  }
+}
+
+/** `#7 ana`. */
+function label(peer: PeerInfo | null): string {
+  return peer === null ? "server" : `#${peer.id} ${peer.name}`;
+}
+
+/** An event's line in colour: problems red, notices dim, what people say with names coloured. */
+function styleEvent(styler: Styler, event: ServerEvent, text: string): string {
+  switch (event.event) {
+    case "refused":
+    case "error":
+      return styler.error(text);
+    case "listening":
+    case "shutdown":
+      return text;
+    case "private": {
+      const tag = text.slice(0, text.indexOf("] ") + 2);
+      return styler.notice(tag) + text.slice(tag.length);
+    }
+    case "broadcast":
+      return styler.operator(text);
+    default:
+      return styler.notice(text);
+  }
+}
+
+/** Keeps the palette in step with who is connected. */
+function follow(styler: Styler, event: ServerEvent): void {
+  if (event.event === "connect") styler.palette.join(event.peer.name);
+  else if (event.event === "leave") styler.palette.leave(event.peer.name);
+  else if (event.event === "nick") styler.palette.rename(event.from, event.peer.name);
+}
+
+/** An event in the human format, without its time stamp. */
+function describe(event: ServerEvent): string {
+  switch (event.event) {
+    case "listening":
+      return event.transport === "line"
+        ? `listening on ${event.address}`
+        : `listening on ${event.address} (${event.transport})`;
+    case "connect":
+      return `* ${label(event.peer)} connected from ${event.peer.address}` +
+        (event.peer.transport === "line" ? "" : ` (${event.peer.transport})`);
+    case "join":
+      return `* ${label(event.peer)} joined ${event.room}`;
+    case "part":
+      return `* ${label(event.peer)} left ${event.room}` +
+        (event.to !== undefined ? ` for ${event.to}` : "") +
+        (event.reason !== undefined ? ` (${event.reason})` : "");
+    case "leave":
+      return `* #${event.peer.id} ${describeLeave(event.peer.name, event.reason)}`;
+    case "nick":
+      return `* #${event.peer.id} ${event.from} is now ${event.peer.name}`;
+    case "action":
+      return event.room === null
+        ? `** ${label(event.peer)} ${event.text}`
+        : `[${event.room}] ** ${event.peer.name} ${event.text}`;
+    case "private":
+      return `[${label(event.from)} -> ${label(event.to)}] ${event.text}`;
+    case "broadcast":
+      return `[${event.room ?? "everyone"} server] ${event.text}`;
+    case "topic":
+      return `* ${label(event.peer)} set the topic of ${event.room}: ${event.topic}`;
+    case "kick":
+      return `* ${label(event.peer)} kicked${event.reason === "" ? "" : `: ${event.reason}`}`;
+    case "refused":
+      return `! refused ${event.address}: ${event.reason}`;
+    case "error":
+      return event.peer === null
+        ? `! ${event.message}`
+        : `! ${label(event.peer)}: ${event.message}`;
+    case "shutdown":
+      return `* ${event.reason}`;
+  }
+}
+
+function who(peer: PeerInfo): { id: number; name: string; address: string; transport: string } {
+  return { id: peer.id, name: peer.name, address: peer.address, transport: peer.transport };
+}
+
+/** An event as a flat JSON object with an ISO time. */
+function toJson(event: ServerEvent): Record<string, unknown> {
+  const time = new Date().toISOString();
+  switch (event.event) {
+    case "connect":
+    case "join":
+    case "part":
+    case "leave":
+    case "nick":
+    case "action":
+    case "kick": {
+      const { peer, ...rest } = event;
+      return { time, ...rest, ...who(peer) };
+    }
+    case "topic": {
+      const { peer, ...rest } = event;
+      return { time, ...rest, ...(peer === null ? { name: "server" } : who(peer)) };
+    }
+    case "private":
+      return {
+        time,
+        event: "private",
+        from: event.from === null ? null : who(event.from),
+        to: event.to === null ? null : who(event.to),
+        text: event.text,
+      };
+    case "error":
+      return {
+        time,
+        event: "error",
+        ...(event.peer === null ? {} : who(event.peer)),
+        message: event.message,
+      };
+    default:
+      return { time, ...event };
+  }
+}
+
+/**
+ * Runs one line the operator typed and shows the replies; `/quit` shuts the
+ * server down.
+ */
+export function operatorLine(server: ChatServer, console: ServerConsole, line: string): void {
+  const result = runOperatorLine(server, line);
+  for (const reply of result.replies) console.reply(reply);
+  if (result.quit) void server.shutdown();
+}
+
+/**
+ * The operator's console without a terminal: reads lines from `input` (stdin)
+ * and runs them until input ends, which ends the console only: the server goes
+ * on serving.
+ */
+export async function runOperatorConsole(
+  server: ChatServer,
+  console: ServerConsole,
+  input: Input,
+): Promise<void> {
+  try {
+    await readLines(input, {
+      line(buf, start, end) {
+        operatorLine(server, console, decoder.decode(buf.subarray(start, end)));
+      },
+      overlong() {
+        console.reply("error: line too long; not sent");
+      },
+    });
+  } catch (error) {
+    // An unreadable stdin ends the console; it must not end the server.
+    console.reply(
+      `error: cannot read the console: ${error instanceof Error ? error.message : error}`,
+    );
+  }
+  console.reply("(console input ended; still serving, stop with Ctrl-C or SIGTERM)");
+}

@@ -1,0 +1,309 @@
+/**
+ * The line protocol transport: one TCP, TLS or Unix connection of nc, telnet
+ * or client.ts, as a {@linkcode Peer} of the core. Plain lines are said in the
+ * person's room through the core's hot path; lines starting with `/` are
+ * commands (see core/commands.ts); `//text` says `/text`.
+ *
+ * @module
+ */
+
+import type { ChatCore } from "../core/chat.ts";
+import { parseCommand } from "../core/commands.ts";
+import type { ChatEvent, LineKind } from "../core/messages.ts";
+import type { Peer, WireFormat } from "../core/peer.ts";
+import type { Session } from "../core/session.ts";
+import type { ConnectionHandler, Refusal } from "../net/acceptor.ts";
+import { type CloseReason, Connection, message, type ReadSink } from "../net/connection.ts";
+import { ByteBuilder } from "../wire/text.ts";
+import { JSON_LINES_FORMAT } from "./json_format.ts";
+import { encodeEvent, LINE_FORMAT, renderEvent } from "./line_format.ts";
+
+const SLASH = 0x2f;
+const LF = 0x0a;
+const decoder = new TextDecoder();
+/** Scratch space for a command line, made safe before it is parsed. */
+const scratch = new ByteBuilder(1024);
+
+// Replies (events for one person) are rendered into one shared buffer and go
+// out as one chunk when the handler that made them is done: a /help is one
+// allocation and one write, not one per line. Small typed arrays are what a
+// busy server allocates most (about 3 µs each with the GC work they cause,
+// measured here), so this matters for command floods. The buffer belongs to
+// one peer at a time; anything else sent to that peer flushes it first, so
+// order holds.
+
+/** Rendered replies waiting for {@linkcode replyPeer}. */
+const replies = new ByteBuilder(16 * 1024);
+/** Whose replies are in the buffer. */
+let replyPeer: LinePeer | null = null;
+let replyFlushScheduled = false;
+/** Past this many bytes, replies go out at once. */
+const REPLY_FLUSH = 64 * 1024;
+
+function flushReplies(): void {
+  const peer = replyPeer;
+  replyPeer = null;
+  if (peer !== null && replies.length > 0) peer.connection.send(replies.take());
+  replies.clear();
+}
+
+function flushScheduledReplies(): void {
+  replyFlushScheduled = false;
+  flushReplies();
+}
+
+/** Options for {@linkcode LinePeer}. */
+export interface LinePeerOptions {
+  /** Longest line accepted, in bytes. @default {65536} */
+  maxLine?: number;
+  /** Bytes queued past which the person is behind. @default {1048576} */
+  sendQueue?: number;
+  /** How the person is connected, for the console: `line`, `tls`, `unix`. @default {"line"} */
+  transport?: string;
+  /** Milliseconds a closing connection may take to write what is queued. @default {5000} */
+  drainTimeout?: number;
+  /** Called once the connection is closed and forgotten. */
+  onClosed?: () => void;
+}
+
+/**
+ * One line-protocol connection attached to the core. It reads the connection
+ * (its read loop calls the methods of {@linkcode ReadSink}) and is the
+ * session's {@linkcode Peer}.
+ */
+export class LinePeer implements Peer<Uint8Array>, ReadSink {
+  /** Text lines, until the client asks for JSON lines with `/json` (client.ts does). */
+  format: WireFormat<Uint8Array> = LINE_FORMAT;
+  readonly transport: string;
+  readonly singleRoom = true;
+  /** The socket, at the level of lines. */
+  readonly connection: Connection;
+  /** The person, once attached. */
+  readonly session: Session;
+  readonly #core: ChatCore;
+  readonly #drainTimeout: number;
+  readonly #onClosed: (() => void) | undefined;
+  /**
+   * Lines that arrived while a command finishes later (a name claimed in a
+   * shared store): they run after it, in order. Null while none does.
+   */
+  #queued: Uint8Array[] | null = null;
+  /** Settles when the queued lines have run. */
+  #pending: Promise<unknown> | null = null;
+
+  /**
+   * Attaches a connection to the core (the person is welcomed at once) and
+   * starts reading it.
+   */
+  constructor(core: ChatCore, conn: Deno.Conn, options: LinePeerOptions = {}) {
+    this.#core = core;
+    this.connection = new Connection(conn, {
+      maxLine: options.maxLine,
+      sendQueue: options.sendQueue,
+      telnet: true,
+      onBehind: (_, behind) => this.session.setBehind(behind),
+    });
+    this.transport = options.transport ?? "line";
+    this.#drainTimeout = options.drainTimeout ?? 5000;
+    this.#onClosed = options.onClosed;
+    this.session = core.attach(this);
+    core.welcome(this.session);
+    this.connection.read(this);
+  }
+
+  get address(): string {
+    return this.connection.remote;
+  }
+
+  get written(): number {
+    return this.connection.written;
+  }
+
+  send(encoded: Uint8Array): void {
+    if (replyPeer === this) flushReplies(); // what was delivered before goes first
+    this.connection.send(encoded);
+  }
+
+  deliver(event: ChatEvent): void {
+    if (replyPeer !== this) {
+      flushReplies();
+      replyPeer = this;
+    }
+    if (this.format === JSON_LINES_FORMAT) {
+      replies.appendText(JSON.stringify(event));
+      replies.appendByte(LF);
+    } else {
+      for (const line of renderEvent(event)) {
+        replies.appendText(line);
+        replies.appendByte(LF);
+      }
+    }
+    if (replies.length >= REPLY_FLUSH) flushReplies();
+    else if (!replyFlushScheduled) {
+      replyFlushScheduled = true;
+      queueMicrotask(flushScheduledReplies);
+    }
+  }
+
+  echoes(kind: LineKind): boolean {
+    // "/me waves" shows the sender what the room saw; a plain line is on the
+    // sender's screen already.
+    return kind === "action";
+  }
+
+  disconnect(reason: string, now = false): void {
+    if (replyPeer === this) flushReplies(); // the goodbye goes before the end
+    if (now) this.connection.close(reason);
+    else void this.connection.end(reason, this.#drainTimeout);
+  }
+
+  // What the connection's read loop calls.
+
+  line(buf: Uint8Array, start: number, end: number): void {
+    if (this.#queued !== null) {
+      this.#queued.push(buf.slice(start, end));
+      return;
+    }
+    this.#handle(buf, start, end);
+  }
+
+  overlong(): void {
+    const limit = this.connection.decoder.maxLine;
+    this.session.error("too_long", `line longer than ${limit} bytes was dropped`);
+    this.#core.log.event({
+      event: "error",
+      peer: this.session,
+      message: `line longer than ${limit} bytes dropped`,
+    });
+  }
+
+  flush(): Promise<unknown> | undefined {
+    // Replies to this read's commands go out now, so they count against this
+    // person's own queue before deciding whether to read on.
+    if (replyPeer === this) flushReplies();
+    const wait = this.session.flush();
+    if (this.#pending === null) return wait;
+    return wait === undefined ? this.#pending : Promise.all([wait, this.#pending]);
+  }
+
+  end(reason: CloseReason, error?: unknown): void {
+    void this.#close(reason, error);
+  }
+
+  /** The read loop ended: the person leaves, what is queued is written, the socket closes. */
+  async #close(reason: CloseReason, error?: unknown): Promise<void> {
+    const session = this.session;
+    try {
+      if (error !== undefined) {
+        this.#core.log.event({ event: "error", peer: session, message: message(error) });
+      }
+      session.closed(this.connection.reason ?? reason);
+      // Replies still queued (say, to a /who just before the end of input) go out first.
+      await this.connection.end(reason, this.#drainTimeout);
+    } catch (failure) {
+      this.#core.log.event({ event: "error", peer: session, message: message(failure) });
+    } finally {
+      this.connection.close();
+      this.#onClosed?.();
+    }
+  }
+
+  /** One complete line: a command, or something said in the person's room. */
+  #handle(buf: Uint8Array, start: number, end: number): void {
+    if (buf[start] === SLASH) {
+      if (end > start + 1 && buf[start + 1] === SLASH) {
+        start++; // "//text" is the text "/text"
+      } else {
+        scratch.clear();
+        scratch.appendSanitized(buf, start, end);
+        const line = decoder.decode(scratch.bytes.subarray(0, scratch.length));
+        if (line.toLowerCase() === "/json") return this.#switchToJson();
+        const command = parseCommand(line);
+        if ("error" in command) return this.session.error(command.error, command.text);
+        const later = this.session.run(command);
+        if (later instanceof Promise) {
+          this.#queued = [];
+          this.#pending = later.then(() => this.#runQueued());
+        }
+        return;
+      }
+    }
+    this.session.say(buf, start, end);
+  }
+
+  /**
+   * From now on, every event goes out as a JSON line (see json_format.ts);
+   * what was sent as text so far is sent again as JSON: the welcome, and each
+   * room with its history.
+   */
+  #switchToJson(): void {
+    if (this.format === JSON_LINES_FORMAT) return;
+    const from = this.format;
+    this.format = JSON_LINES_FORMAT;
+    const session = this.session;
+    for (const room of session.rooms) room.reformat(session, from);
+    this.#core.resume(session);
+  }
+
+  /** Runs the lines that waited for a command, until one more has to wait. */
+  #runQueued(): Promise<unknown> | undefined {
+    const queued = this.#queued ?? [];
+    this.#queued = null;
+    this.#pending = null;
+    for (let i = 0; i < queued.length; i++) {
+      this.#handle(queued[i], 0, queued[i].length);
+      if (this.#queued !== null) {
+        // Another command finishes later: the rest wait for it, in order, and
+        // so does the read loop (it waits for the promise this one returns).
+        (this.#queued as Uint8Array[]).unshift(...queued.slice(i + 1));
+        return this.#pending ?? undefined;
+      }
+    }
+    return this.session.flush();
+  }
+}
+
+/** Options for {@linkcode lineTransport}. */
+export interface LineTransportOptions {
+  /** Longest line accepted, in bytes. @default {65536} */
+  maxLine?: number;
+  /** Bytes queued past which a person is behind. @default {1048576} */
+  sendQueue?: number;
+  /** Milliseconds a closing connection may take to write what is queued. @default {5000} */
+  drainTimeout?: number;
+}
+
+/** What a refused line client reads before the connection closes. */
+const REFUSALS: Record<Refusal, string> = {
+  denied: "access denied",
+  full: "server full",
+};
+
+/**
+ * The line protocol as a {@linkcode ConnectionHandler}: every admitted
+ * connection becomes a {@linkcode LinePeer}; a refused one is told why.
+ */
+export function lineTransport(
+  core: ChatCore,
+  options: LineTransportOptions = {},
+): ConnectionHandler {
+  return {
+    transport: "line",
+    accept(conn, release) {
+      new LinePeer(core, conn, {
+        ...options,
+        transport: conn.remoteAddr.transport === "unix"
+          ? "unix"
+          : "handshake" in conn
+          ? "tls"
+          : "line",
+        onClosed: release,
+      });
+    },
+    async refuse(conn, why) {
+      const connection = new Connection(conn);
+      connection.send(encodeEvent({ type: "info", text: REFUSALS[why] }));
+      await connection.end(why, 1000);
+    },
+  };
+}
