@@ -20,8 +20,8 @@ import {
   describe,
   formatTime,
   mentions,
-  NAME_PALETTE,
-  nameIndex,
+  NameColours,
+  splitMentions,
 } from "./format.js";
 
 /** The room the server puts everyone in first. */
@@ -178,10 +178,13 @@ function el(tag, className, text) {
   return node;
 }
 
-/** A name in its colour (the terminal's palette). @param {string} name */
+/** Names' colours: the terminal's palette, and rarely shared among people present. */
+const colours = new NameColours();
+
+/** A name in its colour. @param {string} name */
 function nameSpan(name, className = "from") {
   const span = el("span", `${className} n`, name);
-  const colour = NAME_PALETTE[nameIndex(name)];
+  const colour = colours.colour(name);
   span.style.setProperty("--n-light", colour.light);
   span.style.setProperty("--n-dark", colour.dark);
   return span;
@@ -199,7 +202,8 @@ function timeElement(time) {
  * One line of the log.
  *
  * @param {string} kind message | action | notice | error | private | broadcast | command
- * @param {{ time?: number, from?: string | null, text: string, prefix?: string, history?: boolean, mine?: boolean }} line
+ * @param {{ time?: number, from?: string | null, text: string, prefix?: string, history?: boolean, mine?: boolean, mark?: string }} line
+ *   `mark`: a name whose mentions in the text are marked
  */
 function lineElement(kind, line) {
   const li = el("li", kind);
@@ -217,7 +221,12 @@ function lineElement(kind, line) {
   } else if (kind === "notice" || kind === "error") {
     li.append("— ");
   }
-  li.append(el("span", "text", line.text));
+  const text = el("span", "text");
+  // Mentions go in <mark> elements, the rest as text nodes: still never HTML.
+  splitMentions(line.text, line.mark ?? "").forEach((part, i) => {
+    if (part !== "") text.append(i % 2 === 1 ? el("mark", undefined, part) : part);
+  });
+  li.append(text);
   return li;
 }
 
@@ -546,6 +555,7 @@ function handle(event) {
       notice(/** @type {string} */ (describe(event)), LOBBY);
       return;
     case "renamed":
+      colours.rename(event.from, event.you.name);
       state.me = event.you;
       state.nickAsked = false;
       state.wanted = event.you.name;
@@ -564,12 +574,14 @@ function handle(event) {
       if (confirmOwn(event)) return;
       const room = roomFor(event.room);
       room.lastTime = Math.max(room.lastTime, event.time);
+      const mentioned = state.me !== null && mentions(event.text, state.me.name);
       const li = lineElement(event.type, {
         time: event.time,
         from: event.from.name,
         text: event.text,
+        mark: mentioned ? state.me?.name : undefined,
       });
-      if (state.me !== null && mentions(event.text, state.me.name)) li.classList.add("mention");
+      if (mentioned) li.classList.add("mention");
       append(room, [li]);
       return;
     }
@@ -598,6 +610,7 @@ function handle(event) {
     case "join": {
       if (event.who.id === state.me?.id) return; // our own: `joined` says it
       const room = roomFor(event.room);
+      colours.index(event.who.name);
       room.members.set(event.who.id, {
         id: event.who.id,
         name: event.who.name,
@@ -613,6 +626,10 @@ function handle(event) {
       const room = roomFor(event.room);
       room.members.delete(event.who.id);
       room.count = Math.max(0, room.count - 1);
+      // Out of sight: free the colour for the next to come.
+      if (![...state.rooms.values()].some((r) => r.members.has(event.who.id))) {
+        colours.leave(event.who.name);
+      }
       roomChanged(room);
       notice(/** @type {string} */ (describe(event)), event.room);
       return;
@@ -633,6 +650,7 @@ function handle(event) {
       room.topic = event.topic;
       room.count = event.count;
       room.members = new Map(event.members.map((/** @type {Member} */ m) => [m.id, m]));
+      for (const m of event.members) colours.index(m.name);
       const quiet = state.rejoining.delete(event.room);
       if (!quiet) notice(/** @type {string} */ (describe(event)), event.room);
       if (!quiet && event.room !== LOBBY) switchTo(event.room);
@@ -714,6 +732,8 @@ function roomChanged(room) {
 function personChanged(event) {
   if (event.who.id === state.me?.id) return; // ours: `renamed` / the close say it
   const text = /** @type {string} */ (describe(event));
+  if (event.type === "quit") colours.leave(event.who.name);
+  else colours.rename(event.from, event.who.name);
   const rooms = [...state.rooms.values()].filter((r) => r.members.has(event.who.id));
   for (const room of rooms) {
     if (event.type === "quit") {

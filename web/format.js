@@ -8,30 +8,45 @@
  */
 
 /**
- * Name colours, in the terminal's order (lib/terminal/style.ts NAME_COLOURS):
- * entry i here is the colour the terminal shows as `ansi`, with a shade for a
- * dark page and one for a light page, each at least 4.5:1 against the page
- * background (web/format_test.ts checks both). To change the terminal's palette,
- * change this table with it: same length, same order.
+ * Name colours: entry i is the colour the terminal shows as xterm-256 colour
+ * `xterm` (lib/terminal/style.ts PALETTE_256, same length and order), in a
+ * shade of the same hue for each page scheme that reads at 4.5:1 or more on
+ * every background names appear on (web/format_test.ts checks both, and the
+ * alignment with the terminal). The terminal's own hex value is in the comment.
  *
- * @type {ReadonlyArray<{ readonly ansi: number, readonly dark: string, readonly light: string }>}
+ * @type {ReadonlyArray<{ readonly xterm: number, readonly light: string, readonly dark: string }>}
  */
 export const NAME_PALETTE = [
-  { ansi: 32, dark: "#4ec94e", light: "#1d7a1d" }, // green
-  { ansi: 33, dark: "#d4b030", light: "#7d6000" }, // yellow
-  { ansi: 35, dark: "#d070d0", light: "#9c2f9c" }, // magenta
-  { ansi: 36, dark: "#3cc0c0", light: "#0b7076" }, // cyan
-  { ansi: 92, dark: "#8cf08c", light: "#3f6e00" }, // bright green
-  { ansi: 93, dark: "#f5f06a", light: "#8a4b00" }, // bright yellow
-  { ansi: 94, dark: "#80a8ff", light: "#2b55c8" }, // bright blue
-  { ansi: 95, dark: "#ff90ff", light: "#b3247f" }, // bright magenta
-  { ansi: 96, dark: "#90f0ff", light: "#006f8f" }, // bright cyan
-  { ansi: 34, dark: "#8c9cff", light: "#2a36b8" }, // blue
+  { xterm: 166, light: "#ae4d00", dark: "#f16a00" }, // dark orange    #d75f00
+  { xterm: 94, light: "#875f00", dark: "#c48a00" }, //  brown          #875f00
+  { xterm: 136, light: "#866800", dark: "#b98f00" }, // dark goldenrod #af8700
+  { xterm: 58, light: "#5f5f00", dark: "#979700" }, //  olive          #5f5f00
+  { xterm: 64, light: "#517300", dark: "#71a100" }, //  moss green     #5f8700
+  { xterm: 28, light: "#007d00", dark: "#00ab00" }, //  green          #008700
+  { xterm: 29, light: "#007854", dark: "#00ab78" }, //  sea green      #00875f
+  { xterm: 30, light: "#007878", dark: "#00a6a6" }, //  teal           #008787
+  { xterm: 31, light: "#007395", dark: "#009fce" }, //  deep sky blue  #0087af
+  { xterm: 25, light: "#005faf", dark: "#1694ff" }, //  dark blue      #005faf
+  { xterm: 33, light: "#0069c7", dark: "#1f95ff" }, //  azure          #0087ff
+  { xterm: 62, light: "#5b5bd6", dark: "#8c8ce2" }, //  slate blue     #5f5fd7
+  { xterm: 63, light: "#5050ff", dark: "#8888ff" }, //  royal blue     #5f5fff
+  { xterm: 104, light: "#5d5dc9", dark: "#8b8bd8" }, // lavender       #8787d7
+  { xterm: 93, light: "#8700ff", dark: "#bc70ff" }, //  violet         #8700ff
+  { xterm: 92, light: "#8700d7", dark: "#c667ff" }, //  purple         #8700d7
+  { xterm: 134, light: "#9d3ace", dark: "#bb77dd" }, // medium orchid  #af5fd7
+  { xterm: 171, light: "#af00e9", dark: "#d75fff" }, // orchid         #d75fff
+  { xterm: 165, light: "#b500d6", dark: "#e34dff" }, // electric purple #d700ff
+  { xterm: 127, light: "#af00af", dark: "#ff07ff" }, // magenta        #af00af
+  { xterm: 200, light: "#c700a8", dark: "#ff33df" }, // hot magenta    #ff00d7
+  { xterm: 126, light: "#af0087", dark: "#ff3ad2" }, // plum           #af0087
+  { xterm: 199, light: "#cc008c", dark: "#ff42c4" }, // deep pink      #ff00af
+  { xterm: 169, light: "#bb2f8c", dark: "#da6bb5" }, // pink orchid    #d75faf
 ];
 
 /**
- * The palette index of a name: the same for the same name in any case, and
- * the same as the terminal's (FNV-1a over the lower-cased code points).
+ * The palette index a name gets from its hash alone: the same for the same
+ * name in any case, and the terminal's (FNV-1a over the lower-cased code
+ * points, as lib/terminal/style.ts nameColour).
  *
  * @param {string} name
  * @returns {number}
@@ -43,6 +58,87 @@ export function nameIndex(name) {
     hash = Math.imul(hash, 0x01000193) >>> 0;
   }
   return hash % NAME_PALETTE.length;
+}
+
+/**
+ * Colours for the people present, so that they rarely share one, as the
+ * terminal's NamePalette (lib/terminal/style.ts) does it: a name gets its hash
+ * colour unless another present name holds it, then the next free one; it keeps
+ * it while it stays (and across a rename) and frees it when it leaves. Names
+ * compare ignoring case. Past `maxNames` the name seen least recently is
+ * forgotten.
+ */
+export class NameColours {
+  /** @param {{ maxNames?: number }} [options] */
+  constructor(options = {}) {
+    this.maxNames = options.maxNames ?? 1000;
+    /** @type {Map<string, number>} lower-cased name -> palette index; oldest first */
+    this.names = new Map();
+    /** @type {number[]} how many present names hold each index */
+    this.holders = new Array(NAME_PALETTE.length).fill(0);
+  }
+
+  /**
+   * The palette index of `name`; a name not yet present joins.
+   *
+   * @param {string} name
+   * @returns {number}
+   */
+  index(name) {
+    const key = name.toLowerCase();
+    const known = this.names.get(key);
+    if (known !== undefined) {
+      this.names.delete(key); // seen again: now the most recent
+      this.names.set(key, known);
+      return known;
+    }
+    if (this.names.size >= this.maxNames) this.leave(this.names.keys().next().value ?? "");
+    const index = this.#pick(nameIndex(name));
+    this.names.set(key, index);
+    this.holders[index] += 1;
+    return index;
+  }
+
+  /** The colours of `name`. @param {string} name */
+  colour(name) {
+    return NAME_PALETTE[this.index(name)];
+  }
+
+  /** `name` left: its colour is free for the next to come. @param {string} name */
+  leave(name) {
+    const key = name.toLowerCase();
+    const index = this.names.get(key);
+    if (index === undefined) return;
+    this.names.delete(key);
+    this.holders[index] -= 1;
+  }
+
+  /**
+   * `from` is now called `to`, and keeps its colour.
+   *
+   * @param {string} from
+   * @param {string} to
+   */
+  rename(from, to) {
+    const index = this.names.get(from.toLowerCase());
+    if (index === undefined) {
+      this.index(to);
+      return;
+    }
+    this.names.delete(from.toLowerCase());
+    const taken = this.names.get(to.toLowerCase());
+    if (taken !== undefined) this.holders[taken] -= 1;
+    this.names.set(to.toLowerCase(), index);
+  }
+
+  /** @param {number} preferred */
+  #pick(preferred) {
+    for (let step = 0; step < NAME_PALETTE.length; step++) {
+      const index = (preferred + step) % NAME_PALETTE.length;
+      if (this.holders[index] === 0) return index;
+    }
+    return preferred;
+  }
 }
 
 /**
@@ -77,16 +173,47 @@ export function describeLeave(name, reason) {
 }
 
 /**
- * Whether `text` mentions `name` as a whole word, in any case (as client.ts
- * decides which lines to highlight).
+ * A whole-word, any-case match of `name` (global, for split), as the terminal
+ * finds mentions: letters, digits, `_` and `-` around it join a word.
+ *
+ * @param {string} name
+ * @returns {RegExp}
+ */
+function mentionPattern(name) {
+  const escaped = name.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+  return new RegExp(`(?<![\\p{L}\\p{N}_-])${escaped}(?![\\p{L}\\p{N}_-])`, "giu");
+}
+
+/**
+ * Whether `text` mentions `name` as a whole word, in any case (as
+ * lib/terminal/style.ts mentions).
  *
  * @param {string} text
  * @param {string} name
  * @returns {boolean}
  */
 export function mentions(text, name) {
-  const escaped = name.replace(/[-_]/g, (c) => `\\${c}`);
-  return new RegExp(`(^|[^A-Za-z0-9_-])${escaped}($|[^A-Za-z0-9_-])`, "i").test(text);
+  return name !== "" && mentionPattern(name).test(text);
+}
+
+/**
+ * `text` cut where it mentions `name`: the mentions at odd indexes, to be
+ * shown marked (as text, never HTML).
+ *
+ * @param {string} text
+ * @param {string} name
+ * @returns {string[]}
+ */
+export function splitMentions(text, name) {
+  if (name === "") return [text];
+  const parts = [];
+  let last = 0;
+  for (const match of text.matchAll(mentionPattern(name))) {
+    parts.push(text.slice(last, match.index), match[0]);
+    last = match.index + match[0].length;
+  }
+  parts.push(text.slice(last));
+  return parts;
 }
 
 /**

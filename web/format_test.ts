@@ -1,24 +1,57 @@
 import assert from "node:assert/strict";
-import { nameColour } from "../lib/terminal/style.ts";
+import {
+  mentions as terminalMentions,
+  nameColour,
+  NamePalette,
+  PALETTE_256,
+} from "../lib/terminal/style.ts";
 import {
   classifyTyped,
   describe,
   formatTime,
   mentions,
   NAME_PALETTE,
+  NameColours,
   nameIndex,
+  splitMentions,
 } from "./format.js";
 
 const NAMES = ["ana", "Ana", "bea", "carlos", "dmitri", "eve", "user1", "user2", "zoë", "李", "x"];
 
+/** What the terminal writes for palette entry `index` on a 256-colour screen. */
+const sgr = (index: number) => `38;5;${NAME_PALETTE[index].xterm}`;
+
+Deno.test("NAME_PALETTE is the terminal's 256-colour palette, in its order", () => {
+  assert.deepEqual(NAME_PALETTE.map((entry) => entry.xterm), PALETTE_256);
+});
+
 Deno.test("nameIndex gives a name the terminal's colour", () => {
-  for (const name of NAMES) {
-    assert.equal(NAME_PALETTE[nameIndex(name)].ansi, nameColour(name), name);
-  }
+  for (const name of NAMES) assert.equal(sgr(nameIndex(name)), nameColour(name, 256), name);
   assert.equal(nameIndex("ANA"), nameIndex("ana"));
-  // Spread: many names use most of the palette.
-  const used = new Set(Array.from({ length: 200 }, (_, i) => nameIndex(`user${i}`)));
+  // Spread: many names use the whole palette.
+  const used = new Set(Array.from({ length: 400 }, (_, i) => nameIndex(`user${i}`)));
   assert.equal(used.size, NAME_PALETTE.length);
+});
+
+Deno.test("NameColours picks what the terminal's NamePalette picks as people come and go", () => {
+  const web = new NameColours();
+  const terminal = new NamePalette({ colors: 256 });
+  const seen: [string, string][] = [];
+  const look = (name: string) => seen.push([sgr(web.index(name)), terminal.colour(name)]);
+  const people = Array.from({ length: 30 }, (_, i) => `p${i * 7}`);
+  for (const name of people) look(name); // past the palette's 24: some share
+  for (const name of people.slice(3, 12)) {
+    web.leave(name);
+    terminal.leave(name);
+  }
+  web.rename("p0", "cero");
+  terminal.rename("p0", "cero");
+  for (const name of ["cero", "P7", "nuevo", "otra", ...people.slice(3, 8)]) look(name);
+  for (const [mine, theirs] of seen) assert.equal(mine, theirs);
+  // Among fewer people than colours, nobody shares.
+  const few = new NameColours();
+  const indexes = people.slice(0, 20).map((name) => few.index(name));
+  assert.equal(new Set(indexes).size, 20);
 });
 
 /** WCAG relative luminance of `#rrggbb`. */
@@ -103,11 +136,24 @@ Deno.test("describe words the notices", () => {
   assert.equal(describe({ type: "message" }), null);
 });
 
-Deno.test("mentions finds a name as a whole word in any case", () => {
+Deno.test("mentions finds a name as a whole word in any case, as the terminal does", () => {
+  const cases: [string, string][] = [
+    ["hola ana!", "ana"],
+    ["ANA, ¿vienes?", "ana"],
+    ["banana", "ana"],
+    ["ana_b here", "ana"],
+    ["hi bea-2", "bea-2"],
+    ["hi bea-22", "bea-2"],
+    ["anaé", "ana"],
+    ["(ana)", "ana"],
+    ["a.b", "a.b"],
+    ["axb", "a.b"],
+  ];
+  for (const [text, name] of cases) {
+    assert.equal(mentions(text, name), terminalMentions(text, name), `${text} / ${name}`);
+  }
   assert.equal(mentions("hola ana!", "ana"), true);
-  assert.equal(mentions("ANA, ¿vienes?", "ana"), true);
   assert.equal(mentions("banana", "ana"), false);
-  assert.equal(mentions("ana_b here", "ana"), false);
-  assert.equal(mentions("hi bea-2", "bea-2"), true);
-  assert.equal(mentions("hi bea-22", "bea-2"), false);
+  assert.deepEqual(splitMentions("Ana? ana! banana", "ana"), ["", "Ana", "? ", "ana", "! banana"]);
+  assert.deepEqual(splitMentions("nada", "ana"), ["nada"]);
 });
