@@ -9,6 +9,7 @@ set -euo pipefail
 
 # command -> Debian package. Add a line when a test starts using a new program.
 NEEDED=(
+  "chromium:chromium"
   "nc:netcat-openbsd"
   "redis-server:redis-server"
   "openssl:openssl"
@@ -20,6 +21,9 @@ NEEDED=(
   "irssi:irssi"
   "tmux:tmux"
   "inotifywait:inotify-tools"
+  # tests/store_test.ts: when run as root, the read-only-file test drops the
+  # capabilities that let root write a read-only file.
+  "setpriv:util-linux"
 )
 
 missing_pkgs=()
