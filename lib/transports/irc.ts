@@ -448,7 +448,7 @@ export class IrcPeer implements Peer<Uint8Array>, ReadSink {
     if (command !== "PRIVMSG" && command !== "NOTICE") this.#core.flushBatch();
     this.#context = { command, target: m.params[0] };
     if (this.registered && command !== "PING" && command !== "PONG" && session !== null) {
-      session.lastActive = performance.now();
+      session.lastActive = this.connection.lastActive; // the time of the read
     }
     switch (command) {
       case "CAP":
