@@ -327,6 +327,32 @@ Deno.test("IRC colour and bold codes are removed from what IRC clients say", asy
   await bea.lines.until("<ana> negrita y rojo itálica");
 });
 
+Deno.test("IRC formatting is removed from topics, away and part messages; real names are made safe", async () => {
+  await using server = ircServer();
+  await using bea = await lineClient(server.port, "bea");
+  await using irc = await Irc.connect(server.ircPort);
+  await irc.send("NICK ana", "USER ana 0 * :\x02Ana\x02 \x1b[31mroja");
+  await irc.until(/ 376 /);
+  await irc.send("JOIN #lobby", "TOPIC #lobby :\x02tema\x02 \x0304nuevo", "AWAY :\x1dfuera\x1d");
+  await bea.lines.until("* ana set the topic of #lobby: tema nuevo");
+  await bea.send("/whois ana");
+  assert.match((await bea.lines.until(/^\* ana /)).at(-1)!, /away: fuera/);
+  await irc.send("WHOIS ana", "PART #lobby :\x02adiós\x02");
+  assert.ok((await irc.sync()).includes(":charla 311 ana ana ~ana irc * :Ana ^[[31mroja"));
+  await bea.lines.until("* ana left #lobby (adiós)");
+});
+
+Deno.test("IRC PRIVMSG to yourself comes back; KICK and INVITE say they are not supported", async () => {
+  await using server = ircServer();
+  await using irc = await Irc.register(server.ircPort, "ana");
+  await irc.send("PRIVMSG ANA :nota", "KICK #lobby bea", "INVITE bea #x");
+  assert.deepEqual(await irc.sync(), [
+    ":ana!~ana@irc PRIVMSG ana :nota",
+    ":charla 421 ana KICK :Not supported by charla",
+    ":charla 421 ana INVITE :Not supported by charla",
+  ]);
+});
+
 Deno.test("a line longer than 512 bytes reaches IRC clients split into whole pieces, not cut", async () => {
   await using server = ircServer();
   await using bea = await lineClient(server.port, "bea");

@@ -23,6 +23,7 @@ import type { Peer } from "../core/peer.ts";
 import type { ConnectionHandler, Refusal } from "../net/acceptor.ts";
 import { type CloseReason, Connection, message, type ReadSink } from "../net/connection.ts";
 import { VERSION } from "../version.ts";
+import { sanitizeText } from "../wire/text.ts";
 import {
   BASE_ISUPPORT,
   checkChannel,
@@ -199,6 +200,12 @@ function cleanUser(user: string): string {
 export interface IrcPeerOptions {
   /** `irc`, or `ircs` over TLS. @default {"irc"} */
   transport?: string;
+  /** Bytes queued past which the client is behind. @default {1048576} */
+  sendQueue?: number;
+  /** Milliseconds a closing connection may take to write what is queued. @default {5000} */
+  drainTimeout?: number;
+  /** Milliseconds the client has to register before it is closed. @default {60000} */
+  registrationTimeout?: number;
   /** Called once the connection is closed and forgotten. */
   onClosed?: () => void;
   /** Called once the client is registered (attached, named, welcomed). */
@@ -265,7 +272,7 @@ export class IrcPeer implements Peer<Uint8Array>, ReadSink {
   constructor(
     network: IrcNetwork,
     conn: Deno.Conn,
-    options: IrcPeerOptions & { sendQueue?: number; drainTimeout?: number; timeout?: number },
+    options: IrcPeerOptions = {},
   ) {
     this.#network = network;
     this.#core = network.core;
@@ -284,7 +291,7 @@ export class IrcPeer implements Peer<Uint8Array>, ReadSink {
     this.#registrationTimer = setTimeout(() => {
       this.#registrationTimer = undefined;
       this.#error("registration timed out");
-    }, options.timeout ?? 60_000);
+    }, options.registrationTimeout ?? 60_000);
     this.connection.read(this);
   }
 
@@ -464,7 +471,10 @@ export class IrcPeer implements Peer<Uint8Array>, ReadSink {
         return;
       case "QUIT":
         if (!this.registered) return this.#error("quit");
-        return this.#run({ type: "quit", ...(m.params[0] ? { reason: m.params[0] } : {}) });
+        return this.#run({
+          type: "quit",
+          ...(m.params[0] ? { reason: stripFormatting(m.params[0]) } : {}),
+        });
       case "PASS":
       case "USER":
         if (this.registered) {
@@ -498,7 +508,9 @@ export class IrcPeer implements Peer<Uint8Array>, ReadSink {
       case "ISON":
         return this.#ison(m.params);
       case "AWAY":
-        return this.#run(m.params[0] ? { type: "away", text: m.params[0] } : { type: "away" });
+        return this.#run(
+          m.params[0] ? { type: "away", text: stripFormatting(m.params[0]) } : { type: "away" },
+        );
       case "MODE":
         return this.#mode(m.params);
       case "OPER":
@@ -506,9 +518,9 @@ export class IrcPeer implements Peer<Uint8Array>, ReadSink {
       case "KILL":
         return this.#kill(m.params);
       case "MOTD":
-        return this.#motd();
+        return this.#reply(...this.#motdLines());
       case "LUSERS":
-        return this.#lusers();
+        return this.#reply(...this.#lusersLines());
       case "VERSION":
         return this.#numeric("RPL_VERSION", [
           `charla-${VERSION}`,
@@ -517,6 +529,11 @@ export class IrcPeer implements Peer<Uint8Array>, ReadSink {
         ]);
       case "TIME":
         return this.#numeric("RPL_TIME", [this.#network.name, new Date().toString()]);
+      case "KICK":
+      case "INVITE":
+      case "KNOCK":
+        // Rooms here are open to all, and only the server's operator removes people.
+        return this.#numeric("ERR_UNKNOWNCOMMAND", [command, "Not supported by charla"]);
       default:
         return this.#numeric("ERR_UNKNOWNCOMMAND", [command, "Unknown command"]);
     }
@@ -632,7 +649,8 @@ export class IrcPeer implements Peer<Uint8Array>, ReadSink {
       return this.#numeric("ERR_NEEDMOREPARAMS", ["USER", "Not enough parameters"]);
     }
     this.user = cleanUser(params[0]);
-    this.realname = params[3];
+    // Shown to others in WHO and WHOIS: plain, safe and short.
+    this.realname = sanitizeText(stripFormatting(params[3])).slice(0, 100);
     this.#userGiven = true;
     this.#tryRegister();
   }
@@ -686,38 +704,38 @@ export class IrcPeer implements Peer<Uint8Array>, ReadSink {
   #welcomeLines(): string[] {
     const net = this.#network;
     const to = this.#to;
-    const lines = [
+    return [
       numeric(to, "RPL_WELCOME", [`Welcome to charla, ${this.source}`]),
       numeric(to, "RPL_YOURHOST", [`Your host is ${net.name}, running charla-${VERSION}`]),
       numeric(to, "RPL_CREATED", [`This server was created ${net.created.toUTCString()}`]),
       numeric(to, "RPL_MYINFO", [net.name, `charla-${VERSION}`, "io", "nostv", "ov"]),
       ...isupportLines(net.isupport, to).map((m) => formatLine(m)),
+      ...this.#lusersLines(),
+      ...this.#motdLines(),
     ];
-    this.#out.push(...lines);
-    this.#lusers();
-    this.#motd();
-    const out = this.#out;
-    this.#out = [];
-    return out;
   }
 
-  #lusers(): void {
+  #lusersLines(): string[] {
     const core = this.#core;
+    const to = this.#to;
     const people = core.size;
     let rooms = 0;
     for (const _ of core.rooms()) rooms++;
-    this.#numeric("RPL_LUSERCLIENT", [
-      `There are ${people} users and 0 invisible on 1 servers`,
-    ]);
-    this.#numeric("RPL_LUSERCHANNELS", [String(rooms), "channels formed"]);
-    this.#numeric("RPL_LUSERME", [`I have ${people} clients and 0 servers`]);
+    return [
+      numeric(to, "RPL_LUSERCLIENT", [`There are ${people} users and 0 invisible on 1 servers`]),
+      numeric(to, "RPL_LUSERCHANNELS", [String(rooms), "channels formed"]),
+      numeric(to, "RPL_LUSERME", [`I have ${people} clients and 0 servers`]),
+    ];
   }
 
-  #motd(): void {
+  #motdLines(): string[] {
     const net = this.#network;
-    this.#numeric("RPL_MOTDSTART", [`- ${net.name} Message of the day -`]);
-    for (const line of net.motd) this.#numeric("RPL_MOTD", [`- ${line}`]);
-    this.#numeric("RPL_ENDOFMOTD", ["End of /MOTD command."]);
+    const to = this.#to;
+    return [
+      numeric(to, "RPL_MOTDSTART", [`- ${net.name} Message of the day -`]),
+      ...net.motd.map((line) => numeric(to, "RPL_MOTD", [`- ${line}`])),
+      numeric(to, "RPL_ENDOFMOTD", ["End of /MOTD command."]),
+    ];
   }
 
   // --- messages -----------------------------------------------------------------
@@ -776,6 +794,14 @@ export class IrcPeer implements Peer<Uint8Array>, ReadSink {
     if (to === undefined) {
       if (!notice) this.#numeric("ERR_NOSUCHNICK", [target, "No such nick/channel"]);
       return;
+    }
+    if (foldCase(to) === foldCase(this.nick)) {
+      // To yourself: back as it was sent (the core has no one to deliver it to).
+      return this.#reply(formatLine({
+        source: this.source,
+        command: notice ? "NOTICE" : "PRIVMSG",
+        params: [this.nick, text],
+      }));
     }
     const kind = notice ? { notice: true } : {};
     if (ctcp === null) return this.#run({ type: "msg", to, text: stripFormatting(text), ...kind });
@@ -859,7 +885,7 @@ export class IrcPeer implements Peer<Uint8Array>, ReadSink {
         this.#numeric("ERR_NOTONCHANNEL", [name, "You're not on that channel"]);
         continue;
       }
-      const reason = params[1];
+      const reason = params[1] === undefined ? undefined : stripFormatting(params[1]);
       this.#run(
         reason ? { type: "part", room: room.name, reason } : { type: "part", room: room.name },
       );
@@ -889,7 +915,7 @@ export class IrcPeer implements Peer<Uint8Array>, ReadSink {
       return this.#reply(...this.#topicLines(room, true));
     }
     if (!member) return this.#numeric("ERR_NOTONCHANNEL", [name, "You're not on that channel"]);
-    this.#run({ type: "topic", room: room.name, text: params[1] });
+    this.#run({ type: "topic", room: room.name, text: stripFormatting(params[1]) });
   }
 
   /** 332 and 333, or (asked for) 331. */
@@ -1458,7 +1484,7 @@ export function ircTransport(
         transport: "handshake" in conn ? "ircs" : "irc",
         sendQueue: options.sendQueue,
         drainTimeout: options.drainTimeout,
-        timeout: options.registrationTimeout,
+        registrationTimeout: options.registrationTimeout,
         onRegistered: () => unregistered.delete(peer),
         onClosed: () => {
           unregistered.delete(peer);
