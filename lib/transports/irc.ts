@@ -16,7 +16,7 @@
 
 import type { ChatCore } from "../core/chat.ts";
 import type { ChatEvent, Command, LineKind, RoomEvent } from "../core/messages.ts";
-import { MAX_TOPIC } from "../core/session.ts";
+import { MAX_ROOMS_PER_PEER, MAX_TOPIC } from "../core/session.ts";
 import type { Session } from "../core/session.ts";
 import type { Room } from "../core/room.ts";
 import type { Peer } from "../core/peer.ts";
@@ -72,8 +72,6 @@ export const CAPABILITIES: readonly string[] = [
   "userhost-in-names",
 ];
 
-/** Most rooms an IRC client may be in (CHANLIMIT): the core's limit. */
-const CHANNEL_LIMIT = 50;
 /** Most targets of one PRIVMSG or NOTICE (TARGMAX). */
 const MAX_TARGETS = 4;
 /**
@@ -157,7 +155,7 @@ class IrcNetwork {
       ...BASE_ISUPPORT,
       PREFIX: "(ov)@+",
       CHANMODES: ",,,nst",
-      CHANLIMIT: `#:${CHANNEL_LIMIT}`,
+      CHANLIMIT: `#:${MAX_ROOMS_PER_PEER}`,
       TOPICLEN: String(MAX_TOPIC),
       AWAYLEN: String(MAX_TOPIC),
       NETWORK: this.name,
@@ -197,7 +195,7 @@ function cleanUser(user: string): string {
 }
 
 /** Options of {@linkcode IrcPeer}. */
-export interface IrcPeerOptions {
+interface IrcPeerOptions {
   /** `irc`, or `ircs` over TLS. @default {"irc"} */
   transport?: string;
   /** Bytes queued past which the client is behind. @default {1048576} */
@@ -216,7 +214,7 @@ export interface IrcPeerOptions {
  * One IRC connection: registration, then a {@linkcode Peer} of the core. It
  * reads the connection (its read loop calls the {@linkcode ReadSink} methods).
  */
-export class IrcPeer implements Peer<Uint8Array>, ReadSink {
+class IrcPeer implements Peer<Uint8Array>, ReadSink {
   /** What rooms send this peer: plain, or tagged with server-time. */
   format: IrcFormat;
   readonly transport: string;
