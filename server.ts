@@ -65,8 +65,8 @@ IRC (irssi, WeeChat, HexChat, bots) in the same rooms:
       --irc-tls <[host:]port>  IRC over TLS there, e.g. 6697 (needs --tls-cert
                             and --tls-key, which then serve the line port too)
       --server-name <name>  the server's name IRC clients see (default charla)
-      --password-file <f>   clients must give the password in this file (its
-                            first line): IRC clients with PASS (needs --allow-read)
+      --password-file <f>   IRC clients must give this password (the file's first
+                            line) with PASS (needs --allow-read)
       --oper-file <f>       IRC operators, one "name password" per line: OPER
                             lets them disconnect people with KILL (--allow-read)
 
