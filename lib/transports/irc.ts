@@ -239,7 +239,6 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
   readonly caps = new Set<string>();
   readonly #network: IrcNetwork;
   readonly #core: ChatCore;
-  readonly #sendQueue: number;
   readonly #drainTimeout: number;
   readonly #onClosed: (() => void) | undefined;
   readonly #onRegistered: (() => void) | undefined;
@@ -277,13 +276,12 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
     this.format = network.plain;
     this.transport = options.transport ?? "irc";
     this.host = this.transport;
-    this.#sendQueue = options.sendQueue ?? 1024 * 1024;
     this.#drainTimeout = options.drainTimeout ?? 5000;
     this.#onClosed = options.onClosed;
     this.#onRegistered = options.onRegistered;
     this.connection = new Connection(conn, {
       maxLine: MAX_INPUT,
-      sendQueue: this.#sendQueue,
+      sendQueue: options.sendQueue ?? 1024 * 1024,
       onBehind: (_, behind) => this.session?.setBehind(behind),
     });
     this.#registrationTimer = setTimeout(() => {
