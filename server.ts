@@ -15,21 +15,29 @@
 import { AccessList } from "./lib/net/cidr.ts";
 import { ChatServer } from "./lib/chat_server.ts";
 import {
+  conflicts,
+  MAX_LINE_LIMIT,
   parseBytes,
   parseCount,
   parseFlags,
+  parseHostPort,
   parsePort,
   parseRate,
   parseSeconds,
+  problemLine,
+  requires,
   UsageError,
+  usageText,
 } from "./lib/cli.ts";
 import { OutputBuffer } from "./lib/terminal/output.ts";
 import { operatorLine, runOperatorConsole, ServerConsole } from "./lib/terminal/server_console.ts";
 import { processTerminal, Terminal } from "./lib/terminal/terminal.ts";
 import { reportUnhandledRejections } from "./lib/core/events.ts";
+import { checkRoomName } from "./lib/core/names.ts";
 import { DEFAULT_MAX_LINE } from "./lib/wire/frame.ts";
 import { listen, ListenError, type ListenTarget } from "./lib/net/listen.ts";
-import { Styler } from "./lib/terminal/style.ts";
+import { Styler, terminalColorDepth } from "./lib/terminal/style.ts";
+import { ircTransport } from "./lib/transports/irc.ts";
 import { VERSION } from "./lib/version.ts";
 
 const USAGE = `charla server ${VERSION}: a TCP chat server with an operator console
@@ -44,9 +52,23 @@ Where to listen:
       --tls-key <pem>       ... and this private key
 
 How it behaves:
-  -r, --relay               chat room: every line goes to every other client
+  -r, --relay               chat rooms: people talk with each other, in rooms
                             (default: clients talk with the operator only)
+      --room <#name>        the room everyone starts in (default #lobby)
+      --history <n>         lines of a room's history shown on joining it
+                            (default 50; 0 for none)
       --json                log events as JSON lines, for jq and log collectors
+
+IRC (irssi, WeeChat, HexChat, bots) in the same rooms:
+      --irc <[host:]port>   also speak IRC there (needs --relay; the host
+                            defaults to --host), e.g. --irc 6667
+      --irc-tls <[host:]port>  IRC over TLS there, e.g. 6697 (needs --tls-cert
+                            and --tls-key, which then serve the line port too)
+      --server-name <name>  the server's name IRC clients see (default charla)
+      --password-file <f>   IRC clients must give this password (the file's first
+                            line) with PASS (needs --allow-read)
+      --oper-file <f>       IRC operators, one "name password" per line: OPER
+                            lets them disconnect people with KILL (--allow-read)
 
 Limits:
       --max-clients <n>     most clients at once (default 1024)
@@ -75,10 +97,9 @@ The operator types on stdin: text goes to every client; /to <id|name> <text>,
 
 Examples:
   deno run --allow-net server.ts
+  deno run --allow-net server.ts --relay --irc 6667
   deno run --allow-net server.ts --relay --host 0.0.0.0 --allow 192.0.2.0/24
   deno run --allow-net --allow-read server.ts -r --tls-cert cert.pem --tls-key key.pem`;
-
-const HINT = "Try 'server.ts --help' for more information.";
 
 const OPTIONS = {
   host: { type: "string", short: "H" },
@@ -87,7 +108,14 @@ const OPTIONS = {
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
   relay: { type: "boolean", short: "r" },
+  room: { type: "string" },
+  history: { type: "string" },
   json: { type: "boolean" },
+  irc: { type: "string" },
+  "irc-tls": { type: "string" },
+  "server-name": { type: "string" },
+  "password-file": { type: "string" },
+  "oper-file": { type: "string" },
   "max-clients": { type: "string" },
   "max-per-address": { type: "string" },
   "line-timeout": { type: "string" },
@@ -109,6 +137,8 @@ interface ServerArgs {
   json: boolean;
   target: ListenTarget;
   relay: boolean;
+  room: string;
+  history: number;
   maxClients: number;
   maxPerAddress: number;
   lineTimeout: number;
@@ -118,11 +148,23 @@ interface ServerArgs {
   flood: number;
   access: AccessList;
   drainTimeout: number;
+  /** Where to speak IRC, plain and over TLS. */
+  irc: { hostname: string; port: number } | null;
+  ircTls: { hostname: string; port: number } | null;
+  serverName: string;
+  passwordFile: string | undefined;
+  operFile: string | undefined;
 }
 
 function parseServerArgs(args: string[]): ServerArgs {
   const { values: v, positionals } = parseFlags(args, OPTIONS);
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  requires(v, "tls-cert", "tls-key");
+  requires(v, "tls-key", "tls-cert");
+  requires(v, "irc", "relay");
+  requires(v, "irc-tls", "relay");
+  requires(v, "irc-tls", "tls-cert");
+  conflicts(v, [["unix", "tls-cert"], ["unix", "host"], ["unix", "port"]]);
   let access: AccessList;
   try {
     access = new AccessList({ allow: v.allow ?? [], deny: v.deny ?? [] });
@@ -141,6 +183,8 @@ function parseServerArgs(args: string[]): ServerArgs {
       keyFile: v["tls-key"],
     },
     relay: v.relay ?? false,
+    room: v.room === undefined ? "#lobby" : parseRoom(v.room),
+    history: v.history === undefined ? 50 : parseCount(v.history, "--history", 0),
     maxClients: v["max-clients"] === undefined
       ? 1024
       : parseCount(v["max-clients"], "--max-clients"),
@@ -152,7 +196,7 @@ function parseServerArgs(args: string[]): ServerArgs {
       : parseSeconds(v["line-timeout"], "--line-timeout"),
     maxLine: v["max-line"] === undefined
       ? DEFAULT_MAX_LINE
-      : parseBytes(v["max-line"], "--max-line"),
+      : parseBytes(v["max-line"], "--max-line", { max: MAX_LINE_LIMIT }),
     sendQueue: v["send-queue"] === undefined
       ? 1024 * 1024
       : parseBytes(v["send-queue"], "--send-queue", 1024),
@@ -164,7 +208,68 @@ function parseServerArgs(args: string[]): ServerArgs {
     drainTimeout: v["drain-timeout"] === undefined
       ? 5000
       : parseSeconds(v["drain-timeout"], "--drain-timeout"),
+    irc: v.irc === undefined ? null : parseHostPort(v.irc, "--irc", v.host ?? "127.0.0.1"),
+    ircTls: v["irc-tls"] === undefined
+      ? null
+      : parseHostPort(v["irc-tls"], "--irc-tls", v.host ?? "127.0.0.1"),
+    serverName: v["server-name"] === undefined ? "charla" : parseServerName(v["server-name"]),
+    passwordFile: v["password-file"],
+    operFile: v["oper-file"],
   };
+}
+
+/** A room name given on the command line: `#dev`, or `dev` for short. */
+function parseRoom(text: string): string {
+  const room = text.startsWith("#") ? text : `#${text}`;
+  const problem = checkRoomName(room);
+  if (problem !== null) throw new UsageError(`invalid --room "${text}": ${problem}`);
+  return room;
+}
+
+/** A server name for IRC: a host name's characters, as IRC prefixes need. */
+function parseServerName(text: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(text)) {
+    throw new UsageError(
+      `invalid --server-name "${text}": use letters, digits, "." and "-", as in a host name`,
+    );
+  }
+  return text;
+}
+
+/** The password in `file`: its first line. */
+async function readPassword(file: string): Promise<string> {
+  const text = await readSecretFile(file, "--password-file");
+  const password = text.split(/\r?\n/)[0];
+  if (password === "") throw new Error(`the password file "${file}" is empty`);
+  return password;
+}
+
+/** IRC operators in `file`: `name password` per line; blank lines and `#` comments skipped. */
+async function readOperators(file: string): Promise<Map<string, string>> {
+  const operators = new Map<string, string>();
+  const lines = (await readSecretFile(file, "--oper-file")).split(/\r?\n/);
+  lines.forEach((line, i) => {
+    if (line.trim() === "" || line.trimStart().startsWith("#")) return;
+    const [name, password, ...rest] = line.trim().split(/\s+/);
+    if (password === undefined || rest.length > 0) {
+      throw new Error(`line ${i + 1} of "${file}" is not "name password"`);
+    }
+    operators.set(name, password);
+  });
+  return operators;
+}
+
+async function readSecretFile(file: string, flag: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(file);
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotCapable
+      ? "reading it needs --allow-read"
+      : error instanceof Deno.errors.NotFound
+      ? "no such file"
+      : (error as Error).message;
+    throw new Error(`cannot read ${flag} "${file}": ${why}`, { cause: error });
+  }
 }
 
 /** Runs the server with these command-line arguments; resolves with the exit code. */
@@ -175,7 +280,7 @@ export async function main(args: string[]): Promise<number> {
     options = parseServerArgs(args);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    stderr.line(`charla server: ${error.message}\n${HINT}`);
+    stderr.line(usageText("server", error));
     await stderr.drained();
     return 2;
   }
@@ -188,12 +293,33 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
 
-  let listener: Deno.Listener;
+  let password: string | undefined;
+  let operators: Map<string, string> | undefined;
   try {
-    listener = await listen(options.target);
+    if (options.passwordFile !== undefined) password = await readPassword(options.passwordFile);
+    if (options.operFile !== undefined) operators = await readOperators(options.operFile);
   } catch (error) {
+    stderr.line(problemLine("server", (error as Error).message));
+    await stderr.drained();
+    return 1;
+  }
+
+  // Every port is bound before anything is served: one that cannot be ends the start.
+  const listeners: Deno.Listener[] = [];
+  let listener: Deno.Listener;
+  let ircListener: Deno.Listener | null = null;
+  let ircTlsListener: Deno.Listener | null = null;
+  try {
+    listeners.push(listener = await listen(options.target));
+    if (options.irc !== null) listeners.push(ircListener = await listen(options.irc));
+    if (options.ircTls !== null) {
+      const { certFile, keyFile } = options.target;
+      listeners.push(ircTlsListener = await listen({ ...options.ircTls, certFile, keyFile }));
+    }
+  } catch (error) {
+    for (const bound of listeners) bound.close();
     if (!(error instanceof ListenError)) throw error;
-    stderr.line(`charla server: ${error.message}`);
+    stderr.line(problemLine("server", error.message));
     await stderr.drained();
     return 1;
   }
@@ -201,9 +327,12 @@ export async function main(args: string[]): Promise<number> {
   // On a terminal: a prompt with line editing, the log above it, colours.
   // Otherwise (a pipe, a file, a service): plain lines, no escape codes.
   const io = processTerminal();
-  const styler = new Styler({ color: io !== null && !Deno.noColor && !options.json });
-  const terminal = io === null ? null : new Terminal(io, { style: (l) => styler.log(l) });
-  const log = new ServerConsole(terminal?.out ?? stdout, { json: options.json });
+  const styler = new Styler({
+    color: io !== null && !Deno.noColor && !options.json,
+    colors: terminalColorDepth(),
+  });
+  const terminal = io === null ? null : new Terminal(io);
+  const log = new ServerConsole(terminal?.out ?? stdout, { json: options.json, styler });
   const unguard = reportUnhandledRejections(log);
   const shutdown = new AbortController();
   const onInterrupt = () => {
@@ -216,6 +345,8 @@ export async function main(args: string[]): Promise<number> {
 
   const server = new ChatServer(listener, {
     relay: options.relay,
+    defaultRoom: options.room,
+    history: options.history,
     maxClients: options.maxClients,
     maxPerAddress: options.maxPerAddress,
     lineTimeout: options.lineTimeout,
@@ -225,9 +356,20 @@ export async function main(args: string[]): Promise<number> {
     flood: options.flood,
     access: options.access,
     drainTimeout: options.drainTimeout,
+    password,
     log,
     signal: shutdown.signal,
   });
+  const irc = {
+    serverName: options.serverName,
+    sendQueue: options.sendQueue,
+    drainTimeout: options.drainTimeout,
+    operators,
+  };
+  if (ircListener !== null) server.serve(ircListener, ircTransport(server.core, irc));
+  if (ircTlsListener !== null) {
+    server.serve(ircTlsListener, ircTransport(server.core, { ...irc, tls: true }));
+  }
   try {
     // Not awaited: the console ending does not end the server.
     if (terminal === null) {

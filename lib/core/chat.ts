@@ -74,6 +74,11 @@ export interface ChatCoreOptions {
    */
   lightRate?: number;
   /**
+   * The server password: a transport asks for it before a person is attached
+   * (IRC's PASS). @default none: anyone may connect
+   */
+  password?: string;
+  /**
    * Milliseconds a person may go without saying or doing anything before they
    * are disconnected; 0 for never. Bytes that never make a complete line do not
    * count as activity.
@@ -170,6 +175,8 @@ export class ChatCore {
   #allClosed: PromiseWithResolvers<void> | null = null;
   /** Settles once topics are loaded from the store. */
   readonly ready: Promise<void>;
+  /** The server password, as bytes; null when there is none. */
+  readonly #password: Uint8Array | null;
 
   /** A core; see {@linkcode ChatCoreOptions}. */
   constructor(options: ChatCoreOptions = {}) {
@@ -190,6 +197,7 @@ export class ChatCore {
     this.directory = new Directory({ ids: options.ids, claims: options.claims });
     this.store = options.store ?? new MemoryStore();
     this.log = options.log ?? SILENT_LOG;
+    this.#password = options.password === undefined ? null : encoder.encode(options.password);
     this.ready = this.#loadTopics();
     if (this.options.idleTimeout > 0) {
       // One sweep for everyone instead of a timer each: cheaper per idle person.
@@ -207,6 +215,24 @@ export class ChatCore {
   /** How many people are connected. */
   get size(): number {
     return this.directory.size;
+  }
+
+  /** Whether connecting takes the server password (see {@linkcode checkPassword}). */
+  get passwordRequired(): boolean {
+    return this.#password !== null;
+  }
+
+  /**
+   * Whether `given` is the server password (anything is, when there is none).
+   * Compared in time that does not depend on where the first difference is.
+   */
+  checkPassword(given: string | null | undefined): boolean {
+    const password = this.#password;
+    if (password === null) return true;
+    const bytes = encoder.encode(given ?? "");
+    let diff = bytes.length ^ password.length;
+    for (let i = 0; i < password.length; i++) diff |= password[i] ^ (bytes[i] ?? 0);
+    return given !== null && given !== undefined && diff === 0;
   }
 
   /**
@@ -439,7 +465,11 @@ export class ChatCore {
     const session = this.directory.find(target);
     if (session === undefined) return undefined;
     const clean = sanitizeText(reason);
-    session.info(clean === "" ? "you were kicked by the operator" : `you were kicked: ${clean}`);
+    session.deliver({
+      type: "closing",
+      reason: "kicked",
+      text: clean === "" ? "you were kicked by the operator" : `you were kicked: ${clean}`,
+    });
     this.log.event({ event: "kick", peer: session, reason: clean });
     session.disconnect(clean === "" ? "kicked" : `kicked: ${clean}`);
     return session;
@@ -457,7 +487,7 @@ export class ChatCore {
       for (const session of [...this.#behind.keys()]) session.setBehind(false);
       for (const session of this.directory.entries()) session.setHolding(false);
       for (const session of [...this.directory.entries()]) {
-        session.info(reason);
+        session.deliver({ type: "closing", reason: "shutdown", text: reason });
         session.disconnect("server shutting down");
       }
     }
@@ -523,7 +553,11 @@ export class ChatCore {
     const oldest = performance.now() - timeout;
     for (const session of this.directory.entries()) {
       if (session.lastActive < oldest && session.leaving === null) {
-        session.info(`idle for ${timeout / 1000} s: disconnecting`);
+        session.deliver({
+          type: "closing",
+          reason: "timeout",
+          text: `idle for ${timeout / 1000} s: disconnecting`,
+        });
         session.disconnect("timed out");
       }
     }
@@ -531,6 +565,7 @@ export class ChatCore {
 }
 
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 
 function nonNegative(name: string, value: number): number {
   if (!Number.isFinite(value) || value < 0) {

@@ -166,6 +166,12 @@ export interface ConnectionHandler {
    * when there is one), and ends it within `timeoutMs`; the acceptor closes it.
    */
   refuse(conn: Deno.Conn, why: Refusal, detail?: string, timeoutMs?: number): Promise<void>;
+  /**
+   * The listener stopped accepting (the server shuts down): end the
+   * connections that are not attached to the core yet (IRC clients that have
+   * not registered), which the core's shutdown does not know of.
+   */
+  close?(reason: string): void;
 }
 
 /** Options for {@linkcode Acceptor}. */
@@ -226,6 +232,7 @@ export class Acceptor {
     }
     for (const conn of this.#admitting) closeQuietly(conn);
     this.#admitting.clear();
+    this.#handler.close?.("server shutting down");
   }
 
   /**

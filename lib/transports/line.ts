@@ -183,6 +183,7 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
   // What the connection's read loop calls.
 
   line(buf: Uint8Array, start: number, end: number): void {
+    this.session.lastActive = this.connection.lastActive; // the time of the read
     if (this.#queued === null) {
       const wait = this.#mustWait();
       if (wait !== undefined) this.#waitThen(wait, []);
