@@ -184,7 +184,10 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
 
   line(buf: Uint8Array, start: number, end: number): void {
     this.session.lastActive = this.connection.lastActive; // the time of the read
-    if (this.#queued === null) {
+    // Commands wait for their sender to catch up (their replies are its own
+    // to read) and for its share of server time; a plain line goes on, as it
+    // adds nothing to its sender's queue (the read loop waits after the read).
+    if (this.#queued === null && buf[start] === SLASH) {
       const wait = this.#mustWait();
       if (wait !== undefined) this.#waitThen(wait, []);
     }
@@ -323,7 +326,7 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
     this.#queued = null;
     this.#pending = null;
     for (let i = 0; i < queued.length; i++) {
-      const wait = this.#mustWait();
+      const wait = queued[i][0] === SLASH ? this.#mustWait() : undefined;
       if (wait !== undefined) return this.#waitThen(wait, queued.slice(i));
       this.#handle(queued[i], 0, queued[i].length);
       if (this.#queued !== null) {
