@@ -42,6 +42,8 @@ export interface LineOutput {
   ready(): Promise<void> | undefined;
   /** Settles when everything so far has been written. */
   drained(): Promise<void>;
+  /** Bytes written so far: how a caller tells a slow output from a stalled one. */
+  readonly written: number;
 }
 
 /**
@@ -77,11 +79,18 @@ export class OutputBuffer implements LineOutput {
   #failed: unknown = null;
   /** Waiting for the pending bytes to be written. */
   #waiters: (() => void)[] = [];
+  /** Bytes written so far. */
+  #written = 0;
 
   /** Output to `out`; `ready()` pushes back past `highWater` pending bytes. */
   constructor(out: Output, highWater = 1024 * 1024) {
     this.#out = out;
     this.#highWater = highWater;
+  }
+
+  /** Bytes written so far. */
+  get written(): number {
+    return this.#written;
   }
 
   /** The error that stopped output, or null. */
@@ -127,7 +136,9 @@ export class OutputBuffer implements LineOutput {
         this.#spare = data;
         let written = 0;
         while (written < data.length) {
-          written += await this.#out.write(data.bytes.subarray(written, data.length));
+          const n = await this.#out.write(data.bytes.subarray(written, data.length));
+          written += n;
+          this.#written += n;
         }
         data.clear();
       }

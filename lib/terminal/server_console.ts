@@ -54,6 +54,15 @@ function pad(n: number): string {
   return n < 10 ? `0${n}` : `${n}`;
 }
 
+/**
+ * Bytes per second an output must keep writing, while it is behind, for the
+ * chat to wait for it rather than have lines skipped: a file or a terminal
+ * writes tens of MB a second, a paused one nothing.
+ */
+export const MIN_OUTPUT_RATE = 1024 * 1024;
+/** How often, in milliseconds, a behind output's progress is checked. */
+export const OUTPUT_WINDOW_MS = 100;
+
 /** Options for {@linkcode ServerConsole}. */
 export interface ServerConsoleOptions {
   /**
@@ -69,11 +78,14 @@ export interface ServerConsoleOptions {
  * The operator's view of a server: a {@linkcode ServerLog} that writes each
  * event and message as a line, with a time stamp and who did it.
  *
- * It never makes the chat wait. When the output falls behind (a paused
- * terminal, a pipe nobody reads, a full disk), lines are counted instead of
- * kept until it has caught up, then one line says how many were skipped:
- * `* 1,234 log lines skipped` (`{"event":"skipped","lines":1234}` in JSON).
- * An output that keeps up (a terminal, a file) gets every line.
+ * A slow or stalled output never stops the chat. Past its backlog mark, the
+ * console asks senders to wait only while the output keeps writing at least
+ * {@linkcode MIN_OUTPUT_RATE} (a file, a terminal that scrolls): then every
+ * line is kept. An output that falls below that (a paused terminal, a pipe
+ * nobody reads, a full disk) is caught within {@linkcode OUTPUT_WINDOW_MS};
+ * from then lines are counted instead of kept until it has caught up, and
+ * one line says how many were skipped: `* 1,234 log lines skipped`
+ * (`{"event":"skipped","lines":1234}` in JSON).
  *
  * @example
  * ```ts
@@ -108,6 +120,8 @@ export class ServerConsole implements ServerLog {
   #tag: Uint8Array = new Uint8Array();
   /** Lines skipped since the output fell behind; 0 while it keeps up. */
   #skipped = 0;
+  /** The wait senders share while a behind output makes progress; null otherwise. */
+  #waiting: Promise<void> | null = null;
 
   /** A console writing to `out`. */
   constructor(out: LineOutput, options: ServerConsoleOptions = {}) {
@@ -116,28 +130,32 @@ export class ServerConsole implements ServerLog {
     this.#styler = options.styler?.color ? options.styler : null;
   }
 
-  /** Lines skipped and not yet reported (the output is behind while this is above 0). */
+  /** Lines skipped and not yet reported. */
   get skipped(): number {
-    return this.#skipped;
+    return Math.max(0, this.#skipped - 1);
   }
 
   /** Whether a line may be written now; counts it as skipped when not. */
   #room(): boolean {
-    if (this.#skipped > 0) {
-      this.#skipped++;
-      return false;
-    }
-    const behind = this.out.ready();
-    if (behind === undefined) return true;
-    this.#skipped = 1;
-    // Once everything before the first skipped line is written, say how many were.
-    behind.then(() => this.#reportSkipped());
+    if (this.#skipped === 0) return true;
+    this.#skipped++;
     return false;
   }
 
+  /**
+   * Stops keeping lines (the output stalled): they are counted from now until
+   * `drained` settles, then one line says how many were skipped.
+   */
+  #startSkipping(drained: Promise<void>): void {
+    if (this.#skipped > 0) return;
+    this.#skipped = 1; // counts from 1, so that 0 means "keeping"; see #reportSkipped
+    drained.then(() => this.#reportSkipped());
+  }
+
   #reportSkipped(): void {
-    const skipped = this.#skipped;
+    const skipped = this.#skipped - 1;
     this.#skipped = 0;
+    if (skipped === 0) return;
     if (this.#json) {
       this.out.line(
         JSON.stringify({ time: new Date().toISOString(), event: "skipped", lines: skipped }),
@@ -195,9 +213,39 @@ export class ServerConsole implements ServerLog {
     this.out.flush();
   }
 
-  /** Always undefined: the console skips lines rather than make anyone wait. */
-  ready(): undefined {
-    return undefined;
+  /**
+   * Undefined while the output keeps up (or lines are being skipped);
+   * otherwise a wait that settles when the backlog is written, or as soon as
+   * the output is seen writing less than {@linkcode MIN_OUTPUT_RATE}, when
+   * lines start being skipped instead.
+   */
+  ready(): Promise<void> | undefined {
+    if (this.#skipped > 0) return undefined;
+    const behind = this.out.ready();
+    if (behind === undefined) return undefined;
+    return this.#waiting ??= this.#waitWhileWriting(behind);
+  }
+
+  async #waitWhileWriting(drained: Promise<void>): Promise<void> {
+    let done = false;
+    drained.then(() => done = true);
+    try {
+      while (!done) {
+        const before = this.out.written;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          drained,
+          new Promise((resolve) => timer = setTimeout(resolve, OUTPUT_WINDOW_MS)),
+        ]);
+        clearTimeout(timer);
+        if (done) return;
+        if (this.out.written - before < MIN_OUTPUT_RATE * OUTPUT_WINDOW_MS / 1000) {
+          return this.#startSkipping(drained);
+        }
+      }
+    } finally {
+      this.#waiting = null;
+    }
   }
 
   /** Writes a reply to an operator command: plain lines, no time stamp. */

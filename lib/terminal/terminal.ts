@@ -137,6 +137,11 @@ export class Terminal {
     return this.#screen.ready();
   }
 
+  /** Bytes written to the screen so far. */
+  get written(): number {
+    return this.#screen.written;
+  }
+
   /**
    * Enters raw mode, draws the prompt, and handles keys until input ends or
    * {@linkcode close} is called.
@@ -235,6 +240,10 @@ class TerminalLines implements LineOutput {
 
   ready(): Promise<void> | undefined {
     return this.#terminal.ready();
+  }
+
+  get written(): number {
+    return this.#terminal.written;
   }
 
   drained(): Promise<void> {
