@@ -82,7 +82,7 @@ export interface ServerConsoleOptions {
  * console asks senders to wait only while the output keeps writing at least
  * {@linkcode MIN_OUTPUT_RATE} (a file, a terminal that scrolls): then every
  * line is kept. An output that falls below that (a paused terminal, a pipe
- * nobody reads, a full disk) is caught within {@linkcode OUTPUT_WINDOW_MS};
+ * nobody reads, a full disk) is caught within two {@linkcode OUTPUT_WINDOW_MS};
  * from then lines are counted instead of kept until it has caught up, and
  * one line says how many were skipped: `* 1,234 log lines skipped`
  * (`{"event":"skipped","lines":1234}` in JSON).
@@ -229,6 +229,9 @@ export class ServerConsole implements ServerLog {
   async #waitWhileWriting(drained: Promise<void>): Promise<void> {
     let done = false;
     drained.then(() => done = true);
+    // Two slow windows in a row, not one: a write completion can wait behind a
+    // busy turn of the event loop as long as the timer can.
+    let slow = 0;
     try {
       while (!done) {
         const before = this.out.written;
@@ -239,9 +242,9 @@ export class ServerConsole implements ServerLog {
         ]);
         clearTimeout(timer);
         if (done) return;
-        if (this.out.written - before < MIN_OUTPUT_RATE * OUTPUT_WINDOW_MS / 1000) {
-          return this.#startSkipping(drained);
-        }
+        const wrote = this.out.written - before;
+        slow = wrote < MIN_OUTPUT_RATE * OUTPUT_WINDOW_MS / 1000 ? slow + 1 : 0;
+        if (slow === 2) return this.#startSkipping(drained);
       }
     } finally {
       this.#waiting = null;
