@@ -2,8 +2,9 @@
 /**
  * `deno task stress`: each attack of the hardening issue, sustained for 20
  * seconds against a freshly spawned `server.ts --relay` on 127.0.0.1, while
- * probe clients (from another address where it matters) talk at a human pace
- * and measure how late each other's lines arrive. Prints one table: probe
+ * ten probe clients, in a process of their own (so that the attack's own work
+ * is not counted as the server's), talk at a human pace and measure how late
+ * each other's lines arrive. Prints one table: probe
  * delays (p50 / p99 / max), lines lost, the server's peak memory growth, who
  * was disconnected and why, and what each scenario checks besides.
  *
@@ -372,6 +373,80 @@ class Probes {
   get lost(): number {
     return this.sent * (PROBES - 1) - this.received;
   }
+}
+
+/**
+ * The probes, run in a process of their own (this file with `--probes`), so
+ * that what the attack costs this process (opening a thousand sockets,
+ * writing megabytes) is not counted as the server's delay. Told on stdin
+ * when to measure ("go") and when to stop ("stop"); prints its figures as
+ * one JSON line.
+ */
+class ProbeProcess {
+  readonly #child: Deno.ChildProcess;
+  readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #lines: AsyncIterator<string>;
+
+  private constructor(child: Deno.ChildProcess) {
+    this.#child = child;
+    this.#stdin = child.stdin.getWriter();
+    this.#lines = plainLines(child.stdout)[Symbol.asyncIterator]();
+  }
+
+  static async start(port: number): Promise<ProbeProcess> {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", new URL(import.meta.url).pathname, "--probes", String(port)],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const probes = new ProbeProcess(child);
+    const ready = await probes.#lines.next();
+    if (ready.done || ready.value !== "ready") {
+      throw new Error(`probes did not start: ${ready.value}`);
+    }
+    return probes;
+  }
+
+  async go(): Promise<void> {
+    await this.#stdin.write(encoder.encode("go\n"));
+  }
+
+  /** Stops measuring; settles with the figures once lines still on their way arrived. */
+  async stop(): Promise<{ delays: number[]; lost: number }> {
+    await this.#stdin.write(encoder.encode("stop\n"));
+    const result = await this.#lines.next();
+    await this.#stdin.close();
+    await this.#child.status;
+    if (result.done) throw new Error("the probes ended without figures");
+    return JSON.parse(result.value);
+  }
+}
+
+/** Every line of a byte stream. */
+async function* plainLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let carry = "";
+  for await (const chunk of stream) {
+    const parts = (carry + decoder.decode(chunk, { stream: true })).split("\n");
+    carry = parts.pop()!;
+    yield* parts;
+  }
+}
+
+/** `--probes <port>`: the probes' process (see {@linkcode ProbeProcess}). */
+async function probeMain(port: number): Promise<number> {
+  const probes = await Probes.start(port);
+  console.log("ready");
+  for await (const line of plainLines(Deno.stdin.readable)) {
+    if (line === "go") probes.measuring = true;
+    if (line === "stop") break;
+  }
+  probes.measuring = false;
+  probes.stop();
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
+  console.log(JSON.stringify({ delays: probes.delays, lost: probes.lost }));
+  probes.close();
+  return 0;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -757,7 +832,7 @@ async function welcomeOverTls(port: number, caCerts: string[]): Promise<number> 
 
 async function runScenario(scenario: Scenario, seconds: number): Promise<Row> {
   await using server = await Server.start(scenario.serverArgs, { readLog: scenario.readLog });
-  const probes = await Probes.start(server.port);
+  const probes = await ProbeProcess.start(server.port);
   // Warm up, then measure from a steady state.
   await new Promise((r) => setTimeout(r, 1000));
   const before = await server.memory();
@@ -766,14 +841,11 @@ async function runScenario(scenario: Scenario, seconds: number): Promise<Row> {
     peak = Math.max(peak, (await server.memory().catch(() => before)).rss);
   }, 100);
   const attack = await scenario.attack(server, seconds);
-  probes.measuring = true;
+  await probes.go();
   await new Promise((r) => setTimeout(r, seconds * 1000));
-  probes.measuring = false;
-  const notes = await attack.stop();
-  probes.stop();
-  await new Promise((r) => setTimeout(r, SETTLE_MS));
+  const [figures, notes] = await Promise.all([probes.stop(), attack.stop()]);
   clearInterval(sampler);
-  const sorted = probes.delays.toSorted((a, b) => a - b);
+  const sorted = figures.delays.toSorted((a, b) => a - b);
   const grow = (peak - before.rss) / 1024;
   if (scenario.readLog === false) {
     await new Promise((r) => setTimeout(r, 500)); // the log is being read now
@@ -783,7 +855,7 @@ async function runScenario(scenario: Scenario, seconds: number): Promise<Row> {
     p50: percentile(sorted, 0.5),
     p99: percentile(sorted, 0.99),
     max: sorted.at(-1) ?? NaN,
-    lost: probes.lost,
+    lost: figures.lost,
     growMiB: grow,
     perAttackerMiB: attack.attackers > 0 ? grow / attack.attackers : 0,
     disconnected: [
@@ -793,7 +865,6 @@ async function runScenario(scenario: Scenario, seconds: number): Promise<Row> {
     notes: notes + (server.skipped.length > 0 ? `; log: ${server.skipped.at(-1)!.slice(9)}` : ""),
     failures: [],
   };
-  probes.close();
   attack.cleanup?.();
   if (row.p99 > 50) row.failures.push(`probe p99 ${row.p99.toFixed(1)} ms`);
   if (row.max > 200) row.failures.push(`probe max ${row.max.toFixed(1)} ms`);
@@ -842,8 +913,9 @@ function printTable(rows: Row[]): void {
 async function main(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { seconds: { type: "string" }, only: { type: "string" } },
+    options: { seconds: { type: "string" }, only: { type: "string" }, probes: { type: "string" } },
   });
+  if (values.probes !== undefined) return await probeMain(Number(values.probes));
   const seconds = Number(values.seconds ?? 20);
   if (!(seconds > 0)) {
     console.error("stress: --seconds must be a number above 0");
