@@ -61,7 +61,7 @@ function pad(n: number): string {
  */
 export const MIN_OUTPUT_RATE = 1024 * 1024;
 /** How often, in milliseconds, a behind output's progress is checked. */
-export const OUTPUT_WINDOW_MS = 100;
+export const OUTPUT_WINDOW_MS = 50;
 
 /** Options for {@linkcode ServerConsole}. */
 export interface ServerConsoleOptions {
