@@ -16,7 +16,7 @@
  * runs), and every run is appended as one JSON line to `bench/results/<date>.jsonl`.
  *
  * ```sh
- * deno task bench                        # everything, every server (about 15 minutes)
+ * deno task bench                        # everything, every server (about five minutes)
  * deno task bench --quick                # smaller sizes, for a smoke run
  * deno task bench --only fanout,latency  # some scenarios
  * deno task bench --server charla,c      # some servers (charla, c, node, deno)
