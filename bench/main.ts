@@ -42,6 +42,7 @@ import { type Metric, printCpuTable, printTable, type RunRecord } from "./report
 import { runRooms } from "./rooms.ts";
 import {
   buildCRelay,
+  exportRevision,
   nodeVersion,
   SERVER_KINDS,
   serverCommands,
@@ -212,12 +213,14 @@ function scenarios(quick: boolean, charlaArgs: string[]): Scenario[] {
 const USAGE = `Usage: deno task bench [--quick] [--only <scenario,...>] [--server <server,...>]
 
 Scenarios: ${NAMES.join(", ")}
-Servers: ${SERVER_KINDS.join(", ")}
+Servers: charla, c, node, deno (and base, with --base)
   --quick    smaller sizes, for a smoke run
   --only     run only these scenarios (comma-separated)
   --server   which servers to measure (comma-separated; default: every one available)
   --charla-args="<args>"  extra server.ts arguments (e.g. "--send-queue 16m"); the
-             default run uses charla's defaults, and records these in the results`;
+             default run uses charla's defaults, and records these in the results
+  --base <rev>  also run charla as it was at a git revision (its own server task),
+             as the server "base", shown as "before": a change measured in one run`;
 
 /** Runs the bench; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -228,8 +231,9 @@ export async function main(args: string[]): Promise<number> {
       options: {
         only: { type: "string" },
         quick: { type: "boolean", default: false },
-        server: { type: "string", default: SERVER_KINDS.join(",") },
+        server: { type: "string", default: "charla,c,node,deno" },
         "charla-args": { type: "string", default: "" },
+        base: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     }).values;
@@ -256,7 +260,9 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   // The tables always show the servers in the same order, whatever order was asked.
-  const kinds = SERVER_KINDS.filter((kind) => wanted.includes(kind));
+  const kinds = SERVER_KINDS.filter((kind) =>
+    wanted.includes(kind) || (kind === "base" && flags.base !== undefined)
+  );
 
   const resultsDir = new URL("./results/", import.meta.url);
   await Deno.mkdir(resultsDir, { recursive: true });
@@ -281,6 +287,15 @@ export async function main(args: string[]): Promise<number> {
     if (built === null) kinds.splice(kinds.indexOf("c"), 1);
     else cRelay = built;
   }
+  let base: URL | undefined;
+  if (flags.base !== undefined) {
+    try {
+      base = await exportRevision(flags.base, resultsDir);
+    } catch (error) {
+      console.error(`${(error as Error).message}\n${USAGE}`);
+      return 2;
+    }
+  }
   if (kinds.length === 0) return 2;
 
   const charlaArgs = flags["charla-args"].split(/\s+/).filter(Boolean);
@@ -304,7 +319,7 @@ export async function main(args: string[]): Promise<number> {
     for (const kind of kinds) {
       const runs: RunRecord[] = [];
       for (let run = 1; run <= scenario.runs; run++) {
-        const outcome = await runOne(scenario, kind, { charlaArgs, cRelay });
+        const outcome = await runOne(scenario, kind, { charlaArgs, cRelay, base });
         const record: RunRecord = {
           date: new Date().toISOString(),
           scenario: scenario.name,
@@ -360,7 +375,7 @@ export async function main(args: string[]): Promise<number> {
 async function runOne(
   scenario: Scenario,
   kind: ServerKind,
-  options: Pick<ServerOptions, "charlaArgs" | "cRelay">,
+  options: Pick<ServerOptions, "charlaArgs" | "cRelay" | "base">,
 ): Promise<Outcome> {
   let server: ServerProcess;
   try {
