@@ -9,8 +9,9 @@
  * @module
  */
 
-import type { RoomEvent, RoomName } from "./messages.ts";
+import type { RoomEvent, RoomName, Who } from "./messages.ts";
 import type { SaidBatch, WireFormat } from "./peer.ts";
+import type { RemotePerson } from "./remote.ts";
 import type { Session } from "./session.ts";
 
 /**
@@ -25,8 +26,13 @@ export class Room {
   /** Who set the topic, and when (milliseconds since the epoch). */
   topicBy = "";
   topicTime = 0;
-  /** Members in the order they came. */
+  /** Members connected here, in the order they came: the fan-out's targets. */
   readonly members: Set<Session> = new Set();
+  /**
+   * Members connected to other nodes of a cluster: counted and listed, never
+   * sent to (their own node does that). Changed by `Remote` only.
+   */
+  readonly remote: Set<RemotePerson> = new Set();
   /** Members by the wire format their peer speaks. */
   readonly #groups = new Map<WireFormat, Set<Session>>();
   /** Members whose send queue is over its mark: while any is, senders here wait. */
@@ -39,9 +45,9 @@ export class Room {
     this.name = name;
   }
 
-  /** How many people are in the room. */
+  /** How many people are in the room, here and on other nodes. */
   get size(): number {
-    return this.members.size;
+    return this.members.size + this.remote.size;
   }
 
   /**
@@ -101,6 +107,21 @@ export class Room {
       const encoded = format.encodeLines(this.name, from, batch);
       for (const member of group) {
         if (member === from ? !echo : member.ignores(from)) continue;
+        if (member.replaying !== null && member.hold(this, encoded)) continue;
+        member.peer.send(encoded);
+      }
+    }
+  }
+
+  /**
+   * Relays lines someone on another node said here to every member but those
+   * ignoring them, encoded once per wire format. Never waits.
+   */
+  relay(from: Who, batch: SaidBatch): void {
+    for (const [format, group] of this.#groups) {
+      const encoded = format.encodeLines(this.name, from, batch);
+      for (const member of group) {
+        if (member.ignores(from)) continue;
         if (member.replaying !== null && member.hold(this, encoded)) continue;
         member.peer.send(encoded);
       }
