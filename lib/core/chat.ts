@@ -9,7 +9,7 @@
 import type { Bus } from "./bus.ts";
 import { Directory, type IdSource, type NameClaims } from "./directory.ts";
 import { type ServerLog, SILENT_LOG } from "./events.ts";
-import type { ChatEvent, RoomEvent, RoomName } from "./messages.ts";
+import type { RoomEvent, RoomName } from "./messages.ts";
 import { checkRoomName, roomKey } from "./names.ts";
 import { type Peer, SaidBatch } from "./peer.ts";
 import { Remote, type RemotePerson } from "./remote.ts";

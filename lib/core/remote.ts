@@ -13,7 +13,7 @@
 
 import type { ChatCore } from "./chat.ts";
 import type { PeerInfo } from "./events.ts";
-import type { MemberInfo, RoomEvent, RoomName, Who } from "./messages.ts";
+import type { MemberInfo, RoomName, Who } from "./messages.ts";
 import { checkRoomName, nameKey, roomKey } from "./names.ts";
 import type { SaidBatch } from "./peer.ts";
 import type { Room } from "./room.ts";
