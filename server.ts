@@ -13,7 +13,10 @@
  */
 
 import { AccessList } from "./lib/net/cidr.ts";
-import { ChatServer } from "./lib/chat_server.ts";
+import { ChatServer, type ChatServerOptions } from "./lib/chat_server.ts";
+import { Cluster, ClusterError } from "./lib/cluster/cluster.ts";
+import { parseRedisUrl } from "./lib/cluster/redis.ts";
+import { MemoryStore } from "./lib/store/memory.ts";
 import {
   parseBytes,
   parseCount,
@@ -28,7 +31,7 @@ import { operatorLine, runOperatorConsole, ServerConsole } from "./lib/terminal/
 import { processTerminal, Terminal } from "./lib/terminal/terminal.ts";
 import { reportUnhandledRejections } from "./lib/core/events.ts";
 import { DEFAULT_MAX_LINE } from "./lib/wire/frame.ts";
-import { listen, ListenError, type ListenTarget } from "./lib/net/listen.ts";
+import { listen, ListenError, type ListenTarget, reusePortAvailable } from "./lib/net/listen.ts";
 import { Styler } from "./lib/terminal/style.ts";
 import { VERSION } from "./lib/version.ts";
 
@@ -42,11 +45,25 @@ Where to listen:
       --unix <path>         listen on a Unix socket instead (needs --allow-read --allow-write)
       --tls-cert <pem>      serve TLS with this certificate chain (needs --allow-read)
       --tls-key <pem>       ... and this private key
+      --reuse-port          share the port with other server.ts processes (Linux
+                            spreads connections among them; needs --unstable-net)
 
 How it behaves:
   -r, --relay               chat room: every line goes to every other client
                             (default: clients talk with the operator only)
       --json                log events as JSON lines, for jq and log collectors
+      --history-keep <n>    lines of history kept per room (default 10000)
+
+Cluster (several processes or machines sharing rooms, through Redis):
+      --cluster <url>       redis://[user:password@]host[:port][/db], or rediss://
+                            for TLS; needs --relay
+      --cluster-password-file <file>
+                            read the Redis password from this file (--allow-read)
+      --cluster-ca <pem>    trust this authority for rediss:// (--allow-read)
+      --node <name>         this node's name in the cluster (default host:pid;
+                            the host name needs --allow-sys=hostname)
+      --node-timeout <s>    a node silent this long is taken for dead and its
+                            people for gone (default 3)
 
 Limits:
       --max-clients <n>     most clients at once (default 1024)
@@ -71,7 +88,9 @@ The operator types on stdin: text goes to every client; /to <id|name> <text>,
 Examples:
   deno run --allow-net server.ts
   deno run --allow-net server.ts --relay --host 0.0.0.0 --allow 192.0.2.0/24
-  deno run --allow-net --allow-read server.ts -r --tls-cert cert.pem --tls-key key.pem`;
+  deno run --allow-net --allow-read server.ts -r --tls-cert cert.pem --tls-key key.pem
+  deno run --allow-net server.ts -r --cluster redis://127.0.0.1:6379 --node a -p 5000
+  deno run --allow-net --unstable-net server.ts -r --reuse-port --cluster redis://127.0.0.1`;
 
 const HINT = "Try 'server.ts --help' for more information.";
 
@@ -91,6 +110,13 @@ const OPTIONS = {
   allow: { type: "string", multiple: true },
   deny: { type: "string", multiple: true },
   "drain-timeout": { type: "string" },
+  "history-keep": { type: "string" },
+  "reuse-port": { type: "boolean" },
+  cluster: { type: "string" },
+  "cluster-password-file": { type: "string" },
+  "cluster-ca": { type: "string" },
+  node: { type: "string" },
+  "node-timeout": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -109,11 +135,45 @@ interface ServerArgs {
   flood: number;
   access: AccessList;
   drainTimeout: number;
+  historyKeep: number;
+  /** The cluster to join, if any. */
+  cluster: {
+    url: string;
+    passwordFile?: string;
+    caFile?: string;
+    node?: string;
+    nodeTimeout: number;
+  } | null;
 }
 
 function parseServerArgs(args: string[]): ServerArgs {
   const { values: v, positionals } = parseFlags(args, OPTIONS);
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const clusterOnly = ["cluster-password-file", "cluster-ca", "node", "node-timeout"] as const;
+  for (const flag of clusterOnly) {
+    if (v[flag] !== undefined && v.cluster === undefined) {
+      throw new UsageError(`--${flag} needs --cluster`);
+    }
+  }
+  if (v.cluster !== undefined) {
+    try {
+      parseRedisUrl(v.cluster);
+    } catch (error) {
+      throw new UsageError(`--cluster: ${(error as Error).message}`, { cause: error });
+    }
+  }
+  if (v.cluster !== undefined && !v.relay) {
+    throw new UsageError("--cluster needs --relay: a cluster shares rooms");
+  }
+  if (v["reuse-port"] && v.unix !== undefined) {
+    throw new UsageError("--reuse-port is for TCP ports, not --unix sockets");
+  }
+  if (v["reuse-port"] && !reusePortAvailable()) {
+    throw new UsageError(
+      "--reuse-port needs Deno's --unstable-net flag: " +
+        "deno run --allow-net --unstable-net server.ts --reuse-port …",
+    );
+  }
   let access: AccessList;
   try {
     access = new AccessList({ allow: v.allow ?? [], deny: v.deny ?? [] });
@@ -130,6 +190,7 @@ function parseServerArgs(args: string[]): ServerArgs {
       path: v.unix,
       certFile: v["tls-cert"],
       keyFile: v["tls-key"],
+      reusePort: v["reuse-port"] ?? false,
     },
     relay: v.relay ?? false,
     maxClients: v["max-clients"] === undefined
@@ -149,6 +210,18 @@ function parseServerArgs(args: string[]): ServerArgs {
     drainTimeout: v["drain-timeout"] === undefined
       ? 5000
       : parseSeconds(v["drain-timeout"], "--drain-timeout"),
+    historyKeep: v["history-keep"] === undefined
+      ? 10_000
+      : parseCount(v["history-keep"], "--history-keep"),
+    cluster: v.cluster === undefined ? null : {
+      url: v.cluster,
+      passwordFile: v["cluster-password-file"],
+      caFile: v["cluster-ca"],
+      node: v.node,
+      nodeTimeout: v["node-timeout"] === undefined
+        ? 3000
+        : parseSeconds(v["node-timeout"], "--node-timeout", 0.1),
+    },
   };
 }
 
@@ -171,11 +244,25 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
 
+  // The cluster first: a Redis that cannot be reached is said before a port is taken.
+  let cluster: Cluster | null = null;
+  if (options.cluster !== null) {
+    try {
+      cluster = await joinCluster(options.cluster, options.historyKeep);
+    } catch (error) {
+      if (!(error instanceof ClusterError)) throw error;
+      stderr.line(`charla server: ${error.message}`);
+      await stderr.drained();
+      return 1;
+    }
+  }
+
   let listener: Deno.Listener;
   try {
     listener = await listen(options.target);
   } catch (error) {
     if (!(error instanceof ListenError)) throw error;
+    await cluster?.close();
     stderr.line(`charla server: ${error.message}`);
     await stderr.drained();
     return 1;
@@ -197,7 +284,11 @@ export async function main(args: string[]): Promise<number> {
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   for (const signal of signals) Deno.addSignalListener(signal, onInterrupt);
 
+  const shared: ChatServerOptions = cluster === null
+    ? { store: new MemoryStore({ keep: options.historyKeep }) }
+    : { bus: cluster, ids: cluster.ids, claims: cluster.claims, store: cluster.store };
   const server = new ChatServer(listener, {
+    ...shared,
     relay: options.relay,
     maxClients: options.maxClients,
     maxLine: options.maxLine,
@@ -209,6 +300,8 @@ export async function main(args: string[]): Promise<number> {
     log,
     signal: shutdown.signal,
   });
+  // After the listening line, which scripts read first.
+  if (cluster !== null) log.event({ event: "cluster", message: cluster.joined });
   try {
     // Not awaited: the console ending does not end the server.
     if (terminal === null) {
@@ -230,6 +323,36 @@ export async function main(args: string[]): Promise<number> {
     unguard();
   }
   return 0;
+}
+
+/** Reads the password and CA files the flags name, and joins the cluster. */
+async function joinCluster(
+  flags: NonNullable<ServerArgs["cluster"]>,
+  historyKeep: number,
+): Promise<Cluster> {
+  const read = async (file: string, what: string) => {
+    try {
+      return await Deno.readTextFile(file);
+    } catch (error) {
+      const why = error instanceof Deno.errors.NotCapable
+        ? "reading it needs --allow-read"
+        : error instanceof Deno.errors.NotFound
+        ? "no such file"
+        : (error as Error).message;
+      throw new ClusterError(`Cannot read the ${what} "${file}": ${why}`, { cause: error });
+    }
+  };
+  const password = flags.passwordFile === undefined
+    ? undefined
+    : (await read(flags.passwordFile, "Redis password file")).replace(/\r?\n$/, "");
+  const ca = flags.caFile === undefined ? undefined : await read(flags.caFile, "CA certificate");
+  return await Cluster.connect(flags.url, {
+    node: flags.node,
+    password,
+    caCerts: ca === undefined ? undefined : [ca],
+    historyKeep,
+    nodeTimeout: flags.nodeTimeout,
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
