@@ -229,6 +229,8 @@ export class Cluster implements Bus {
   #resyncing: Promise<void> | null = null;
   #resyncWanted = false;
   #joined = "";
+  /** Name keys being claimed by someone here right now. */
+  readonly #claiming = new Set<string>();
   /** One batch for every remote line: filled and relayed without an await between. */
   readonly #batch = new SaidBatch();
 
@@ -646,8 +648,13 @@ export class Cluster implements Bus {
 
   #claim(key: string, holder: Entry): Promise<boolean> {
     if (this.#core?.remote.holds(key)) return Promise.resolve(false);
+    // Two people here asking at once: the first asks Redis, the second is refused.
+    // (The script lets this node take over a name it holds itself, because the
+    // directory here has checked that nobody here holds it: true only for one.)
+    if (this.#claiming.has(key)) return Promise.resolve(false);
     // Out of reach: granted here, and claimed again when Redis is back (see #register).
     if (!this.#writable) return Promise.resolve(true);
+    this.#claiming.add(key);
     return this.#eval("CLAIM", [this.#keys.name(key)], [
       `${this.node} ${holder.id}`,
       this.node,
@@ -655,7 +662,7 @@ export class Cluster implements Bus {
     ]).then(
       (reply) => reply === 1,
       (error) => error instanceof RedisConnectionError,
-    );
+    ).finally(() => this.#claiming.delete(key));
   }
 
   #release(key: string, holder: Entry): void {
@@ -679,6 +686,17 @@ export class Cluster implements Bus {
       follow.lastLine = lineOf(lastId) || 0;
       this.#wakeReader();
     });
+  }
+
+  /**
+   * Settles once this node reads `room`'s stream, or at once when nobody here is
+   * in the room: from then on, whatever is said there reaches the people here.
+   * For tests and tools; the core never waits for it.
+   */
+  async following(room: RoomName): Promise<void> {
+    const follow = this.#follows.get(roomKey(room));
+    if (follow === undefined || follow.cursor !== null) return;
+    await this.store.load(room);
   }
 
   #unfollow(room: RoomName): void {
@@ -965,7 +983,9 @@ export class Cluster implements Bus {
     const count = this.#core!.remote.removeNode(node, "connection lost");
     this.#core!.log.event({
       event: "cluster",
-      message: `node ${node} stopped answering; its ${count} people left (connection lost)`,
+      message: `node ${node} stopped answering; its ${
+        plural(count, "person", "people")
+      } left (connection lost)`,
     });
   }
 
@@ -1223,9 +1243,13 @@ export class Cluster implements Bus {
           remote.quit(person.id, "left while the cluster was degraded");
         }
       }
-    } else {
-      this.#inboxCursor = snapshot.inboxCursor;
+      // Events go on from where this node stopped (from the start if Redis
+      // lost its data): replayed onto the snapshot, the changes come to the
+      // same, and what is not state (lines not shared, topics, private
+      // messages) is delivered late rather than never.
+      return;
     }
+    this.#inboxCursor = snapshot.inboxCursor;
     this.#eventsCursor = snapshot.eventsCursor;
   }
 

@@ -1,0 +1,278 @@
+/**
+ * The cluster: several nodes sharing rooms through a real redis-server on
+ * 127.0.0.1 and a free port. Nodes run in this process (a ChatServer with a
+ * Cluster each: as real as a process, and quicker to start) or, where a node
+ * must die or stall, as real `server.ts` processes.
+ */
+
+import assert from "node:assert/strict";
+import { RedisClient } from "../lib/cluster/redis.ts";
+import { nameKey } from "../lib/core/names.ts";
+import { runOperatorLine } from "../lib/operator.ts";
+import {
+  checkOrdered,
+  connectAll,
+  named,
+  NodeProcess,
+  seeJoins,
+  startNode,
+  type TestNode,
+} from "./_cluster.ts";
+import { TestClient, within } from "./_helpers.ts";
+import { RedisServer } from "./_redis.ts";
+
+/** Each client sends `count` lines `<name> nK` in writes of 10, then the operator of the first node says `fin`. */
+async function talk(nodes: TestNode[], clients: TestClient[], count: number): Promise<void> {
+  await Promise.all(clients.map(async (c) => {
+    for (let n = 0; n < count; n += 10) {
+      const lines = [];
+      for (let k = n; k < Math.min(count, n + 10); k++) lines.push(`${c.name} n${k}`);
+      await c.send(...lines);
+    }
+  }));
+  // Every line reached its own node's log before the operator's last word goes out.
+  await Promise.all(
+    nodes.map((node) =>
+      node.log.until(
+        () => node.log.messages.length >= clients.length * count,
+        `every line to reach ${node.name}`,
+      )
+    ),
+  );
+}
+
+for (const count of [2, 3]) {
+  Deno.test(`${count} nodes in one room: every line reaches every member once, in order`, async () => {
+    await using redis = await RedisServer.start();
+    const nodes: TestNode[] = [];
+    try {
+      for (let i = 0; i < count; i++) nodes.push(await startNode(redis, `n${i}`));
+      const clients = await connectAll(nodes, 3);
+      const senders = new Set(clients.map((c) => c.name));
+      const lines = 60;
+      await talk(nodes, clients, lines);
+      // The last client says the last word: once everyone has it, everyone has all before it.
+      const last = clients.at(-1)!;
+      await last.send("fin");
+      for (const c of clients) {
+        const got = c === last ? [] : await c.lines.until(`<${last.name}> fin`);
+        if (c !== last) {
+          assert.equal(checkOrdered(got, c, senders, lines), (clients.length - 1) * lines);
+        }
+      }
+      // Each node's operator saw every line of the room, marked with the node for remote ones.
+      for (const node of nodes) {
+        assert.equal(node.log.messages.length, clients.length * lines + 1);
+      }
+      for (const c of clients) c.close();
+    } finally {
+      for (const node of nodes) await node.server.shutdown();
+    }
+  });
+}
+
+Deno.test("names are unique across nodes: 100 clients on two nodes race for 10 names", async () => {
+  await using redis = await RedisServer.start();
+  await using a = await startNode(redis, "a");
+  await using b = await startNode(redis, "b");
+  const clients: TestClient[] = [];
+  try {
+    for (let i = 0; i < 50; i++) {
+      clients.push(await TestClient.connect(a.port), await TestClient.connect(b.port));
+    }
+    // All at once: every client's /nick is on the wire before any answer is read.
+    await Promise.all(clients.map((c, i) => c.send(`/nick racer${i % 10}`)));
+    const outcomes = await Promise.all(
+      clients.map((c) => c.lines.until(/^\* (you are now \S+|error: the name "\S+" is taken.*)$/)),
+    );
+    const granted = outcomes.map((lines) => lines.at(-1)!).filter((l) =>
+      l.startsWith("* you are now")
+    );
+    assert.deepEqual(
+      granted.map((l) => l.slice("* you are now ".length)).sort(),
+      Array.from({ length: 10 }, (_, i) => `racer${i}`),
+      "each name granted exactly once",
+    );
+    // Redis holds each name for the node that won it.
+    await using redis2 = await RedisClient.connect(redis.url);
+    for (let i = 0; i < 10; i++) {
+      const holder = await redis2.string("GET", `charla:name:${nameKey(`racer${i}`)}`);
+      assert.match(holder ?? "nobody", /^[ab] \d+$/);
+    }
+  } finally {
+    for (const c of clients) c.close();
+  }
+});
+
+Deno.test("/msg, /who, /whois and the operator's /to and /kick reach people on other nodes", async () => {
+  await using redis = await RedisServer.start();
+  await using a = await startNode(redis, "a");
+  await using b = await startNode(redis, "b");
+  await using ana = await named(a.port, "ana");
+  await using bea = await named(b.port, "bea");
+  await using carl = await named(b.port, "carl");
+  // The nicks are on their way to the other node with the joins; /who waits for both.
+  const who = async (client: TestClient, expected: string) => {
+    while (true) {
+      await client.send("/who");
+      const line = (await client.lines.until(/^\* in #lobby/)).at(-1)!;
+      if (line === expected) return;
+    }
+  };
+  await who(ana, "* in #lobby (3): ana, bea, carl");
+  await who(bea, "* in #lobby (3): bea, carl, ana");
+
+  await bea.send("/msg ana hola, soy bea");
+  assert.equal(await bea.lines.next(), "-> *ana* hola, soy bea");
+  await ana.lines.until("*bea* hola, soy bea");
+  await ana.send("/msg BEA respuesta");
+  await bea.lines.until("*ana* respuesta");
+  await ana.send("/whois carl");
+  assert.match(
+    (await ana.lines.until(/^\* carl \(#\d+\):/)).at(-1)!,
+    /^\* carl \(#\d+\): in #lobby, via line, connected since [\d:]+, idle \d+s, on b$/,
+  );
+  await ana.send("/away comiendo");
+  await ana.lines.until("* you are away: comiendo");
+  // The away message travels with ana's record; /whois on b shows when it arrived.
+  while (true) {
+    await carl.send("/whois ana");
+    const line = (await carl.lines.until(/^\* ana \(#\d+\):/)).at(-1)!;
+    if (line.includes("away: comiendo")) break;
+  }
+  await carl.send("/msg ana ¿estás?");
+  assert.deepEqual(await carl.lines.until("* ana is away: comiendo"), [
+    "-> *ana* ¿estás?",
+    "* ana is away: comiendo",
+  ]);
+  await ana.lines.until("*carl* ¿estás?");
+
+  // The operator of node a reaches bea on node b.
+  assert.deepEqual(runOperatorLine(a.server, "/to bea desde el nodo a").replies, []);
+  await bea.lines.until("*server* desde el nodo a");
+  const kicked = runOperatorLine(a.server, "/kick carl basta");
+  assert.match(kicked.replies[0], /^kicked #\d+ carl$/);
+  await carl.lines.until("* you were kicked: basta");
+  await carl.lines.rest(); // and b closed the connection
+  await ana.lines.until("* carl left (kicked: basta)");
+  await bea.lines.until("* carl left (kicked: basta)");
+});
+
+Deno.test("a joiner on another node gets the room's history from Redis, then its live lines", async () => {
+  await using redis = await RedisServer.start();
+  await using a = await startNode(redis, "a");
+  await using b = await startNode(redis, "b");
+  await using ana = await named(a.port, "ana");
+  await ana.send("uno", "dos", "/me baila");
+  await a.log.until(() => a.log.messages.length === 2, "ana's lines");
+  await a.cluster.store.flush();
+  // bea is the first in #lobby on b: b reads the room's stream now.
+  await using bea = await TestClient.connect(b.port);
+  const history = await bea.lines.until("* end of history");
+  assert.deepEqual(history.slice(1).map((l) => l.replace(/^\[\d\d:\d\d\] /, "")), [
+    "<ana> uno",
+    "<ana> dos",
+    "** ana baila",
+    "* end of history",
+  ]);
+  await ana.lines.until(`* ${bea.name} joined`);
+  await ana.send("tres");
+  assert.equal(await bea.lines.next(), "<ana> tres");
+  // The second on b gets it from b's memory, with the live line.
+  await using carl = await TestClient.connect(b.port);
+  const again = await carl.lines.until("* end of history");
+  assert.equal(again.at(-2)?.replace(/^\[\d\d:\d\d\] /, ""), "<ana> tres");
+});
+
+Deno.test("kill -9 of a node: within the node timeout its people left (connection lost) and their names are free", async () => {
+  await using redis = await RedisServer.start();
+  await using a = await startNode(redis, "a");
+  await using b = await NodeProcess.start(["--cluster", redis.url, "--node", "b"]);
+  await using ana = await named(a.port, "ana");
+  await using bea = await named(b.port, "bea");
+  await seeJoins(ana, ["bea"]);
+  b.signal("SIGKILL");
+  const killed = performance.now();
+  await ana.lines.until("* bea left (connection lost)");
+  const seconds = (performance.now() - killed) / 1000;
+  // The default node timeout is 3 s; the others look every second.
+  assert.ok(seconds < 3 + 1.5, `took ${seconds.toFixed(1)} s`);
+  await ana.send("/who");
+  assert.equal(await ana.lines.next(), "* in #lobby (1): ana");
+  await using other = await named(a.port, "bea");
+  assert.equal(other.name, "bea");
+  assert.equal(await b.exit(), 137);
+  await a.log.until(
+    () => a.log.of("cluster").some((e) => /node b stopped answering; its 1 person/.test(e.message)),
+    "the operator to be told",
+  );
+});
+
+Deno.test("Redis restarted mid-chat: nodes say the cluster is degraded, go on, and come back with the counts", async () => {
+  await using redis = await RedisServer.start();
+  await using a = await startNode(redis, "a");
+  await using b = await startNode(redis, "b");
+  await using ana = await named(a.port, "ana");
+  await a.cluster.following("#lobby");
+  await using bea = await named(b.port, "bea");
+  await b.cluster.following("#lobby");
+  await using carl = await named(a.port, "carl");
+  await using dan = await named(b.port, "dan");
+  await seeJoins(ana, ["bea", "carl", "dan"]);
+  await seeJoins(bea, ["carl", "dan"]);
+
+  await redis.kill();
+  const degraded =
+    /^\* the cluster is degraded: redis at redis:\/\/127\.0\.0\.1:\d+ is out of reach;/;
+  for (const c of [ana, bea, carl, dan]) await c.lines.until(degraded);
+  // Each node goes on serving its own people.
+  await ana.send("solo en a 1", "solo en a 2");
+  await carl.lines.until("<ana> solo en a 2");
+  await bea.send("solo en b");
+  await dan.lines.until("<bea> solo en b");
+  // Names are claimed here meanwhile: both nodes grant "zed".
+  await carl.send("/nick zed");
+  await carl.lines.until("* you are now zed");
+  await dan.send("/nick zed");
+  await dan.lines.until("* you are now zed");
+  // A private message to someone on the other node says why it cannot go.
+  await ana.send("/msg bea ¿me oyes?");
+  assert.match(
+    (await ana.lines.until(/^\* error: /)).at(-1)!,
+    /^\* error: cannot reach bea on b: the cluster is degraded \(redis at .* is out of reach\)$/,
+  );
+
+  const down = performance.now();
+  await redis.restart();
+  for (const c of [ana, bea]) await c.lines.until("* the cluster is back");
+  const back = (performance.now() - down) / 1000;
+  assert.ok(back < 5, `back after ${back.toFixed(1)} s`);
+  // Each side hears how many lines of the other it missed.
+  await ana.lines.until(
+    "* 1 line was missed in #lobby: said on b while it could not reach the cluster",
+  );
+  await bea.lines.until(
+    "* 2 lines were missed in #lobby: said on a while it could not reach the cluster",
+  );
+  // "zed" went to one of them; the other is user<id> again, and told why.
+  await using check = await RedisClient.connect(redis.url);
+  let holder: string | null = null;
+  while (holder === null) {
+    await a.cluster.store.flush();
+    await b.cluster.store.flush();
+    holder = await check.string("GET", `charla:name:${nameKey("zed")}`);
+  }
+  const [winner, loser] = holder.startsWith("a ") ? [carl, dan] : [dan, carl];
+  const told = await loser.lines.until(/^\* you are now user\d+$/);
+  assert.equal(
+    told.at(-2),
+    '* the name "zed" was taken on another server while the cluster was degraded',
+  );
+  await winner.send("/whois zed");
+  assert.match((await winner.lines.until(/^\* zed \(/)).at(-1)!, /^\* zed \(#\d+\): in #lobby/);
+  // And the room is one again, both ways.
+  await ana.send("otra vez juntos");
+  await bea.lines.until("<ana> otra vez juntos");
+  await bea.send("sí");
+  await ana.lines.until("<bea> sí");
+});
