@@ -276,3 +276,165 @@ Deno.test("Redis restarted mid-chat: nodes say the cluster is degraded, go on, a
   await bea.send("sí");
   await ana.lines.until("<bea> sí");
 });
+
+Deno.test("a stalled node resumes where it stopped: every line the stream kept, and the exact count of the rest", async () => {
+  await using redis = await RedisServer.start();
+  await using a = await startNode(redis, "a", { historyKeep: 100 });
+  await using b = await NodeProcess.start([
+    ...["--cluster", redis.url, "--node", "b", "--history-keep", "100"],
+  ]);
+  await using ana = await named(a.port, "ana");
+  await using carl = await named(a.port, "carl");
+  await a.cluster.following("#lobby");
+  await using bea = await named(b.port, "bea");
+  await seeJoins(ana, ["bea"]);
+  /** ana says lines `from` to `to`, ten per write, each ten read by carl before the next: ten lines a batch. */
+  const say = async (from: number, to: number) => {
+    for (let n = from; n < to; n += 10) {
+      const lines = Array.from({ length: Math.min(10, to - n) }, (_, k) => `ana n${n + k}`);
+      await ana.send(...lines);
+      await carl.lines.until(`<ana> ${lines.at(-1)}`);
+    }
+    await a.cluster.store.flush(); // every entry is in Redis
+  };
+  const received = (lines: string[]) =>
+    lines.flatMap((line) => /^<ana> ana n(\d+)$/.exec(line)?.[1] ?? []).map(Number);
+
+  // Stalled while 50 lines are said: fewer than the stream keeps, so all come.
+  b.signal("SIGSTOP");
+  await say(0, 50);
+  b.signal("SIGCONT");
+  assert.deepEqual(
+    received(await bea.lines.until("<ana> ana n49")),
+    Array.from({ length: 50 }, (_, i) => i),
+  );
+
+  // Stalled while 1,000 are said in 100 batches: the stream keeps about the last 100.
+  b.signal("SIGSTOP");
+  await say(50, 1050);
+  b.signal("SIGCONT");
+  const lines = await bea.lines.until("<ana> ana n1049");
+  const got = received(lines);
+  const missed = lines.flatMap((line) =>
+    /^\* (\d+) lines? (?:was|were) missed in #lobby: this server fell further behind/.exec(line)
+      ?.[1] ?? []
+  ).map(Number);
+  assert.equal(missed.length, 1, lines.filter((l) => l.startsWith("*")).join("\n"));
+  assert.ok(missed[0] > 0 && missed[0] < 1000, `missed ${missed[0]}`);
+  // In order, none twice, and what did not come is exactly what was reported.
+  assert.deepEqual(got, [...got].sort((x, y) => x - y));
+  assert.equal(new Set(got).size, got.length);
+  assert.equal(got.length + missed[0], 1000, `got ${got.length}, told ${missed[0]} missed`);
+  await b.until(/lines of #lobby were missed/, "b's operator to be told");
+});
+
+/** Runs server.ts to its end; its exit code and stderr. */
+async function runServer(args: string[], denoFlags: string[] = []) {
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", ...denoFlags, "server.ts", ...args],
+    cwd: new URL("..", import.meta.url),
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  return { code, stderr: new TextDecoder().decode(stderr) };
+}
+
+Deno.test("--reuse-port: two nodes share one port and one room; without --unstable-net, exit 2 and say so", async () => {
+  await using redis = await RedisServer.start();
+  const shared = ["--cluster", redis.url, "--reuse-port"];
+  await using a = await NodeProcess.start([...shared, "--node", "a"], ["--unstable-net"]);
+  await using b = await NodeProcess.start(
+    [...shared, "--node", "b", "--port", String(a.port)],
+    ["--unstable-net"],
+  );
+  assert.equal(b.port, a.port);
+  // The kernel spreads connections between the two: each of 20 is on a or b.
+  const clients: TestClient[] = [];
+  try {
+    for (let i = 0; i < 20; i++) clients.push(await TestClient.connect(a.port));
+    const onA = a.out.filter((l) => / connected from /.test(l)).length;
+    const onB = b.out.filter((l) => / connected from /.test(l)).length;
+    await a.until(/ connected from .*$/, "a connection on a");
+    assert.ok(onA + onB <= 20);
+    // Whichever node each is on, everyone hears the last one.
+    await Promise.all(clients.slice(0, -1).map((c) => seeJoins(c, [clients.at(-1)!.name])));
+    await clients.at(-1)!.send("hola a todos");
+    for (const c of clients.slice(0, -1)) {
+      await c.lines.until(`<${clients.at(-1)!.name}> hola a todos`);
+    }
+    const counts = [a, b].map((n) => n.out.filter((l) => / connected from /.test(l)).length);
+    assert.equal(counts[0] + counts[1], 20);
+    assert.ok(counts[0] > 0 && counts[1] > 0, `a: ${counts[0]}, b: ${counts[1]}`);
+  } finally {
+    for (const c of clients) c.close();
+  }
+  const refused = await runServer(["--relay", "--port", "0", "--reuse-port"]);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /--reuse-port needs Deno's --unstable-net flag/);
+});
+
+Deno.test("server.ts --cluster: a bad URL exits 2; Redis out of reach or a node name in use exits 1, saying why", async () => {
+  const bad = await runServer(["--relay", "--cluster", "http://127.0.0.1:6379"]);
+  assert.equal(bad.code, 2);
+  assert.match(
+    bad.stderr,
+    /--cluster: Invalid redis URL "http:\/\/127.0.0.1:6379": must start with redis:\/\//,
+  );
+  const norelay = await runServer(["--cluster", "redis://127.0.0.1:1"]);
+  assert.equal(norelay.code, 2);
+  assert.match(norelay.stderr, /--cluster needs --relay/);
+
+  await using redis = await RedisServer.start({ args: ["--requirepass", "s3cret"] });
+  const port = redis.port;
+  await redis.kill();
+  const down = await runServer([
+    "--relay",
+    "--port",
+    "0",
+    "--cluster",
+    `redis://127.0.0.1:${port}`,
+  ]);
+  assert.equal(down.code, 1);
+  assert.match(
+    down.stderr,
+    /Cannot join the cluster at redis:\/\/127\.0\.0\.1:\d+: .*connection refused; is redis-server running there\?/,
+  );
+  await redis.restart();
+  const noPassword = await runServer(["--relay", "--port", "0", "--cluster", redis.url]);
+  assert.equal(noPassword.code, 1);
+  assert.match(noPassword.stderr, /requires a password/);
+  const file = await Deno.makeTempFile();
+  try {
+    await Deno.writeTextFile(file, "s3cret\n");
+    await using a = await NodeProcess.start(
+      ["--cluster", redis.url, "--cluster-password-file", file, "--node", "a"],
+      [`--allow-read=${file}`],
+    );
+    const taken = await runServer(
+      [
+        "--relay",
+        "--port",
+        "0",
+        "--cluster",
+        redis.url,
+        "--cluster-password-file",
+        file,
+        "--node",
+        "a",
+      ],
+      [`--allow-read=${file}`],
+    );
+    assert.equal(taken.code, 1);
+    assert.match(
+      taken.stderr,
+      /The node name "a" is in use by a node that is running; give this one another name with --node/,
+    );
+    assert.match(
+      await a.until(/cluster: node a joined/, "a's join"),
+      /1 node, 0 people on the others/,
+    );
+  } finally {
+    await Deno.remove(file);
+  }
+});

@@ -807,11 +807,13 @@ export class Cluster implements Bus {
     return waits.length === 0 ? undefined : Promise.all(waits);
   }
 
-  /** A room's new entries: lines and notices of other nodes, to the members here. */
+  /**
+   * A room's new entries: lines and notices of other nodes, to the members
+   * here. Lines trimmed before this node read them are told where they were.
+   */
   #readRoom(follow: Follow, entries: Reply[]): Room | undefined {
     const core = this.#core!;
     const room = core.findRoom(follow.room);
-    let missed = 0;
     for (const entry of entries) {
       if (!Array.isArray(entry) || !Array.isArray(entry[1])) continue;
       const id = text(entry[0]);
@@ -820,9 +822,7 @@ export class Cluster implements Bus {
       follow.cursor = id;
       if (isWord(fields[0], "h") && fields[3] instanceof Uint8Array) {
         const body = fields[3];
-        const count = countLines(body);
-        missed += missedBefore(follow.lastLine, last, count);
-        follow.lastLine = Math.max(follow.lastLine, last);
+        this.#gap(follow, last, countLines(body));
         const header = fields[1] instanceof Uint8Array ? parseLinesHeader(fields[1]) : null;
         if (header === null || header.node === this.node || room === undefined) continue;
         if (header.kind === "notice") {
@@ -837,8 +837,7 @@ export class Cluster implements Bus {
         batch.time = header.time;
         core.remote.lines(room, { id: header.id, name: header.name }, header.node, batch);
       } else if (isWord(fields[0], "e") && fields[1] instanceof Uint8Array) {
-        missed += missedBefore(follow.lastLine, last, 0);
-        follow.lastLine = Math.max(follow.lastLine, last);
+        this.#gap(follow, last, 0);
         const notice = parseJson(fields[1]) as Record<string, unknown> | null;
         if (notice === null || notice.node === this.node || room === undefined) continue;
         if (notice.type === "join" && isId(notice.id) && typeof notice.name === "string") {
@@ -847,19 +846,24 @@ export class Cluster implements Bus {
         }
       }
     }
-    if (missed > 0) {
-      core.remote.tellRoom(
-        follow.room,
-        `${missed} line${missed === 1 ? " was" : "s were"} missed in ${follow.room}: ` +
-          `this server fell behind the cluster by more than the ${this.#keep} lines it keeps`,
-      );
-      core.log.event({
-        event: "cluster",
-        message:
-          `${missed} lines of ${follow.room} were missed (trimmed before this node read them)`,
-      });
-    }
     return room;
+  }
+
+  /** Moves a room's line count to an entry's, telling of lines trimmed in between. */
+  #gap(follow: Follow, last: number, count: number): void {
+    const missed = missedBefore(follow.lastLine, last, count);
+    follow.lastLine = Math.max(follow.lastLine, last);
+    if (missed === 0) return;
+    const core = this.#core!;
+    core.remote.tellRoom(
+      follow.room,
+      `${missed} line${missed === 1 ? " was" : "s were"} missed in ${follow.room}: ` +
+        "this server fell further behind than the cluster keeps lines",
+    );
+    core.log.event({
+      event: "cluster",
+      message: `${missed} lines of ${follow.room} were missed (trimmed before this node read them)`,
+    });
   }
 
   /** Who is where: every node's account of its people. */
