@@ -121,6 +121,19 @@ Deno.test("/msg, /who, /whois and the operator's /to and /kick reach people on o
   };
   await who(ana, "* in #lobby (3): ana, bea, carl");
   await who(bea, "* in #lobby (3): bea, carl, ana");
+  // Each node's operator sees the whole cluster, marked with the node.
+  assert.deepEqual(runOperatorLine(a.server, "/rooms").replies, [
+    "1 room:",
+    "  #lobby (3: 1 here, 2 on b)",
+  ]);
+  const list = runOperatorLine(a.server, "/list").replies;
+  assert.equal(list[0], "3 connected (1 here, 2 on other nodes):");
+  assert.match(list[1], /^ {2}#\d+ +ana +#lobby +127\.0\.0\.1:\d+ +since /);
+  assert.match(list[2], /^ {2}#\d+ +bea +#lobby +on b +since /);
+  assert.match(
+    runOperatorLine(a.server, "/whois carl").replies[0],
+    /^#\d+ carl: on node b, in #lobby \(line\), since /,
+  );
 
   await bea.send("/msg ana hola, soy bea");
   assert.equal(await bea.lines.next(), "-> *ana* hola, soy bea");
