@@ -339,6 +339,28 @@ Deno.test("a stalled node resumes where it stopped: every line the stream kept, 
   await b.until(/lines of #lobby were missed/, "b's operator to be told");
 });
 
+Deno.test("a node that stalls past the node timeout is taken for dead, then comes back and registers again", async () => {
+  await using redis = await RedisServer.start();
+  await using a = await startNode(redis, "a", { nodeTimeout: 1000 });
+  await using b = await NodeProcess.start([
+    ...["--cluster", redis.url, "--node", "b", "--node-timeout", "1"],
+  ]);
+  await using ana = await named(a.port, "ana");
+  await a.cluster.following("#lobby");
+  await using bea = await named(b.port, "bea");
+  await seeJoins(ana, ["bea"]);
+  b.signal("SIGSTOP");
+  await ana.lines.until("* bea left (connection lost)");
+  b.signal("SIGCONT");
+  // b finds its liveness key gone, registers everyone again and says they are back.
+  await b.until(/cluster: back in the cluster \(this node had been taken for dead/, "b's resync");
+  await ana.lines.until("* bea joined");
+  await bea.send("hola otra vez");
+  await ana.lines.until("<bea> hola otra vez");
+  await ana.send("/whois bea");
+  assert.match((await ana.lines.until(/^\* bea \(/)).at(-1)!, /on b$/);
+});
+
 /** Runs server.ts to its end; its exit code and stderr. */
 async function runServer(args: string[], denoFlags: string[] = []) {
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {

@@ -979,8 +979,12 @@ export class Cluster implements Bus {
   /** A node stopped refreshing its liveness key and was removed; its people are gone. */
   #gone(node: string): void {
     if (node === this.node) {
-      // This node stalled for longer than the timeout and the others let it go.
-      this.#requestResync();
+      // This node stalled for longer than the timeout and the others let it go;
+      // unless the heartbeat noticed first and it registered again already.
+      if (this.#resyncing !== null) return;
+      this.#commands.string("GET", this.#keys.alive(this.node)).then((holder) => {
+        if (holder !== this.#incarnation && this.#resyncing === null) this.#requestResync();
+      }, ignore);
       return;
     }
     this.#missing.delete(node);
@@ -1147,7 +1151,7 @@ export class Cluster implements Bus {
           : reaped
           ? "this node had been taken for dead"
           : "redis kept its data"
-      }; ${core.remote.size} people on other nodes)`,
+      }; ${plural(core.remote.size, "person", "people")} on other nodes)`,
     });
     this.#notify();
   }
@@ -1169,7 +1173,9 @@ export class Cluster implements Bus {
     const granted = await Promise.all(claims);
     for (let i = 0; i < sessions.length; i++) {
       const session = sessions[i];
-      if (!granted[i] && core.directory.get(session.id) === session) {
+      // Gone meanwhile: its quit went out already; a record now would outlive it.
+      if (core.directory.get(session.id) !== session) continue;
+      if (!granted[i]) {
         const old = session.name;
         // The default name is always free: its id is this person's alone.
         await core.directory.rename(session, `user${session.id}`);
@@ -1191,7 +1197,9 @@ export class Cluster implements Bus {
         }
       }
     }
-    this.#event({ type: "roster", node: this.node, ids: sessions.map((s) => s.id) });
+    // Everyone here now: people who came during the claims were announced already.
+    const ids = [...core.directory.entries()].map((session) => session.id);
+    this.#event({ type: "roster", node: this.node, ids });
   }
 
   /** Reads who is where, and where the events and this node's inbox end, as one step. */

@@ -239,6 +239,8 @@ export class ChatCore {
    */
   welcome(session: Session): void {
     session.deliver({ type: "welcome", you: whoOf(session), server: "charla" });
+    const degraded = this.bus?.degraded;
+    if (degraded) session.info(`${degraded}: people on other servers cannot hear you yet`);
     if (!this.options.relay) {
       this.#aboutConsole(session);
     } else if (session.peer.singleRoom) {
