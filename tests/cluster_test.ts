@@ -288,8 +288,14 @@ Deno.test("Redis restarted mid-chat: nodes say the cluster is degraded, go on, a
   await ana.lines.until("<bea> sí");
 });
 
-Deno.test("a stalled node resumes where it stopped: every line the stream kept, and the exact count of the rest", async () => {
+/** Numbers of ana's `ana nK` lines among `lines`, in the order they came. */
+function received(lines: string[]): number[] {
+  return lines.flatMap((line) => /^<ana> ana n(\d+)$/.exec(line)?.[1] ?? []).map(Number);
+}
+
+Deno.test("a stalled node holds the room's senders instead of losing lines: it gets every one", async () => {
   await using redis = await RedisServer.start();
+  // The stream keeps 100 lines: the stall below outlasts that many times over.
   await using a = await startNode(redis, "a", { historyKeep: 100 });
   await using b = await NodeProcess.start([
     ...["--cluster", redis.url, "--node", "b", "--history-keep", "100"],
@@ -299,62 +305,67 @@ Deno.test("a stalled node resumes where it stopped: every line the stream kept, 
   await a.cluster.following("#lobby");
   await using bea = await named(b.port, "bea");
   await seeJoins(ana, ["bea"]);
-  /** ana says lines `from` to `to`, ten per write, each ten read by carl before the next: ten lines a batch. */
-  const say = async (from: number, to: number) => {
-    for (let n = from; n < to; n += 10) {
-      const lines = Array.from({ length: Math.min(10, to - n) }, (_, k) => `ana n${n + k}`);
+
+  b.signal("SIGSTOP");
+  // Ten lines at a time, each ten read by carl before the next: an entry each.
+  const sending = (async () => {
+    for (let n = 0; n < 1000; n += 10) {
+      const lines = Array.from({ length: 10 }, (_, k) => `ana n${n + k}`);
       await ana.send(...lines);
       await carl.lines.until(`<ana> ${lines.at(-1)}`);
     }
-    await a.cluster.store.flush(); // every entry is in Redis
-  };
-  const received = (lines: string[]) =>
-    lines.flatMap((line) => /^<ana> ana n(\d+)$/.exec(line)?.[1] ?? []).map(Number);
-
-  // Stalled while 50 lines are said: fewer than the stream keeps, so all come.
-  b.signal("SIGSTOP");
-  await say(0, 50);
-  b.signal("SIGCONT");
-  assert.deepEqual(
-    received(await bea.lines.until("<ana> ana n49")),
-    Array.from({ length: 50 }, (_, i) => i),
+  })();
+  // Past half of what the stream keeps, a holds #lobby's senders (ana) for b.
+  await a.log.until(
+    () =>
+      a.log.of("cluster").some((e) =>
+        /^#lobby: a node reads \d+ lines behind; its senders here wait$/.test(e.message)
+      ),
+    "a to hold #lobby",
   );
-
-  // Stalled while 1,000 are said in 100 batches: the stream keeps about the last 100.
-  b.signal("SIGSTOP");
-  await say(50, 1050);
   b.signal("SIGCONT");
-  const lines = await bea.lines.until("<ana> ana n1049");
+  await sending;
+  const got = received(await bea.lines.until("<ana> ana n999"));
+  assert.deepEqual(got, Array.from({ length: 1000 }, (_, i) => i));
+  assert.equal(a.log.of("cluster").filter((e) => /missed/.test(e.message)).length, 0);
+});
+
+Deno.test("a node stalled past the node timeout is taken for dead, comes back, and is told exactly what it missed", async () => {
+  await using redis = await RedisServer.start();
+  await using a = await startNode(redis, "a", { nodeTimeout: 1000, historyKeep: 100 });
+  await using b = await NodeProcess.start([
+    ...["--cluster", redis.url, "--node", "b", "--node-timeout", "1", "--history-keep", "100"],
+  ]);
+  await using ana = await named(a.port, "ana");
+  await using carl = await named(a.port, "carl");
+  await a.cluster.following("#lobby");
+  await using bea = await named(b.port, "bea");
+  await seeJoins(ana, ["bea"]);
+  b.signal("SIGSTOP");
+  await ana.lines.until("* bea left (connection lost)");
+  // b is gone for a: nobody holds ana now, and the stream keeps the last 100 or so.
+  for (let n = 0; n < 1000; n += 10) {
+    const lines = Array.from({ length: 10 }, (_, k) => `ana n${n + k}`);
+    await ana.send(...lines);
+    await carl.lines.until(`<ana> ${lines.at(-1)}`); // ten lines a batch, a stream entry each
+  }
+  await a.cluster.store.flush();
+  b.signal("SIGCONT");
+  // b finds its liveness key gone, registers everyone again and says they are back.
+  await b.until(/cluster: back in the cluster \(this node had been taken for dead/, "b's resync");
+  await ana.lines.until("* bea joined");
+  const lines = await bea.lines.until("<ana> ana n999");
   const got = received(lines);
   const missed = lines.flatMap((line) =>
     /^\* (\d+) lines? (?:was|were) missed in #lobby: this server fell further behind/.exec(line)
       ?.[1] ?? []
   ).map(Number);
   assert.equal(missed.length, 1, lines.filter((l) => l.startsWith("*")).join("\n"));
-  assert.ok(missed[0] > 0 && missed[0] < 1000, `missed ${missed[0]}`);
   // In order, none twice, and what did not come is exactly what was reported.
   assert.deepEqual(got, [...got].sort((x, y) => x - y));
   assert.equal(new Set(got).size, got.length);
   assert.equal(got.length + missed[0], 1000, `got ${got.length}, told ${missed[0]} missed`);
-  await b.until(/lines of #lobby were missed/, "b's operator to be told");
-});
-
-Deno.test("a node that stalls past the node timeout is taken for dead, then comes back and registers again", async () => {
-  await using redis = await RedisServer.start();
-  await using a = await startNode(redis, "a", { nodeTimeout: 1000 });
-  await using b = await NodeProcess.start([
-    ...["--cluster", redis.url, "--node", "b", "--node-timeout", "1"],
-  ]);
-  await using ana = await named(a.port, "ana");
-  await a.cluster.following("#lobby");
-  await using bea = await named(b.port, "bea");
-  await seeJoins(ana, ["bea"]);
-  b.signal("SIGSTOP");
-  await ana.lines.until("* bea left (connection lost)");
-  b.signal("SIGCONT");
-  // b finds its liveness key gone, registers everyone again and says they are back.
-  await b.until(/cluster: back in the cluster \(this node had been taken for dead/, "b's resync");
-  await ana.lines.until("* bea joined");
+  assert.ok(missed[0] > 0 && missed[0] < 1000, `missed ${missed[0]}`);
   await bea.send("hola otra vez");
   await ana.lines.until("<bea> hola otra vez");
   await ana.send("/whois bea");

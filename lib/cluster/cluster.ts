@@ -18,6 +18,18 @@
  * joiner's first line; leaves are shown after a round's lines (see
  * {@linkcode Cluster} `#process`).
  *
+ * A node that reads a room too slowly. Each node reports how far it has read
+ * each room (`charla:reading:<node>`); a node whose people talk in a room
+ * asks now and then how far the slowest node is behind, and past half of
+ * `historyKeep` lines it holds its senders there, exactly as a member here who
+ * falls behind does, until the slowest is back within a quarter. Streams are
+ * never trimmed past what a registered node reported reading (scripts.ts,
+ * APPEND), up to four times `historyKeep`: what senders say before the hold
+ * takes (a read of each, commands in flight) is never lost. A node that stops
+ * reading holds the room for at most twice the node timeout (it is taken for
+ * dead before that when it stopped entirely); past that, and past four times
+ * `historyKeep`, its loss is counted as above.
+ *
  * Faults. Each node refreshes a liveness key (`nodeTimeout`, 3 s by default);
  * when one expires, the first node to notice removes that node's people and
  * frees their names, in one script, and every node tells its people they left
@@ -143,6 +155,28 @@ interface Follow {
   cursor: string | null;
   /** The line count at the cursor: what a gap is measured from. */
   lastLine: number;
+  // Flow control (see Cluster: "A node that reads a room too slowly").
+  /** The highest line count known here: read, or given back by this node's appends. */
+  top: number;
+  /** Lines this node sent to the stream that Redis has not acknowledged yet. */
+  pending: number;
+  /** The line count last written to this node's `reading` hash; -1: none yet. */
+  reported: number;
+  /** When (`performance.now()`). */
+  reportedAt: number;
+  /** The slowest node's line count, as last asked. */
+  slowest: number;
+  /** A SLOWEST query is in flight. */
+  checking: boolean;
+  /** The room held (its senders here wait) while a node reads too far behind. */
+  held: Room | null;
+  heldSince: number;
+  /** Polls the slowest node while held. */
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** No holding before this time: after a hold that lasted too long. */
+  calmUntil: number;
+  /** When the operator was last told of a hold (at most every 10 s). */
+  toldAt: number;
 }
 
 /** The cluster's state as read in one transaction. */
@@ -184,6 +218,11 @@ export class Cluster implements Bus {
   readonly #keys: ClusterKeys;
   readonly #keep: number;
   readonly #timeout: number;
+  /** Flow control: hold a room's senders past this lag (lines), release under `#low`. */
+  readonly #high: number;
+  readonly #low: number;
+  /** Report how far this node read a room every this many lines (and every 100 ms). */
+  readonly #reportEvery: number;
   readonly #blockIds: BlockIds;
   /** This run of the node, in its liveness key: tells a restart under the same name apart. */
   readonly #incarnation = crypto.randomUUID();
@@ -200,13 +239,10 @@ export class Cluster implements Bus {
   #told = false;
   #epoch = "";
   /** Script SHA1s by name. */
-  #sha: Record<keyof typeof SCRIPTS, string> = {
-    APPEND: "",
-    CLAIM: "",
-    RELEASE: "",
-    REAP: "",
-    RAISE: "",
-  };
+  #sha = Object.fromEntries(Object.keys(SCRIPTS).map((name) => [name, ""])) as Record<
+    keyof typeof SCRIPTS,
+    string
+  >;
   /** Bumped when cursors are reset: a read sent before must not move them. */
   #generation = 0;
   readonly #follows = new Map<string, Follow>();
@@ -248,6 +284,9 @@ export class Cluster implements Bus {
     this.#keys = options.keys ?? new ClusterKeys();
     this.#keep = options.historyKeep ?? 10_000;
     this.#timeout = options.nodeTimeout ?? 3000;
+    this.#high = Math.max(2, Math.floor(this.#keep / 2));
+    this.#low = Math.max(1, Math.floor(this.#keep / 4));
+    this.#reportEvery = Math.max(1, Math.floor(this.#keep / 20));
     this.#inbox = this.#keys.inbox(node);
     this.store = new RedisStore(commands, {
       keys: this.#keys,
@@ -393,8 +432,22 @@ export class Cluster implements Bus {
     if (!this.#writable) return this.#unshare(room.name, batch.count);
     const count = batch.count;
     const header = linesHeader(batch.kind, batch.time, from.id, this.node, from.name);
-    this.#append(room.name, count, ["h", header, "x", joinBatch(batch)])
-      .catch((error) => this.#appendFailed(room.name, count, error));
+    const follow = this.#follows.get(roomKey(room.name));
+    if (follow !== undefined) {
+      follow.pending += count;
+      // Decided here, not when Redis answers: many reads' lines may be on their way by then.
+      if (follow.held === null && follow.top + follow.pending - follow.slowest > this.#high) {
+        this.#hold(follow, room);
+        this.#checkLag(follow);
+      }
+    }
+    this.#append(room.name, count, ["h", header, "x", joinBatch(batch)]).then(
+      (id) => this.#appended(follow, count, id),
+      (error) => {
+        if (follow !== undefined) follow.pending -= count;
+        this.#appendFailed(room.name, count, error);
+      },
+    );
   }
 
   publish(message: BusMessage): void {
@@ -533,11 +586,13 @@ export class Cluster implements Bus {
     const wasUp = this.#writable;
     this.#state = "closed";
     clearInterval(this.#heartbeat);
+    for (const follow of this.#follows.values()) this.#unhold(follow);
     this.#notify();
     if (wasUp) {
       const c = this.#commands;
       await Promise.allSettled([
         c.command("DEL", this.#keys.alive(this.node)),
+        c.command("DEL", this.#keys.reading(this.node)),
         c.command("SREM", this.#keys.nodes, this.node),
       ]);
     }
@@ -560,8 +615,19 @@ export class Cluster implements Bus {
     return this.#eval(
       "APPEND",
       [this.#keys.room(room), this.#keys.lineCount(room)],
-      [count, this.#keep, ...fields],
+      [count, this.#keep, this.#keys.prefix, roomKey(room), ...fields],
     );
+  }
+
+  /** Lines were appended: if the room grew well past the slowest reader's last report, ask again. */
+  #appended(follow: Follow | undefined, count: number, id: Reply): void {
+    if (follow === undefined) return;
+    follow.pending -= count;
+    const last = lineOf(text(id));
+    if (!Number.isNaN(last)) follow.top = Math.max(follow.top, last);
+    if (follow.held === null && follow.top - follow.slowest > this.#high / 2) {
+      this.#checkLag(follow);
+    }
   }
 
   #appendFailed(room: RoomName, count: number, error: unknown): void {
@@ -675,7 +741,23 @@ export class Cluster implements Bus {
 
   #follow(room: RoomName): void {
     const key = roomKey(room);
-    const follow: Follow = { room, stream: this.#keys.room(room), cursor: null, lastLine: 0 };
+    const follow: Follow = {
+      room,
+      stream: this.#keys.room(room),
+      cursor: null,
+      lastLine: 0,
+      top: 0,
+      pending: 0,
+      reported: -1,
+      reportedAt: 0,
+      slowest: 0,
+      checking: false,
+      held: null,
+      heldSince: 0,
+      timer: undefined,
+      calmUntil: 0,
+      toldAt: -Infinity,
+    };
     this.#follows.set(key, follow);
     this.#byStream.set(follow.stream, follow);
     const generation = this.#generation;
@@ -684,6 +766,8 @@ export class Cluster implements Bus {
       if (lastId === null) return; // Redis is down: the resync finds where the stream ends
       follow.cursor = lastId;
       follow.lastLine = lineOf(lastId) || 0;
+      follow.top = follow.slowest = follow.lastLine;
+      this.#report(follow, true);
       this.#wakeReader();
     });
   }
@@ -706,6 +790,106 @@ export class Cluster implements Bus {
     this.#follows.delete(key);
     this.#byStream.delete(follow.stream);
     this.store.unload(room);
+    this.#unhold(follow);
+    if (this.#writable) {
+      this.#commands.command("HDEL", this.#keys.reading(this.node), key).catch(ignore);
+    }
+  }
+
+  // Flow control: no node falls so far behind in a room that lines are trimmed under it.
+
+  /** Tells the others how far this node has read a room: every few lines, or 100 ms. */
+  #report(follow: Follow, now: boolean): void {
+    if (follow.lastLine === follow.reported || !this.#writable) return;
+    const time = performance.now();
+    if (
+      !now && follow.lastLine - follow.reported < this.#reportEvery &&
+      time - follow.reportedAt < 100
+    ) return;
+    follow.reported = follow.lastLine;
+    follow.reportedAt = time;
+    this.#commands.command(
+      "HSET",
+      this.#keys.reading(this.node),
+      roomKey(follow.room),
+      follow.lastLine,
+    )
+      .catch(ignore);
+  }
+
+  /**
+   * Asks how far the slowest node has read a room this node writes to: holds
+   * the room's senders here past `#high` lines behind, lets them go under
+   * `#low`, and while it holds, asks again every 20 ms.
+   */
+  #checkLag(follow: Follow): void {
+    if (follow.checking || !this.#writable) return;
+    follow.checking = true;
+    this.#eval("SLOWEST", [], [this.#keys.prefix, roomKey(follow.room)]).then(
+      (reply) => {
+        follow.checking = false;
+        const core = this.#core;
+        if (core === null || this.#follows.get(roomKey(follow.room)) !== follow) {
+          return this.#unhold(follow);
+        }
+        follow.slowest = typeof reply === "number" && reply >= 0 ? reply : follow.top;
+        const lag = follow.top + follow.pending - follow.slowest;
+        const now = performance.now();
+        if (core.closing || !this.#writable || (follow.held !== null && lag < this.#low)) {
+          return this.#unhold(follow);
+        }
+        if (lag > this.#high) {
+          const room = core.findRoom(follow.room);
+          if (follow.held === null && room !== undefined) this.#hold(follow, room);
+          if (follow.held === null) return;
+          if (now - follow.heldSince > 2 * this.#timeout) {
+            // A node that reads but never catches up must not hold the room for ever.
+            this.#unhold(follow);
+            follow.calmUntil = now + 2 * this.#timeout;
+            core.log.event({
+              event: "cluster",
+              message: `a node reads ${follow.room} ${lag} lines behind: ` +
+                "its senders here no longer wait for it",
+            });
+            return;
+          }
+          if (now - follow.toldAt > 10_000) {
+            follow.toldAt = now;
+            core.log.event({
+              event: "cluster",
+              message: `${follow.room}: a node reads ${lag} lines behind; its senders here wait`,
+            });
+          }
+        }
+        if (follow.held === null) return;
+        follow.timer = setTimeout(() => {
+          follow.timer = undefined;
+          this.#checkLag(follow);
+        }, 20);
+      },
+      () => {
+        follow.checking = false;
+        this.#unhold(follow);
+      },
+    );
+  }
+
+  /** Makes `room`'s senders here wait; false when this must not be now. */
+  #hold(follow: Follow, room: Room): boolean {
+    const now = performance.now();
+    if (follow.held !== null || now < follow.calmUntil) return false;
+    room.pause(true);
+    follow.held = room;
+    follow.heldSince = now;
+    return true;
+  }
+
+  #unhold(follow: Follow): void {
+    clearTimeout(follow.timer);
+    follow.timer = undefined;
+    const room = follow.held;
+    follow.held = null;
+    room?.pause(false);
   }
 
   /** Ends a blocking read at once, so the next one includes a room just followed. */
@@ -846,6 +1030,7 @@ export class Cluster implements Bus {
         }
       }
     }
+    this.#report(follow, false);
     return room;
   }
 
@@ -853,6 +1038,7 @@ export class Cluster implements Bus {
   #gap(follow: Follow, last: number, count: number): void {
     const missed = missedBefore(follow.lastLine, last, count);
     follow.lastLine = Math.max(follow.lastLine, last);
+    follow.top = Math.max(follow.top, follow.lastLine);
     if (missed === 0) return;
     const core = this.#core!;
     core.remote.tellRoom(
@@ -1008,6 +1194,7 @@ export class Cluster implements Bus {
         if (reply === null) this.#requestResync();
       }, ignore);
     this.#eval("REAP", [], [this.#keys.prefix, EVENTS_KEEP]).catch(ignore);
+    for (const follow of this.#follows.values()) this.#report(follow, true);
     c.command("SMEMBERS", this.#keys.nodes).then((reply) => this.#checkMissing(reply), ignore);
   }
 
@@ -1040,6 +1227,8 @@ export class Cluster implements Bus {
     if (this.#state === "closed") return;
     if (event.type === "disconnected") {
       this.#state = "down";
+      // How far the others read cannot be known now: nobody waits for them.
+      for (const follow of this.#follows.values()) this.#unhold(follow);
       this.#problem = `redis at ${this.where} is out of reach`;
       const core = this.#core;
       if (core !== null && !this.#told) {
@@ -1116,7 +1305,8 @@ export class Cluster implements Bus {
       this.#inboxCursor = "0-0";
       for (const follow of this.#follows.values()) {
         follow.cursor = "0-0";
-        follow.lastLine = 0;
+        follow.lastLine = follow.top = follow.slowest = 0;
+        follow.reported = -1;
       }
     }
     await this.#register(core, reaped);

@@ -86,6 +86,11 @@ export class ClusterKeys {
     return `${this.prefix}alive:`;
   }
 
+  /** Hash: room key -> the line count a node has read its stream up to (flow control). */
+  reading(node: string): string {
+    return `${this.prefix}reading:${node}`;
+  }
+
   /** A node's inbox stream. */
   inbox(node: string): string {
     return `${this.prefix}inbox:${node}`;

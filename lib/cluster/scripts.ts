@@ -10,24 +10,39 @@
 /**
  * Appends an entry to a room's stream, numbered by lines: the entry's id is
  * `<line count after it>-<n>`, so readers can tell exactly how many lines were
- * trimmed before they read them. Trims to the last `keep` lines (roughly: whole
- * stream nodes at a time, never fewer).
+ * trimmed before they read them.
+ *
+ * Trims (whole stream nodes at a time, every 64 lines or so) to the last
+ * `keep` lines, but never past what a registered node has reported reading
+ * (`reading:<node>`), unless that node is more than four times `keep` behind:
+ * a node that is merely slow loses nothing (its writers hold their senders
+ * long before that, see cluster.ts), and one that stopped cannot make the
+ * stream grow without end.
  *
  * KEYS: stream, line counter. ARGV: lines in the entry (0 for a notice), lines
- * to keep (0: all), then the entry's fields and values. Returns the entry's id.
+ * to keep (0: all), key prefix, room key, then the entry's fields and values.
+ * Returns the entry's id.
  */
 export const APPEND = `
 local count = tonumber(ARGV[1])
 local keep = tonumber(ARGV[2])
 local last = redis.call('INCRBY', KEYS[2], count)
 local args = {'XADD', KEYS[1]}
-if keep > 0 and last > keep then
-  args[#args + 1] = 'MINID'
-  args[#args + 1] = '~'
-  args[#args + 1] = string.format('%d-0', last - keep + 1)
+if keep > 0 and last > keep and math.floor(last / 64) ~= math.floor((last - count) / 64) then
+  local from = last - keep + 1
+  for _, node in ipairs(redis.call('SMEMBERS', ARGV[3] .. 'nodes')) do
+    local read = redis.call('HGET', ARGV[3] .. 'reading:' .. node, ARGV[4])
+    if read then from = math.min(from, tonumber(read) + 1) end
+  end
+  from = math.max(from, last - 4 * keep + 1)
+  if from > 1 then
+    args[#args + 1] = 'MINID'
+    args[#args + 1] = '~'
+    args[#args + 1] = string.format('%d-0', from)
+  end
 end
 args[#args + 1] = string.format('%d-*', last)
-for i = 3, #ARGV do args[#args + 1] = ARGV[i] end
+for i = 5, #ARGV do args[#args + 1] = ARGV[i] end
 return redis.call(unpack(args))
 `;
 
@@ -61,7 +76,8 @@ return 0
 
 /**
  * Removes every registered node whose liveness key expired: frees its
- * people's names, forgets them, and tells every node with a `gone` event.
+ * people's names, forgets them and where it was reading, and tells every node
+ * with a `gone` event.
  * Atomic, so two nodes that both notice reap once.
  *
  * ARGV: key prefix, events stream length to keep. Returns the nodes removed.
@@ -84,6 +100,7 @@ for _, node in ipairs(redis.call('SMEMBERS', prefix .. 'nodes')) do
         redis.call('HDEL', prefix .. 'people', people[i])
       end
     end
+    redis.call('DEL', prefix .. 'reading:' .. node)
     redis.call('XADD', prefix .. 'events', 'MAXLEN', '~', ARGV[2], '*',
       'e', cjson.encode({type = 'gone', node = node}))
     redis.call('SREM', prefix .. 'nodes', node)
@@ -103,5 +120,24 @@ if current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
 return 1
 `;
 
+/**
+ * How far the slowest node has read a room's stream: the least line count
+ * any registered node reported for it, or -1 when none did. Writers hold
+ * their senders while it is too far behind (see cluster.ts, flow control).
+ *
+ * ARGV: key prefix, room key.
+ */
+export const SLOWEST = `
+local slowest = -1
+for _, node in ipairs(redis.call('SMEMBERS', ARGV[1] .. 'nodes')) do
+  local line = redis.call('HGET', ARGV[1] .. 'reading:' .. node, ARGV[2])
+  if line then
+    line = tonumber(line)
+    if slowest < 0 or line < slowest then slowest = line end
+  end
+end
+return slowest
+`;
+
 /** Every script, by name: what a cluster loads on each connection. */
-export const SCRIPTS = { APPEND, CLAIM, RELEASE, REAP, RAISE } as const;
+export const SCRIPTS = { APPEND, CLAIM, RELEASE, REAP, RAISE, SLOWEST } as const;

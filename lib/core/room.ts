@@ -39,6 +39,8 @@ export class Room {
   #behind = 0;
   /** Settles when `#behind` is back to 0; null while nobody is behind. */
   #held: PromiseWithResolvers<void> | null = null;
+  /** Settles when the cluster lets this room's senders go on; null while it does. */
+  #paused: PromiseWithResolvers<void> | null = null;
 
   /** An empty room. */
   constructor(name: RoomName) {
@@ -59,6 +61,27 @@ export class Room {
    */
   get held(): Promise<void> | undefined {
     return this.#held?.promise;
+  }
+
+  /**
+   * Undefined unless, in a cluster, another node reads this room too far
+   * behind: then a promise that settles when it has caught up. Senders here
+   * wait for it as for {@linkcode held}; what this node relays from other
+   * nodes does not (it must go on reading, or two nodes would wait for each other).
+   */
+  get paused(): Promise<void> | undefined {
+    return this.#paused?.promise;
+  }
+
+  /** Makes this room's senders here wait (true), or lets them go on (false). */
+  pause(on: boolean): void {
+    if (on) {
+      this.#paused ??= Promise.withResolvers();
+    } else {
+      const paused = this.#paused;
+      this.#paused = null;
+      paused?.resolve();
+    }
   }
 
   /** Adds a member (already marked behind or not). */

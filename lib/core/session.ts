@@ -185,7 +185,8 @@ export class Session implements Who, PeerInfo {
   /**
    * End of a read: relays what was said as one batch. Returns a promise when
    * the transport must wait before reading on: a room said into is held by a
-   * member that is behind, someone messaged is behind, this person is behind
+   * member that is behind (or, in a cluster, paused for a node that reads it
+   * too slowly), someone messaged is behind, this person is behind
    * (replies to their own commands count against their own queue), or the
    * operator's log is.
    */
@@ -197,7 +198,10 @@ export class Session implements Who, PeerInfo {
       if (p !== undefined) waits.push(p);
     };
     if (this.#saidIn.length > 0) {
-      for (const room of this.#saidIn) wait(room.held);
+      for (const room of this.#saidIn) {
+        wait(room.held);
+        wait(room.paused);
+      }
       this.#saidIn.length = 0;
     }
     if (this.#messaged.length > 0) {
