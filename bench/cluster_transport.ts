@@ -51,7 +51,7 @@ async function measure(
 }
 
 /** Sends N commands made by `command(i)`, at most IN_FLIGHT unanswered. */
-async function pump(writer: RedisClient, command: (i: number) => Promise<unknown>[]) {
+async function pump(command: (i: number) => Promise<unknown>[]) {
   let pending: Promise<unknown>[] = [];
   for (let i = 0; i < N; i++) {
     pending.push(...command(i));
@@ -74,7 +74,7 @@ await measure("pub/sub: PUBLISH + XADD (history)", async (redis, writer) => {
     })
   ));
   await Promise.all(subscribers.map((s) => s.subscribe("room")));
-  await pump(writer, (i) => [
+  await pump((i) => [
     writer.command("PUBLISH", "room", `${i} ${PAYLOAD}`),
     writer.command("XADD", "history", "MAXLEN", "~", 10_000, "*", "x", `${i} ${PAYLOAD}`),
   ]);
@@ -105,7 +105,7 @@ await measure("streams: APPEND script, XREAD readers", async (redis, writer) => 
       cursor = new TextDecoder().decode(entries[entries.length - 1][0]);
     }
   });
-  await pump(writer, (i) => [
+  await pump((i) => [
     writer.command(
       "EVALSHA",
       sha,
@@ -148,7 +148,7 @@ await measure("streams: plain XADD, XREAD readers", async (redis, writer) => {
       cursor = new TextDecoder().decode(entries[entries.length - 1][0]);
     }
   });
-  await pump(writer, (i) => [
+  await pump((i) => [
     writer.command("XADD", "room", "MAXLEN", "~", 10_000, "*", "x", `${i} ${PAYLOAD}`),
   ]);
   await Promise.all(reading);
