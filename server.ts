@@ -168,6 +168,11 @@ function parseServerArgs(args: string[]): ServerArgs {
   if (v["reuse-port"] && v.unix !== undefined) {
     throw new UsageError("--reuse-port is for TCP ports, not --unix sockets");
   }
+  if (v["reuse-port"] && v.cluster === undefined) {
+    throw new UsageError(
+      "--reuse-port needs --cluster: processes that share a port must share their rooms",
+    );
+  }
   if (v["reuse-port"] && !reusePortAvailable()) {
     throw new UsageError(
       "--reuse-port needs Deno's --unstable-net flag: " +

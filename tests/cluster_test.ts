@@ -413,9 +413,12 @@ Deno.test("--reuse-port: two nodes share one port and one room; without --unstab
   } finally {
     for (const c of clients) c.close();
   }
-  const refused = await runServer(["--relay", "--port", "0", "--reuse-port"]);
+  const refused = await runServer(["--relay", "--port", "0", "--reuse-port", ...shared]);
   assert.equal(refused.code, 2);
   assert.match(refused.stderr, /--reuse-port needs Deno's --unstable-net flag/);
+  const alone = await runServer(["--relay", "--reuse-port"], ["--unstable-net"]);
+  assert.equal(alone.code, 2);
+  assert.match(alone.stderr, /--reuse-port needs --cluster: processes that share a port/);
 });
 
 Deno.test("server.ts --cluster: a bad URL exits 2; Redis out of reach or a node name in use exits 1, saying why", async () => {
