@@ -14,7 +14,16 @@
  */
 
 import { ChatClient, ConnectError, type ConnectTarget } from "./lib/client/chat_client.ts";
-import { parseFlags, parsePort, parseSeconds, UsageError } from "./lib/cli.ts";
+import {
+  conflicts,
+  parseFlags,
+  parsePort,
+  parseSeconds,
+  problemLine,
+  requires,
+  UsageError,
+  usageText,
+} from "./lib/cli.ts";
 import { showEvent } from "./lib/client/render.ts";
 import { ServerReader, type ServerView } from "./lib/client/server_reader.ts";
 import type { Who } from "./lib/core/messages.ts";
@@ -22,7 +31,9 @@ import { sanitizeText } from "./lib/wire/text.ts";
 import { OutputBuffer, readLines } from "./lib/terminal/output.ts";
 import { processTerminal, Terminal } from "./lib/terminal/terminal.ts";
 import { checkName } from "./lib/core/names.ts";
-import { Styler } from "./lib/terminal/style.ts";
+import { Styler, terminalColorDepth, timestamp } from "./lib/terminal/style.ts";
+import { chatCompleter } from "./lib/terminal/line_editor.ts";
+import { commandNames } from "./lib/core/commands.ts";
 import { VERSION } from "./lib/version.ts";
 
 const USAGE = `charla client ${VERSION}: chat with a charla server (or any line-based TCP peer)
@@ -40,7 +51,9 @@ Where to connect:
 Chatting:
   -n, --name <nick>     ask for this name on connecting
       --reconnect       when the connection drops, connect again (0.5 s doubling
-                        to 30 s) and send the lines typed meanwhile
+                        to 30 s) and send the lines typed meanwhile; not after
+                        being kicked, banned or refused
+      --timestamps      show the time (HH:MM) before each line
 
   -h, --help            show this help
   -V, --version         show the version
@@ -49,12 +62,14 @@ Lines you type are sent as they are; /help asks the server for its commands.
 When input ends (Ctrl-D, or the end of a pipe) the client finishes sending,
 half-closes, and prints what arrives until the server closes (like nc -N).
 
+Exit codes: 0 the server closed (or you quit); 1 the connection failed or was
+lost, or typed lines were not sent; 2 bad flags; 3 the server refused or
+removed you (access denied, server full, banned, kicked); 130 interrupted.
+
 Examples:
   deno task client
   deno run --allow-net client.ts 127.0.0.1 5000 --name ana
   deno run --allow-net --allow-read client.ts --tls --ca ca.pem -H localhost -p 5443`;
-
-const HINT = "Try 'client.ts --help' for more information.";
 
 const OPTIONS = {
   host: { type: "string", short: "H" },
@@ -65,6 +80,7 @@ const OPTIONS = {
   timeout: { type: "string" },
   name: { type: "string", short: "n" },
   reconnect: { type: "boolean" },
+  timestamps: { type: "boolean" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -78,6 +94,7 @@ interface ClientArgs {
   timeout: number;
   name: string | undefined;
   reconnect: boolean;
+  timestamps: boolean;
 }
 
 function parseClientArgs(args: string[]): ClientArgs {
@@ -95,14 +112,17 @@ function parseClientArgs(args: string[]): ClientArgs {
     const problem = checkName(name, -1);
     if (problem !== null) throw new UsageError(`invalid --name "${name}": ${problem}`);
   }
-  if (v.ca !== undefined && !v.tls) throw new UsageError("--ca goes with --tls");
+  requires(v, "ca", "tls");
+  conflicts(v, [["unix", "tls"], ["unix", "host"], ["unix", "port"]]);
   const port = portArg ?? v.port;
   return {
     help: v.help ?? false,
     version: v.version ?? false,
     target: {
       hostname: hostArg ?? v.host ?? "127.0.0.1",
-      port: port === undefined ? 5000 : parsePort(port, portArg === undefined ? "--port" : "port"),
+      port: port === undefined
+        ? 5000
+        : parsePort(port, portArg === undefined ? "--port" : "port", { min: 1 }),
       path: v.unix,
       tls: v.tls ?? false,
     },
@@ -110,6 +130,7 @@ function parseClientArgs(args: string[]): ClientArgs {
     timeout: v.timeout === undefined ? 10_000 : parseSeconds(v.timeout, "--timeout", 0.001),
     name,
     reconnect: v.reconnect ?? false,
+    timestamps: v.timestamps ?? false,
   };
 }
 
@@ -126,7 +147,7 @@ export async function main(args: string[]): Promise<number> {
     options = parseClientArgs(args);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    return await fail(`charla client: ${error.message}\n${HINT}`, 2);
+    return await fail(usageText("client", error), 2);
   }
   const stdout = new OutputBuffer(Deno.stdout);
   if (options.help || options.version) {
@@ -141,7 +162,7 @@ export async function main(args: string[]): Promise<number> {
       const why = error instanceof Deno.errors.NotCapable
         ? "reading it needs --allow-read"
         : (error as Error).message;
-      return await fail(`charla client: cannot read --ca "${options.caFile}": ${why}`, 1);
+      return await fail(problemLine("client", `cannot read --ca "${options.caFile}": ${why}`), 1);
     }
   }
 
@@ -153,8 +174,10 @@ export async function main(args: string[]): Promise<number> {
   // On a terminal: a prompt with line editing, incoming lines above it, colours.
   // Otherwise (a pipe, a script): plain lines in and out, no escape codes.
   const io = processTerminal();
-  const styler = new Styler({ color: io !== null && !Deno.noColor });
-  const terminal = io === null ? null : new Terminal(io);
+  const styler = new Styler({ color: io !== null && !Deno.noColor, colors: terminalColorDepth() });
+  const terminal = io === null ? null : new Terminal(io, {
+    complete: chatCompleter(() => styler.palette.present(), commandNames(true)),
+  });
   /** Where the server's lines go: above the prompt, or stdout. */
   const out = terminal?.out ?? stdout;
   /** What the client prints itself (status, problems): above the prompt, or to stderr. */
@@ -174,10 +197,14 @@ export async function main(args: string[]): Promise<number> {
         // A server that sends JSON of the wrong shape: show what it sent.
         lines = [sanitizeText(JSON.stringify(event))];
       }
-      for (const line of lines) out.line(line);
+      const stamp = options.timestamps
+        ? timestamp(new Date("time" in event ? event.time : Date.now()), styler.color)
+        : "";
+      for (const line of lines) out.line(stamp + line);
     },
     text(line) {
-      out.line(sanitizeText(line));
+      const stamp = options.timestamps ? timestamp(new Date(), styler.color) : "";
+      out.line(stamp + sanitizeText(line));
     },
     overlong() {
       say("an over-long line from the server was dropped");
@@ -242,15 +269,20 @@ export async function main(args: string[]): Promise<number> {
     if (result.unsent > 0) {
       say(`${result.unsent} typed line${result.unsent === 1 ? " was" : "s were"} not sent`);
     }
+    const refused = result.farewell !== undefined &&
+      ["denied", "full", "banned", "kicked", "password"].includes(result.farewell.reason);
     code = result.end === "stopped"
       ? (quitByKey ? 0 : 130)
+      : refused
+      ? 3
       : result.end === "lost" || result.unsent > 0
       ? 1
       : 0;
   } catch (error) {
     if (!(error instanceof ConnectError)) throw error;
-    if (terminal === null) stderr.line(error.message);
-    else terminal.print(error.message);
+    const line = problemLine("client", error.message);
+    if (terminal === null) stderr.line(line);
+    else terminal.print(styler.error(line));
     code = 1;
   } finally {
     // The terminal is left as it was found, whatever happened above.

@@ -18,21 +18,27 @@ import { Cluster, ClusterError } from "./lib/cluster/cluster.ts";
 import { parseRedisUrl } from "./lib/cluster/redis.ts";
 import { MemoryStore } from "./lib/store/memory.ts";
 import {
+  conflicts,
+  MAX_LINE_LIMIT,
   parseBytes,
   parseCount,
   parseFlags,
   parsePort,
   parseRate,
   parseSeconds,
+  problemLine,
+  requires,
   UsageError,
+  usageText,
 } from "./lib/cli.ts";
 import { OutputBuffer } from "./lib/terminal/output.ts";
 import { operatorLine, runOperatorConsole, ServerConsole } from "./lib/terminal/server_console.ts";
 import { processTerminal, Terminal } from "./lib/terminal/terminal.ts";
 import { reportUnhandledRejections } from "./lib/core/events.ts";
+import { checkRoomName } from "./lib/core/names.ts";
 import { DEFAULT_MAX_LINE } from "./lib/wire/frame.ts";
 import { listen, ListenError, type ListenTarget, reusePortAvailable } from "./lib/net/listen.ts";
-import { Styler } from "./lib/terminal/style.ts";
+import { Styler, terminalColorDepth } from "./lib/terminal/style.ts";
 import { VERSION } from "./lib/version.ts";
 
 const USAGE = `charla server ${VERSION}: a TCP chat server with an operator console
@@ -49,8 +55,11 @@ Where to listen:
                             spreads connections among them; needs --unstable-net)
 
 How it behaves:
-  -r, --relay               chat room: every line goes to every other client
+  -r, --relay               chat rooms: people talk with each other, in rooms
                             (default: clients talk with the operator only)
+      --room <#name>        the room everyone starts in (default #lobby)
+      --history <n>         lines of a room's history shown on joining it
+                            (default 50; 0 for none)
       --json                log events as JSON lines, for jq and log collectors
       --history-keep <n>    lines of history kept per room (default 10000)
 
@@ -92,8 +101,6 @@ Examples:
   deno run --allow-net server.ts -r --cluster redis://127.0.0.1:6379 --node a -p 5000
   deno run --allow-net --unstable-net server.ts -r --reuse-port --cluster redis://127.0.0.1`;
 
-const HINT = "Try 'server.ts --help' for more information.";
-
 const OPTIONS = {
   host: { type: "string", short: "H" },
   port: { type: "string", short: "p" },
@@ -101,6 +108,8 @@ const OPTIONS = {
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
   relay: { type: "boolean", short: "r" },
+  room: { type: "string" },
+  history: { type: "string" },
   json: { type: "boolean" },
   "max-clients": { type: "string" },
   "max-line": { type: "string" },
@@ -128,6 +137,8 @@ interface ServerArgs {
   json: boolean;
   target: ListenTarget;
   relay: boolean;
+  room: string;
+  history: number;
   maxClients: number;
   maxLine: number;
   sendQueue: number;
@@ -149,24 +160,19 @@ interface ServerArgs {
 function parseServerArgs(args: string[]): ServerArgs {
   const { values: v, positionals } = parseFlags(args, OPTIONS);
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const clusterOnly = ["cluster-password-file", "cluster-ca", "node", "node-timeout"] as const;
-  for (const flag of clusterOnly) {
-    if (v[flag] !== undefined && v.cluster === undefined) {
-      throw new UsageError(`--${flag} needs --cluster`);
-    }
+  requires(v, "tls-cert", "tls-key");
+  requires(v, "tls-key", "tls-cert");
+  conflicts(v, [["unix", "tls-cert"], ["unix", "host"], ["unix", "port"], ["unix", "reuse-port"]]);
+  for (const flag of ["cluster-password-file", "cluster-ca", "node", "node-timeout"]) {
+    requires(v, flag, "cluster");
   }
+  requires(v, "cluster", "relay");
   if (v.cluster !== undefined) {
     try {
       parseRedisUrl(v.cluster);
     } catch (error) {
       throw new UsageError(`--cluster: ${(error as Error).message}`, { cause: error });
     }
-  }
-  if (v.cluster !== undefined && !v.relay) {
-    throw new UsageError("--cluster needs --relay: a cluster shares rooms");
-  }
-  if (v["reuse-port"] && v.unix !== undefined) {
-    throw new UsageError("--reuse-port is for TCP ports, not --unix sockets");
   }
   if (v["reuse-port"] && v.cluster === undefined) {
     throw new UsageError(
@@ -198,12 +204,14 @@ function parseServerArgs(args: string[]): ServerArgs {
       reusePort: v["reuse-port"] ?? false,
     },
     relay: v.relay ?? false,
+    room: v.room === undefined ? "#lobby" : parseRoom(v.room),
+    history: v.history === undefined ? 50 : parseCount(v.history, "--history", 0),
     maxClients: v["max-clients"] === undefined
       ? 1024
       : parseCount(v["max-clients"], "--max-clients"),
     maxLine: v["max-line"] === undefined
       ? DEFAULT_MAX_LINE
-      : parseBytes(v["max-line"], "--max-line"),
+      : parseBytes(v["max-line"], "--max-line", { max: MAX_LINE_LIMIT }),
     sendQueue: v["send-queue"] === undefined
       ? 1024 * 1024
       : parseBytes(v["send-queue"], "--send-queue", 1024),
@@ -230,6 +238,14 @@ function parseServerArgs(args: string[]): ServerArgs {
   };
 }
 
+/** A room name given on the command line: `#dev`, or `dev` for short. */
+function parseRoom(text: string): string {
+  const room = text.startsWith("#") ? text : `#${text}`;
+  const problem = checkRoomName(room);
+  if (problem !== null) throw new UsageError(`invalid --room "${text}": ${problem}`);
+  return room;
+}
+
 /** Runs the server with these command-line arguments; resolves with the exit code. */
 export async function main(args: string[]): Promise<number> {
   const stderr = new OutputBuffer(Deno.stderr);
@@ -238,7 +254,7 @@ export async function main(args: string[]): Promise<number> {
     options = parseServerArgs(args);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    stderr.line(`charla server: ${error.message}\n${HINT}`);
+    stderr.line(usageText("server", error));
     await stderr.drained();
     return 2;
   }
@@ -256,7 +272,7 @@ export async function main(args: string[]): Promise<number> {
       cluster = await joinCluster(options.cluster, options.historyKeep);
     } catch (error) {
       if (!(error instanceof ClusterError)) throw error;
-      stderr.line(`charla server: ${error.message}`);
+      stderr.line(problemLine("server", error.message));
       await stderr.drained();
       return 1;
     }
@@ -268,7 +284,7 @@ export async function main(args: string[]): Promise<number> {
   } catch (error) {
     if (!(error instanceof ListenError)) throw error;
     await cluster?.close();
-    stderr.line(`charla server: ${error.message}`);
+    stderr.line(problemLine("server", error.message));
     await stderr.drained();
     return 1;
   }
@@ -276,9 +292,12 @@ export async function main(args: string[]): Promise<number> {
   // On a terminal: a prompt with line editing, the log above it, colours.
   // Otherwise (a pipe, a file, a service): plain lines, no escape codes.
   const io = processTerminal();
-  const styler = new Styler({ color: io !== null && !Deno.noColor && !options.json });
-  const terminal = io === null ? null : new Terminal(io, { style: (l) => styler.log(l) });
-  const log = new ServerConsole(terminal?.out ?? stdout, { json: options.json });
+  const styler = new Styler({
+    color: io !== null && !Deno.noColor && !options.json,
+    colors: terminalColorDepth(),
+  });
+  const terminal = io === null ? null : new Terminal(io);
+  const log = new ServerConsole(terminal?.out ?? stdout, { json: options.json, styler });
   const unguard = reportUnhandledRejections(log);
   const shutdown = new AbortController();
   const onInterrupt = () => {
@@ -295,6 +314,8 @@ export async function main(args: string[]): Promise<number> {
   const server = new ChatServer(listener, {
     ...shared,
     relay: options.relay,
+    defaultRoom: options.room,
+    history: options.history,
     maxClients: options.maxClients,
     maxLine: options.maxLine,
     sendQueue: options.sendQueue,

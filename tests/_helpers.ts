@@ -342,7 +342,7 @@ export class Program implements AsyncDisposable {
 }
 
 /** A readable stream as a `read(p)` source. */
-function streamSource(stream: ReadableStream<Uint8Array>): {
+export function streamSource(stream: ReadableStream<Uint8Array>): {
   read(p: Uint8Array): Promise<number | null>;
 } {
   const reader = stream.getReader();

@@ -445,7 +445,7 @@ Deno.test("server.ts --cluster: a bad URL exits 2; Redis out of reach or a node 
   assert.equal(down.code, 1);
   assert.match(
     down.stderr,
-    /Cannot join the cluster at redis:\/\/127\.0\.0\.1:\d+: .*connection refused; is redis-server running there\?/,
+    /cannot join the cluster at redis:\/\/127\.0\.0\.1:\d+: .*connection refused; is redis-server running there\?/,
   );
   await redis.restart();
   const noPassword = await runServer(["--relay", "--port", "0", "--cluster", redis.url]);
@@ -475,7 +475,7 @@ Deno.test("server.ts --cluster: a bad URL exits 2; Redis out of reach or a node 
     assert.equal(taken.code, 1);
     assert.match(
       taken.stderr,
-      /The node name "a" is in use by a node that is running; give this one another name with --node/,
+      /the node name "a" is in use by a node that is running; give this one another name with --node/,
     );
     assert.match(
       await a.until(/cluster: node a joined/, "a's join"),

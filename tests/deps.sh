@@ -9,8 +9,21 @@ set -euo pipefail
 
 # command -> Debian package. Add a line when a test starts using a new program.
 NEEDED=(
+  "chromium:chromium"
   "nc:netcat-openbsd"
   "redis-server:redis-server"
+  "openssl:openssl"
+  # Real IRC clients (tests/_irc_clients.ts): ii, sic, WeeChat, irssi under
+  # tmux, and inotifywait to follow the files they write.
+  "ii:ii"
+  "sic:sic"
+  "weechat-headless:weechat-headless"
+  "irssi:irssi"
+  "tmux:tmux"
+  "inotifywait:inotify-tools"
+  # tests/store_test.ts: when run as root, the read-only-file test drops the
+  # capabilities that let root write a read-only file.
+  "setpriv:util-linux"
 )
 
 missing_pkgs=()

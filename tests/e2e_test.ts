@@ -79,8 +79,25 @@ Deno.test("server.ts rejects bad flags with one line, the usage hint, and exit c
         ["--max-clients", "0"],
         'charla server: invalid --max-clients "0": must be a whole number of at least 1',
       ],
-      [["--deny", "10.0.0.0/33"], /^charla server: Invalid --deny "10\.0\.0\.0\/33": /],
+      [["--deny", "10.0.0.0/33"], /^charla server: invalid --deny "10\.0\.0\.0\/33": /],
+      // `deno task server -- --port 99999` passes the "--" on: it is dropped, not an end of flags.
+      [
+        ["--", "--port", "99999"],
+        'charla server: invalid --port "99999": must be a number from 0 to 65535',
+      ],
       [["extra"], 'charla server: unexpected argument "extra"'],
+      [
+        ["--max-line", "10G"],
+        'charla server: invalid --max-line "10G": must be a byte count from 1 to 16M, such as 65536, 64K or 1M',
+      ],
+      [["--tls-cert", "c.pem"], "charla server: --tls-cert needs --tls-key"],
+      [["--tls-key", "k.pem"], "charla server: --tls-key needs --tls-cert"],
+      [
+        ["--unix", "/tmp/x", "--tls-cert", "c.pem", "--tls-key", "k.pem"],
+        "charla server: --unix cannot be used with --tls-cert",
+      ],
+      [["--unix", "/tmp/x", "-p", "6000"], "charla server: --unix cannot be used with --port"],
+      [["--room", "a b"], /^charla server: invalid --room "a b": /],
     ] as [string[], string | RegExp][]
   ) {
     await using srv = new Program("server.ts", args);
@@ -98,7 +115,7 @@ Deno.test("server.ts says the port is in use and exits 1", async () => {
   await using srv = new Program("server.ts", ["--port", String(taken.addr.port)]);
   assert.equal(await srv.exit(), 1);
   assert.deepEqual(await srv.stderr.rest(), [
-    `charla server: Cannot listen on "127.0.0.1:${taken.addr.port}": the address is in use ` +
+    `charla server: cannot listen on "127.0.0.1:${taken.addr.port}": the address is in use ` +
     "(is another server running there?); stop it or pick another --port",
   ]);
 });
@@ -120,7 +137,7 @@ Deno.test("client.ts reports a refused connection in one line and exits 1", asyn
   await using cli = new Program("client.ts", ["--port", String(port)]);
   assert.equal(await cli.exit(), 1);
   assert.deepEqual(await cli.stderr.rest(), [
-    `cannot connect to 127.0.0.1:${port}: connection refused`,
+    `charla client: cannot connect to 127.0.0.1:${port}: connection refused`,
   ]);
 });
 
@@ -129,7 +146,7 @@ Deno.test("client.ts rejects bad flags with exit code 2", async () => {
     const [args, message] of [
       [
         ["127.0.0.1", "70000"],
-        'charla client: invalid port "70000": must be a number from 0 to 65535',
+        'charla client: invalid port "70000": must be a number from 1 to 65535',
       ],
       [
         ["--timeout", "-1"],
@@ -144,7 +161,12 @@ Deno.test("client.ts rejects bad flags with exit code 2", async () => {
         'charla client: invalid --timeout "soon": must be a number of seconds of at least 0.001',
       ],
       [["--name", "a b"], /^charla client: invalid --name "a b": /],
+      // As `deno task client -- --name "a b"` runs it: the flags after "--" are flags.
+      [["--", "--name", "a b"], /^charla client: invalid --name "a b": /],
       [["-H", "x", "y"], "charla client: give the host once: as an argument or with --host"],
+      [["-p", "0"], 'charla client: invalid --port "0": must be a number from 1 to 65535'],
+      [["--ca", "ca.pem"], "charla client: --ca needs --tls"],
+      [["--unix", "/tmp/x", "--tls"], "charla client: --unix cannot be used with --tls"],
     ] as [string[], string | RegExp][]
   ) {
     await using cli = new Program("client.ts", args);

@@ -144,7 +144,7 @@ Deno.test("TLS: server.ts without read permission for its certificate says so an
   ]);
   assert.equal(await srv.exit(), 1);
   assert.deepEqual(await srv.stderr.rest(), [
-    `charla server: Cannot read the TLS certificate "${fixture("server.pem")}": ` +
+    `charla server: cannot read the TLS certificate "${fixture("server.pem")}": ` +
     "reading it needs --allow-read",
   ]);
 });
@@ -190,7 +190,7 @@ Deno.test("Unix socket: a stale socket file is replaced; a live one is an error"
     await using second = new Program("server.ts", ["--unix", path], rw);
     assert.equal(await second.exit(), 1);
     assert.deepEqual(await second.stderr.rest(), [
-      `charla server: Cannot listen on "unix:${path}": another server is listening there`,
+      `charla server: cannot listen on "unix:${path}": another server is listening there`,
     ]);
   } finally {
     await Deno.remove(dir, { recursive: true });

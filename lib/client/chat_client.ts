@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { Farewell } from "./server_reader.ts";
 import {
   Connection,
   formatAddress,
@@ -163,6 +164,8 @@ export interface ClientReader extends ReadSink {
   readonly ready?: Promise<void>;
   /** A line was typed while `ready` had not settled. */
   hurry?(): void;
+  /** After the connection ended: how the server let us go, if it said (see server_reader.ts). */
+  readonly farewell?: Farewell | null;
 }
 
 /** Options for {@linkcode ChatClient}. */
@@ -196,6 +199,8 @@ export interface ChatClientOptions extends ConnectOptions {
 
 /** How a {@linkcode ChatClient} run ended. */
 export interface ClientResult {
+  /** What the server said as it let us go (kicked, banned, refused…), if it said. */
+  readonly farewell?: Farewell;
   /** `"closed"` by the server in order, `"lost"` by an error, or `"stopped"` by the signal. */
   readonly end: "closed" | "lost" | "stopped";
   /** Typed lines that were never handed to the network. */
@@ -203,6 +208,8 @@ export interface ClientResult {
 }
 
 const FIRST_DELAY_MS = 500;
+/** A connection that lasted this long resets the reconnect delays. */
+const LASTING_MS = 10_000;
 const MAX_DELAY_MS = 30_000;
 /** Above this many queued bytes, `ready()` asks the typist (or a pipe) to wait. */
 const HIGH_WATER = 256 * 1024;
@@ -293,7 +300,7 @@ export class ChatClient {
         if (!await this.#wait(delay)) break;
         continue;
       }
-      failures = 0;
+      const connectedAt = Date.now();
       status(`connected to ${where}`);
       const stop = () => connection.close("stopped");
       options.signal?.addEventListener("abort", stop, { once: true });
@@ -340,10 +347,23 @@ export class ChatClient {
           ? "connection lost"
           : `connection lost: ${reason}`,
       );
-      const finished = this.#quitting || (this.#inputEnded && this.#outbox.length === 0);
+      const farewell = reader.farewell ?? undefined;
+      // Kicked, banned or refused: the server meant it; coming back by ourselves would not.
+      const sent = farewell !== undefined && farewell.reason !== "shutdown" &&
+        farewell.reason !== "timeout" && farewell.reason !== "full";
+      const finished = sent || this.#quitting ||
+        (this.#inputEnded && this.#outbox.length === 0);
       if (!options.reconnect || finished) {
-        return { end: closed ? "closed" : "lost", unsent: this.#outbox.length };
+        return {
+          end: closed ? "closed" : "lost",
+          unsent: this.#outbox.length,
+          ...(farewell === undefined ? {} : { farewell }),
+        };
       }
+      if (farewell?.reason === "full") status(`the server is full`);
+      // Only a connection that lasted starts the delays over: a server that
+      // accepts and closes at once (a full one) is not hammered every 0.5 s.
+      if (farewell?.reason !== "full" && Date.now() - connectedAt >= LASTING_MS) failures = 0;
       const delay = backoff(failures++);
       status(`reconnecting in ${(delay / 1000).toFixed(1)} s`);
       if (!await this.#wait(delay)) break;

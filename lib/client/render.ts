@@ -29,16 +29,17 @@ import { sanitizeText } from "../wire/text.ts";
  * ```
  */
 export function showEvent(styler: Styler, event: ChatEvent, me: Who | null): string[] {
+  styler.follow(event);
   const lines = renderEvent(event).map(sanitizeText);
   if (!styler.color) return lines;
   switch (event.type) {
     case "message":
     case "action": {
       const name = sanitizeText(event.from.name);
-      const mine = me !== null && event.from.id === me.id;
-      const text = sanitizeText(event.text);
-      const mention = !mine && me !== null && mentions(text, me.name);
-      return [styler.said(event.type, name, text, { mine, mention })];
+      const you = me === null
+        ? undefined
+        : { name: sanitizeText(me.name), mine: event.from.id === me.id };
+      return [styler.said(event.type, name, sanitizeText(event.text), you)];
     }
     case "private": {
       const other = event.echo ? event.to : event.from;
@@ -53,10 +54,4 @@ export function showEvent(styler: Styler, event: ChatEvent, me: Who | null): str
     default:
       return lines.map((line) => styler.notice(line));
   }
-}
-
-/** Whether `text` mentions `name` as a whole word, in any case. */
-export function mentions(text: string, name: string): boolean {
-  const escaped = name.replace(/[-_]/g, (c) => `\\${c}`);
-  return new RegExp(`(^|[^A-Za-z0-9_-])${escaped}($|[^A-Za-z0-9_-])`, "i").test(text);
 }

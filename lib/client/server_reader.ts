@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { ChatEvent } from "../core/messages.ts";
+import type { ChatEvent, ClosingReason } from "../core/messages.ts";
 import type { ReadSink } from "../net/connection.ts";
 
 const decoder = new TextDecoder();
@@ -31,6 +31,21 @@ const MAX_HELD = 1000;
  * (`ncat -l` speaks when its operator types): typed lines go.
  */
 const FIRST_LINE_WAIT_MS = 2000;
+
+/** What a server said as it let the client go (or would not let it in). */
+export interface Farewell {
+  /** `denied` or `full`: refused at the door; the rest: see `ClosingReason`. */
+  readonly reason: ClosingReason | "denied" | "full";
+  /** What the server said, for people. */
+  readonly text: string;
+}
+
+/** The first line of a server that turns the client away (the line protocol's refusals). */
+const REFUSED: readonly [RegExp, Farewell["reason"]][] = [
+  [/^\* access denied$/, "denied"],
+  [/^\* server full$/, "full"],
+  [/^\* you are banned\b/, "banned"],
+];
 
 /** Where a {@linkcode ServerReader} reports what the server sent. */
 export interface ServerView {
@@ -52,7 +67,7 @@ export interface ServerView {
  * @example
  * ```ts
  * import { ServerReader } from "./server_reader.ts";
- * import type { ChatEvent } from "../core/messages.ts";
+ * import type { ChatEvent, ClosingReason } from "../core/messages.ts";
  * import assert from "node:assert/strict";
  *
  * const events: ChatEvent[] = [];
@@ -106,6 +121,9 @@ export class ServerReader implements ReadSink {
     if (this.#state === "first") this.#ready();
   }
 
+  /** How the server ended the connection, when it said; null otherwise. */
+  farewell: Farewell | null = null;
+
   /** Whether the server speaks JSON to us. */
   get json(): boolean {
     return this.#state === "json";
@@ -120,6 +138,9 @@ export class ServerReader implements ReadSink {
           this.#held.push(line);
           this.#send(encoder.encode("/json\n"));
         } else {
+          for (const [pattern, reason] of REFUSED) {
+            if (pattern.test(line)) this.farewell = { reason, text: line.slice(2) };
+          }
           this.#toText([line]);
         }
         return;
@@ -172,6 +193,7 @@ export class ServerReader implements ReadSink {
     if (typeof event !== "object" || event === null || typeof event.type !== "string") {
       return this.#view.text(line);
     }
+    if (event.type === "closing") this.farewell = { reason: event.reason, text: event.text };
     this.#view.event(event);
   }
 }

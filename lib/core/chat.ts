@@ -492,7 +492,11 @@ export class ChatCore {
       this.log.event({ event: "kick", peer: session, reason: clean });
       return session;
     }
-    session.info(clean === "" ? "you were kicked by the operator" : `you were kicked: ${clean}`);
+    session.deliver({
+      type: "closing",
+      reason: "kicked",
+      text: clean === "" ? "you were kicked by the operator" : `you were kicked: ${clean}`,
+    });
     this.log.event({ event: "kick", peer: session, reason: clean });
     session.disconnect(clean === "" ? "kicked" : `kicked: ${clean}`);
     return session;
@@ -509,7 +513,7 @@ export class ChatCore {
       // Readers waiting for someone who is behind must not hold up the end.
       for (const session of [...this.#behind.keys()]) session.setBehind(false);
       for (const session of [...this.directory.entries()]) {
-        session.info(reason);
+        session.deliver({ type: "closing", reason: "shutdown", text: reason });
         session.disconnect("server shutting down");
       }
     }
@@ -576,7 +580,11 @@ export class ChatCore {
     const oldest = performance.now() - timeout;
     for (const session of this.directory.entries()) {
       if (session.lastActive < oldest && session.leaving === null) {
-        session.info(`idle for ${timeout / 1000} s: disconnecting`);
+        session.deliver({
+          type: "closing",
+          reason: "timeout",
+          text: `idle for ${timeout / 1000} s: disconnecting`,
+        });
         session.disconnect("timed out");
       }
     }

@@ -64,6 +64,12 @@ export function helpLines(relay: boolean): string[] {
   return ["commands:", ...shown.map((h) => `  ${h.usage.padEnd(width)}  ${h.text}`)];
 }
 
+/** The commands, as typed (`/nick`, `/join`, …): what Tab completes. */
+export function commandNames(relay: boolean): string[] {
+  return HELP.filter((h) => (relay || !h.relayOnly) && !h.usage.startsWith("//"))
+    .map((h) => h.usage.split(" ")[0]);
+}
+
 /** Most lines `/history` replays. */
 export const MAX_HISTORY = 1000;
 

@@ -182,7 +182,13 @@ export type ChatEvent =
   | { readonly type: "away"; readonly text?: string }
   /** Reply: the list of people you ignore changed, or `/ignore` alone asked for it. */
   | { readonly type: "ignoring"; readonly names: readonly string[] }
-  /** Reply: a note for you (`goodbye`, `you were kicked: …`, the help lines). */
+  /**
+   * The server is about to close your connection, and why: a client that was
+   * kicked or banned does not come back by itself; one whose server shut down
+   * may.
+   */
+  | { readonly type: "closing"; readonly reason: ClosingReason; readonly text: string }
+  /** Reply: a note for you (the help lines, and the like). */
   | { readonly type: "info"; readonly text: string }
   /** Reply: what you asked for was refused; only you see it. */
   | { readonly type: "error"; readonly code: ErrorCode; readonly text: string };
@@ -210,6 +216,9 @@ export type ErrorCode =
   | "slow"
   /** In a cluster: the person is on a node this one cannot reach now. */
   | "unreachable";
+
+/** Why the server closes a connection (see the `closing` event). */
+export type ClosingReason = "quit" | "kicked" | "banned" | "shutdown" | "timeout";
 
 /** The event types that are alike for every recipient in a room. */
 export type RoomEvent = Extract<

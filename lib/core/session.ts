@@ -56,7 +56,9 @@ export class Session implements Who, PeerInfo {
   readonly connectedAt: number = Date.now();
   /**
    * `performance.now()` at the last complete line: what the idle timeout
-   * measures (bytes that never make a line do not count as activity).
+   * measures (bytes that never make a line do not count as activity). The
+   * transport sets it, from the time of the read that brought the line: one
+   * clock call per read, not per line.
    */
   lastActive: number = performance.now();
   /** The rooms this person is in, in the order joined (a line client: at most one). */
@@ -152,7 +154,6 @@ export class Session implements Who, PeerInfo {
    */
   sayIn(room: Room | null, buf: Uint8Array, start: number, end: number, kind: LineKind): void {
     if (this.leaving !== null) return;
-    this.lastActive = performance.now();
     if (isBlank(buf, start, end)) return;
     if (this.#bucket !== null && !this.#withinFloodLimit(this.#bucket)) return;
     const core = this.#core;
@@ -262,7 +263,7 @@ export class Session implements Who, PeerInfo {
       case "nick":
         return this.#nick(command.name);
       case "quit":
-        this.info("goodbye");
+        this.deliver({ type: "closing", reason: "quit", text: "goodbye" });
         return this.disconnect(command.reason ? `quit: ${sanitizeText(command.reason)}` : "quit");
       case "help":
         for (const text of helpLines(relay)) this.info(text);

@@ -9,9 +9,12 @@
 import type { HistoryLine, RoomName } from "../core/messages.ts";
 import type { Ban, Store, StoredTopic, StoreOptions } from "./store.ts";
 
-/** A fixed-size ring of the last lines of one room. */
-export class HistoryRing {
-  readonly #lines: (HistoryLine | undefined)[];
+/**
+ * A fixed-size ring of the last lines of one room. `T` is what a line is kept
+ * as: the durable stores keep each line with its row id.
+ */
+export class HistoryRing<T = HistoryLine> {
+  readonly #lines: (T | undefined)[];
   /** Index the next line goes to. */
   #next = 0;
   /** How many slots hold a line. */
@@ -28,7 +31,7 @@ export class HistoryRing {
   }
 
   /** Adds a line, dropping the oldest when full. */
-  push(line: HistoryLine): void {
+  push(line: T): void {
     const capacity = this.#lines.length;
     if (capacity === 0) return;
     this.#lines[this.#next] = line;
@@ -37,10 +40,10 @@ export class HistoryRing {
   }
 
   /** The last `count` lines, oldest first. */
-  last(count: number): HistoryLine[] {
+  last(count: number): T[] {
     const n = Math.min(count, this.#size);
     const capacity = this.#lines.length;
-    const out: HistoryLine[] = new Array(n);
+    const out: T[] = new Array(n);
     for (let i = 0; i < n; i++) {
       out[i] = this.#lines[(this.#next - n + i + capacity) % capacity]!;
     }

@@ -39,8 +39,11 @@ export type StoreEvent =
   | { readonly type: "pruned"; readonly lines: number }
   /** The store could not write (disk full, permission lost): the chat goes on. */
   | { readonly type: "failed"; readonly message: string }
-  /** Writing works again after a failure. */
-  | { readonly type: "recovered" };
+  /**
+   * Writing works again after a failure. `dropped`: lines that were never
+   * written because the store's buffer filled while it failed (oldest first).
+   */
+  | { readonly type: "recovered"; readonly dropped?: number };
 
 /** Where history, topics and bans live. */
 export interface Store {
@@ -70,6 +73,28 @@ export interface Store {
   flush(): Promise<void>;
   /** Flushes and closes. */
   close(): Promise<void>;
+}
+
+/**
+ * A store that cannot start (a corrupt or foreign file, a newer schema, a file in
+ * use, no permission). The message is a sentence saying what to do, for the
+ * entry point to print before it exits 1.
+ *
+ * @example
+ * ```ts
+ * import { StoreError } from "./store.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new StoreError(`Cannot open the database "x.db": file is not a database`);
+ * assert.equal(error.name, "StoreError");
+ * ```
+ */
+export class StoreError extends Error {
+  /** An error with `message` for people and the underlying error as `cause`. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StoreError";
+  }
 }
 
 /** Options every store takes. */

@@ -37,7 +37,8 @@ type Action =
   | "redraw"
   | "enter"
   | "interrupt"
-  | "ctrlD";
+  | "ctrlD"
+  | "complete";
 
 /** One decoded key: an action, or a run of typed text to insert. */
 type Key = Action | { text: string };
@@ -48,6 +49,7 @@ const CONTROL_KEYS = new Map<number, Action>([
   [0x04, "ctrlD"], // end of input, or Delete: which one depends on the line
   [0x05, "end"], // Ctrl-E
   [0x08, "backspace"], // Ctrl-H, what some terminals send for Backspace
+  [0x09, "complete"], // Tab
   [0x0b, "killToEnd"], // Ctrl-K
   [0x0c, "redraw"], // Ctrl-L
   [0x15, "killToStart"], // Ctrl-U
@@ -275,6 +277,20 @@ class LineBuffer {
     const start = this.#bounds[Math.max(0, from)];
     const end = this.#bounds[Math.min(this.#parts.length, to)];
     this.set(this.#text.slice(0, start) + this.#text.slice(end), start);
+  }
+
+  /**
+   * The word the cursor ends (from the last space before the cursor up to it; empty
+   * after a space), where it starts, and whether only spaces come before it.
+   */
+  wordAtCursor(): { start: number; word: string; first: boolean } {
+    let start = this.#cursor;
+    while (start > 0 && !/^\s+$/u.test(this.#parts[start - 1])) start--;
+    return {
+      start,
+      word: this.#parts.slice(start, this.#cursor).join(""),
+      first: this.#parts.slice(0, start).every((part) => /^\s+$/u.test(part)),
+    };
   }
 
   /** Where the word before the cursor starts, as readline's unix-word-rubout sees words. */
@@ -517,6 +533,25 @@ function printable(text: string): string {
   return coloured && !reset ? `${out}${CSI}0m` : out;
 }
 
+/** How many UTF-16 units of the buffer's text come after the cursor. */
+function restLength(buffer: LineBuffer): number {
+  return buffer.parts.slice(buffer.cursor).join("").length;
+}
+
+/**
+ * The longest start all `words` share, ignoring case, written as the first word
+ * writes it; never a cut grapheme.
+ */
+function commonPrefix(words: readonly string[]): string {
+  const split = words.map((word) => Array.from(graphemes.segment(word), (s) => s.segment));
+  let length = 0;
+  while (
+    length < split[0].length &&
+    split.every((parts) => parts[length]?.toLowerCase() === split[0][length].toLowerCase())
+  ) length++;
+  return split[0].slice(0, length).join("");
+}
+
 function checkColumns(columns: number): number {
   if (!Number.isInteger(columns) || columns < 1) {
     throw new RangeError(`Cannot use "${columns}" terminal columns: must be a positive integer`);
@@ -559,6 +594,49 @@ export interface EditorOptions {
    * @default {500}
    */
   historySize?: number;
+  /**
+   * What Tab completes: called with the word before the cursor (possibly empty)
+   * and whether it is the line's first word, it returns the words that complete
+   * it (see {@linkcode Completer}). Without it, Tab does nothing.
+   */
+  complete?: Completer;
+}
+
+/**
+ * A completion provider for {@linkcode LineEditor}: the words that complete
+ * `word`, the text before the cursor back to the last space. `isFirstWord` tells
+ * a command or a name at the start of a line from a word further on. A word
+ * starting with `/` is a command: completed alone it gets a space after it; a
+ * name gets `: ` at the line start (as irssi does) and a space elsewhere.
+ */
+export type Completer = (word: string, isFirstWord: boolean) => readonly string[];
+
+/**
+ * A {@linkcode Completer} for a chat: at the line start, a word beginning with
+ * `/` completes to one of `commands`; any other word completes to the names
+ * `names()` returns when it is asked. Matching ignores case; results are sorted.
+ *
+ * @example
+ * ```ts
+ * import { chatCompleter } from "./line_editor.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const complete = chatCompleter(() => ["Ana", "anabel", "bea"], ["/me", "/msg", "/nick"]);
+ * assert.deepEqual(complete("an", true), ["Ana", "anabel"]);
+ * assert.deepEqual(complete("/m", true), ["/me", "/msg"]);
+ * assert.deepEqual(complete("/m", false), []);
+ * ```
+ */
+export function chatCompleter(
+  names: () => readonly string[],
+  commands: readonly string[],
+): Completer {
+  return (word, isFirstWord) => {
+    const options = word.startsWith("/") ? (isFirstWord ? commands : []) : names();
+    const prefix = word.toLowerCase();
+    return options.filter((option) => option.toLowerCase().startsWith(prefix))
+      .sort((a, b) => a.localeCompare(b));
+  };
 }
 
 /**
@@ -568,6 +646,9 @@ export interface EditorOptions {
  *   show the sent line its own way with `printAbove()`.
  * - `interrupt`: Ctrl-C. Nothing changes on screen.
  * - `eof`: Ctrl-D on an empty line. Nothing changes on screen.
+ * - `completions`: Tab pressed twice on a word that several words complete;
+ *   `words` are those, for the console to print above the prompt
+ *   (`printAbove()`). The line is left as it was.
  *
  * @example
  * ```ts
@@ -586,7 +667,8 @@ export interface EditorOptions {
 export type EditorEvent =
   | { type: "submit"; line: string }
   | { type: "interrupt" }
-  | { type: "eof" };
+  | { type: "eof" }
+  | { type: "completions"; words: string[] };
 
 /**
  * What {@linkcode LineEditor}'s `feed()` returns: the exact string to write to the
@@ -616,8 +698,11 @@ export interface EditorOutput {
  * Keys: text inserts at the cursor; Left, Right, Home, End (also Ctrl-A, Ctrl-E)
  * move; Backspace and Delete remove one character (a grapheme: what shows as one);
  * Ctrl-U, Ctrl-W and Ctrl-K delete to the line start, the word before the cursor,
- * and to the line end; Up and Down walk the history; Ctrl-L redraws; Enter
- * submits; Ctrl-C interrupts; Ctrl-D on an empty line reports the end of input.
+ * and to the line end; Up and Down walk the history; Ctrl-L redraws; Tab
+ * completes the word before the cursor (see {@linkcode EditorOptions.complete}):
+ * one match is written out, several complete as far as they agree and a second
+ * Tab lists them; Enter submits; Ctrl-C interrupts; Ctrl-D on an empty line
+ * reports the end of input.
  * Other control bytes and unknown escape sequences are ignored. Lines pasted
  * between bracketed-paste markers are submitted one per line break.
  *
@@ -659,6 +744,12 @@ export class LineEditor {
   #drawn: { text: string; atEnd: boolean; layout: Layout } | null = null;
   /** Ctrl-L was pressed: the next update redraws everything, whatever changed. */
   #redrawAll = false;
+  #complete: Completer | null;
+  /**
+   * The last key was a Tab that found several words and could complete no
+   * further: another Tab right after it lists them. Any other key clears it.
+   */
+  #ambiguousTab = false;
 
   /** Makes an editor; nothing is drawn until `render()` or the first key. */
   constructor(options: EditorOptions = {}) {
@@ -671,6 +762,7 @@ export class LineEditor {
       );
     }
     this.#history = new History(historySize);
+    this.#complete = options.complete ?? null;
   }
 
   /** The text typed so far. */
@@ -743,8 +835,12 @@ export class LineEditor {
 
   #apply(key: Key, events: EditorEvent[]): void {
     const buffer = this.#buffer;
+    const ambiguousTab = this.#ambiguousTab;
+    this.#ambiguousTab = false;
     if (typeof key !== "string") return buffer.insert(key.text);
     switch (key) {
+      case "complete":
+        return this.#completeWord(ambiguousTab, events);
       case "left":
         return buffer.moveTo(buffer.cursor - 1);
       case "right":
@@ -785,6 +881,36 @@ export class LineEditor {
         else buffer.delete(buffer.cursor, buffer.cursor + 1);
         return;
     }
+  }
+
+  /** Tab: completes the word before the cursor, or lists the words on a second Tab. */
+  #completeWord(again: boolean, events: EditorEvent[]): void {
+    if (this.#complete === null) return;
+    const buffer = this.#buffer;
+    const { start, word, first } = buffer.wordAtCursor();
+    const words = [...new Set(this.#complete(word, first))];
+    if (words.length === 0) return;
+    const rest = buffer.text.slice(buffer.text.length - restLength(buffer));
+    if (words.length === 1) {
+      const [only] = words;
+      // A name at the line start is addressed ("ana: "); anything else is followed by a space,
+      // unless one is already there, which the cursor then steps over.
+      const suffix = first && !only.startsWith("/") ? ": " : " ";
+      const skip = rest.startsWith(" ") ? 1 : 0;
+      buffer.delete(start, buffer.cursor);
+      buffer.insert(only + suffix.slice(0, suffix.length - skip));
+      buffer.moveTo(buffer.cursor + skip);
+      return;
+    }
+    const common = commonPrefix(words);
+    if (common.length > word.length) {
+      buffer.delete(start, buffer.cursor);
+      buffer.insert(common);
+    } else if (again) {
+      events.push({ type: "completions", words });
+    }
+    // Still ambiguous: the next Tab lists the words.
+    this.#ambiguousTab = true;
   }
 
   #layOut(): Layout {

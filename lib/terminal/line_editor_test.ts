@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { displayWidth, type EditorEvent, LineEditor } from "./line_editor.ts";
+import {
+  chatCompleter,
+  type Completer,
+  displayWidth,
+  type EditorEvent,
+  LineEditor,
+} from "./line_editor.ts";
 import { cellWidth, graphemes, Screen } from "./_test_screen.ts";
 
 const LEFT = "\x1b[D";
@@ -661,6 +667,127 @@ Deno.test("LineEditor.resize() returns nothing when no prompt is drawn", () => {
 
 // ---------------------------------------------------------------------------
 // Widths and options
+
+// ---------------------------------------------------------------------------
+// Tab completion
+
+const TAB = "\t";
+const NAMES = ["ana", "Anabel", "bea", "carlos", "carla", "你好"];
+const COMMANDS = ["/help", "/me", "/msg", "/nick", "/quit", "/who"];
+
+/** An editor completing NAMES and COMMANDS, drawn on a screen with two chat lines above. */
+function completing(
+  columns = 40,
+): { editor: LineEditor; screen: Screen; asked: [string, boolean][] } {
+  const asked: [string, boolean][] = [];
+  const names = chatCompleter(() => NAMES, COMMANDS);
+  const complete: Completer = (word, first) => {
+    asked.push([word, first]);
+    return names(word, first);
+  };
+  const screen = new Screen(columns, "a: hi\r\nb: yo\r\n");
+  const editor = new LineEditor({ columns, complete });
+  screen.write(editor.render());
+  return { editor, screen, asked };
+}
+
+Deno.test("LineEditor: Tab on a unique name at the line start completes it with ': '", () => {
+  const { editor, screen, asked } = completing();
+  assert.deepEqual(typeOn(screen, editor, "be", TAB), []);
+  assert.deepEqual(asked, [["be", true]]);
+  assertState(editor, "bea: ", 5);
+  assertScreen(screen, CHAT, editor);
+  // Then typing goes on after it.
+  typeOn(screen, editor, "hola");
+  assertState(editor, "bea: hola", 9);
+  assertScreen(screen, CHAT, editor);
+});
+
+Deno.test("LineEditor: Tab completes a name further on with a space, and a command with a space", () => {
+  const { editor, screen, asked } = completing();
+  typeOn(screen, editor, "hola ca", LEFT, RIGHT, "rlo", TAB);
+  assertState(editor, "hola carlos ", 12);
+  typeOn(screen, editor, "y BE", TAB);
+  assertState(editor, "hola carlos y bea ", 18);
+  assertScreen(screen, CHAT, editor);
+  assert.deepEqual(asked, [["carlo", false], ["BE", false]]);
+
+  const other = completing();
+  typeOn(other.screen, other.editor, "/ni", TAB, "ana2");
+  assertState(other.editor, "/nick ana2", 10);
+  typeOn(other.screen, other.editor, "\x15", "/msg an", TAB);
+  assertState(other.editor, "/msg ana", 8); // "ana" and "Anabel" share "ana", ignoring case
+  typeOn(other.screen, other.editor, "B", TAB);
+  assertState(other.editor, "/msg Anabel ", 12); // written as the name is written
+  assertScreen(other.screen, CHAT, other.editor);
+});
+
+Deno.test("LineEditor: Tab in the middle of a line completes the word before the cursor", () => {
+  const { editor, screen, asked } = completing();
+  typeOn(screen, editor, "hola b que tal", HOME, RIGHT.repeat(6), TAB);
+  assert.deepEqual(asked, [["b", false]]);
+  // A space already follows: the cursor steps over it rather than doubling it.
+  assertState(editor, "hola bea que tal", 9);
+  assertScreen(screen, CHAT, editor);
+  typeOn(screen, editor, END, " 你", TAB);
+  assertState(editor, "hola bea que tal 你好 ", 20);
+  assertScreen(screen, CHAT, editor);
+});
+
+Deno.test("LineEditor: Tab on several matches completes what they share; a second Tab lists them", () => {
+  const { editor, screen } = completing();
+  // "carl" is what "carlos" and "carla" share: the first Tab writes it out.
+  assert.deepEqual(typeOn(screen, editor, "c", TAB), []);
+  assertState(editor, "carl", 4);
+  assertScreen(screen, CHAT, editor);
+  // The second lists them, and leaves the line as it is.
+  const listed = [{ type: "completions", words: ["carla", "carlos"] }];
+  assert.deepEqual(typeOn(screen, editor, TAB), listed);
+  assertState(editor, "carl", 4);
+  // A third lists them again; after another key, the next Tab completes first.
+  assert.deepEqual(typeOn(screen, editor, TAB), listed);
+  assert.deepEqual(typeOn(screen, editor, BACKSPACE, TAB), []);
+  assertState(editor, "carl", 4);
+  assert.deepEqual(typeOn(screen, editor, TAB), listed);
+  assert.deepEqual(typeOn(screen, editor, "o", TAB), []);
+  assertState(editor, "carlos: ", 8);
+  assertScreen(screen, CHAT, editor);
+  // Nothing shared beyond the word: the first Tab does nothing, the second lists.
+  const other = completing();
+  assert.deepEqual(typeOn(other.screen, other.editor, "/m", TAB), []);
+  assertState(other.editor, "/m", 2);
+  assert.deepEqual(typeOn(other.screen, other.editor, TAB), [
+    { type: "completions", words: ["/me", "/msg"] },
+  ]);
+  assertScreen(other.screen, CHAT, other.editor);
+});
+
+Deno.test("LineEditor: Tab with no match, or no completer, changes nothing", () => {
+  const { editor, screen } = completing();
+  const { write, events } = feed(editor, "zz", TAB, TAB);
+  screen.write(write);
+  assert.deepEqual(events, []);
+  assertState(editor, "zz", 2);
+  assertScreen(screen, CHAT, editor);
+  const bare = new LineEditor();
+  feed(bare, "be", TAB);
+  assertState(bare, "be", 2);
+  // Pasted tabs stay spaces, never completions.
+  const pasting = completing();
+  feed(pasting.editor, `${PASTE_START}be\tx${PASTE_END}`);
+  assertState(pasting.editor, "be x", 4);
+  assert.deepEqual(pasting.asked, []);
+});
+
+Deno.test("chatCompleter() offers commands only at the line start, names anywhere, ignoring case", () => {
+  const complete = chatCompleter(() => NAMES, COMMANDS);
+  assert.deepEqual(complete("A", true), ["ana", "Anabel"]);
+  assert.deepEqual(complete("a", false), ["ana", "Anabel"]);
+  assert.deepEqual(complete("/Q", true), ["/quit"]);
+  assert.deepEqual(complete("/q", false), []);
+  assert.deepEqual(complete("", false), ["ana", "Anabel", "bea", "carla", "carlos", "你好"]);
+  assert.deepEqual(complete("zz", true), []);
+});
 
 Deno.test("displayWidth() counts wide characters, emoji, zero-width marks and escape sequences", () => {
   const cases: [string, number][] = [

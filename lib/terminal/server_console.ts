@@ -11,6 +11,7 @@ import type { PeerInfo, ServerEvent, ServerLog } from "../core/events.ts";
 import { describeLeave } from "../core/messages.ts";
 import { runOperatorLine } from "../operator.ts";
 import { type Input, type LineOutput, readLines } from "./output.ts";
+import type { Styler } from "./style.ts";
 
 const LF = 0x0a;
 const encoder = new TextEncoder();
@@ -22,10 +23,16 @@ class Clock {
   #until = 0;
   #text = "";
   #bytes = new Uint8Array();
+  #dim = new Uint8Array();
   /** The current time stamp, with a trailing space. */
   stamp(): string {
     this.#update();
     return this.#text;
+  }
+  /** The stamp, dim, as UTF-8 bytes. */
+  dimBytes(): Uint8Array {
+    this.#update();
+    return this.#dim;
   }
   /** The same, as UTF-8 bytes: for the per-line path. */
   stampBytes(): Uint8Array {
@@ -39,6 +46,7 @@ class Clock {
     this.#until = now - d.getMilliseconds() + 1000;
     this.#text = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} `;
     this.#bytes = encoder.encode(this.#text);
+    this.#dim = encoder.encode(`\x1b[2m${this.#text}\x1b[0m`);
   }
 }
 
@@ -53,6 +61,8 @@ export interface ServerConsoleOptions {
    * @default {false}
    */
   json?: boolean;
+  /** Colours for a terminal (time stamps dim, names coloured, problems red). @default none */
+  styler?: Styler;
 }
 
 /**
@@ -83,6 +93,7 @@ export class ServerConsole implements ServerLog {
   /** Where lines go. */
   readonly out: LineOutput;
   readonly #json: boolean;
+  readonly #styler: Styler | null;
   readonly #clock = new Clock();
   /** `[#room name] ` (`[#id name] ` without rooms) of the last message's sender, as bytes. */
   #tagPeer: PeerInfo | null = null;
@@ -94,6 +105,7 @@ export class ServerConsole implements ServerLog {
   constructor(out: LineOutput, options: ServerConsoleOptions = {}) {
     this.out = out;
     this.#json = options.json ?? false;
+    this.#styler = options.styler?.color ? options.styler : null;
   }
 
   /** Writes one event. */
@@ -103,7 +115,11 @@ export class ServerConsole implements ServerLog {
     } else {
       // The listening line has no time stamp, so scripts can read the port.
       const stamp = event.event === "listening" ? "" : this.#clock.stamp();
-      this.out.line(stamp + describe(event));
+      const text = describe(event);
+      const styler = this.#styler;
+      if (styler === null) return this.out.line(stamp + text);
+      follow(styler, event);
+      this.out.line(styler.stamp(stamp) + styleEvent(styler, event, text));
     }
   }
 
@@ -129,15 +145,14 @@ export class ServerConsole implements ServerLog {
       this.#tagPeer = peer;
       this.#tagName = peer.name;
       this.#tagRoom = room;
+      const name = this.#styler?.name(peer.name) ?? peer.name;
       const where = room ?? `#${peer.id}`;
       this.#tag = encoder.encode(
-        peer.node === undefined
-          ? `[${where} ${peer.name}] `
-          : `[${peer.node} ${where} ${peer.name}] `,
+        peer.node === undefined ? `[${where} ${name}] ` : `[${peer.node} ${where} ${name}] `,
       );
     }
     const pending = this.out.pending;
-    pending.append(this.#clock.stampBytes());
+    pending.append(this.#styler === null ? this.#clock.stampBytes() : this.#clock.dimBytes());
     pending.append(this.#tag);
     pending.append(text, start, end);
     pending.appendByte(LF);
@@ -168,6 +183,33 @@ function label(peer: PeerInfo | null): string {
 /** `node-b ` for someone on another node of a cluster; empty for people here. */
 function where(peer: PeerInfo): string {
   return peer.node === undefined ? "" : `${peer.node} `;
+}
+
+/** An event's line in colour: problems red, notices dim, what people say with names coloured. */
+function styleEvent(styler: Styler, event: ServerEvent, text: string): string {
+  switch (event.event) {
+    case "refused":
+    case "error":
+      return styler.error(text);
+    case "listening":
+    case "shutdown":
+      return text;
+    case "private": {
+      const tag = text.slice(0, text.indexOf("] ") + 2);
+      return styler.notice(tag) + text.slice(tag.length);
+    }
+    case "broadcast":
+      return styler.operator(text);
+    default:
+      return styler.notice(text);
+  }
+}
+
+/** Keeps the palette in step with who is connected. */
+function follow(styler: Styler, event: ServerEvent): void {
+  if (event.event === "connect") styler.palette.join(event.peer.name);
+  else if (event.event === "leave") styler.palette.leave(event.peer.name);
+  else if (event.event === "nick") styler.palette.rename(event.from, event.peer.name);
 }
 
 /** An event in the human format, without its time stamp. */

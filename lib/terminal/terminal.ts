@@ -5,7 +5,7 @@
  * @module
  */
 
-import { LineEditor } from "./line_editor.ts";
+import { type Completer, LineEditor } from "./line_editor.ts";
 import type { Input, LineOutput, Output } from "./output.ts";
 import { OutputBuffer } from "./output.ts";
 import { ByteBuilder } from "../wire/text.ts";
@@ -62,6 +62,11 @@ export interface TerminalOptions {
   prompt?: string;
   /** Styles each line written through {@linkcode Terminal.out}. @default the line as it is */
   style?: (line: string) => string;
+  /**
+   * What Tab completes (see line_editor.ts); the words a second Tab lists are
+   * printed above the prompt. @default Tab does nothing
+   */
+  complete?: Completer;
 }
 
 /**
@@ -101,7 +106,11 @@ export class Terminal {
     this.#io = io;
     this.#screen = new OutputBuffer(io.output);
     this.#style = options.style ?? ((line) => line);
-    this.editor = new LineEditor({ prompt: options.prompt ?? "> ", columns: io.columns() });
+    this.editor = new LineEditor({
+      prompt: options.prompt ?? "> ",
+      columns: io.columns(),
+      complete: options.complete,
+    });
     this.out = new TerminalLines(this);
   }
 
@@ -149,6 +158,7 @@ export class Terminal {
       for (const event of events) {
         if (event.type === "submit") handler.line(event.line);
         else if (event.type === "interrupt") handler.interrupt();
+        else if (event.type === "completions") this.print(event.words.join("  "));
         else handler.eof();
       }
     }

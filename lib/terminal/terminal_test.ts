@@ -138,6 +138,26 @@ Deno.test("Terminal reports Enter, Ctrl-C and Ctrl-D, and leaves raw mode on clo
   assert.deepEqual(handler.events, ["line:uno", "interrupt", "eof"]);
 });
 
+Deno.test("Terminal completes on Tab and prints the words a second Tab lists above the prompt", async () => {
+  const io = new FakeTerminal(40);
+  const names = ["carla", "carlos", "bea"];
+  const terminal = new Terminal(io, {
+    complete: (word) => names.filter((name) => name.startsWith(word)),
+  });
+  const handler = recorder();
+  const running = terminal.start(handler);
+  await io.type("hola c\t");
+  await io.type("\t");
+  await terminal.drained();
+  assert.deepEqual(io.screen.lines(), ["carla  carlos", "> hola carl"]);
+  assert.deepEqual(io.screen.cursor(), [1, 11]);
+  await io.type("a\t\r");
+  assert.deepEqual(handler.events, ["line:hola carla "], "a list is not the end of input");
+  await terminal.close();
+  io.end();
+  await running;
+});
+
 Deno.test("Terminal.close() prints lines still waiting, then erases the prompt", async () => {
   const io = new FakeTerminal(60);
   const terminal = new Terminal(io);

@@ -130,6 +130,7 @@ export function renderEvent(event: ChatEvent): string[] {
         event.names.length === 0 ? "* you ignore nobody" : `* you ignore ${event.names.join(", ")}`,
       ];
     case "info":
+    case "closing":
       return [`* ${event.text}`];
     case "error":
       return [`* error: ${event.text}`];

@@ -1,0 +1,339 @@
+/**
+ * The SQLite store's writer: a worker thread that owns the one connection that
+ * writes. node:sqlite is synchronous, and a commit of a few thousand lines
+ * (about 3 µs a row here) plus the fsyncs of WAL checkpoints would otherwise
+ * stall the chat's event loop; in this thread they only cost the core that runs it.
+ *
+ * The worker runs {@linkcode runWriter} from a `data:` URL made of its source
+ * (see {@linkcode writerUrl}): a worker module loaded from a file needs
+ * `--allow-read` for the program's own directory (tried: "Requires read access
+ * to .../_sqlite_writer.ts"), which a user who grants only the database's
+ * directory would not give. So `runWriter` must be self-contained: it uses only
+ * its parameters and globals, no module-level value.
+ *
+ * The writer keeps no lines of its own: the main thread owns what is not yet
+ * written, sends one batch at a time and waits for the answer, so a batch that
+ * fails is still there to retry, in order. The writer only remembers how many
+ * rows each room has, to prune past `keep` without counting on every commit.
+ *
+ * @module
+ */
+
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { HistoryLine } from "../core/messages.ts";
+import type { Ban, StoredTopic } from "./store.ts";
+
+/** A ban to write (`ban`), or to delete (`ban` null) by `mask`. */
+export interface BanWrite {
+  readonly mask: string;
+  readonly ban: Ban | null;
+}
+
+/** What the main thread asks of the writer. */
+export type WriterRequest =
+  /** Settings; the writer opens its connection at once (and again after a failure). */
+  | {
+    readonly type: "open";
+    readonly path: string;
+    readonly keep: number;
+    readonly pruneMs: number;
+    readonly maxBytes: number | null;
+  }
+  /** One group commit: lines with ids `first`, `first + 1`, ... and the topic and ban changes. */
+  | {
+    readonly type: "write";
+    readonly first: number;
+    readonly lines: readonly HistoryLine[];
+    readonly topics: readonly StoredTopic[];
+    readonly bans: readonly BanWrite[];
+  }
+  /** Close the connection and answer `closed`. */
+  | { readonly type: "close" };
+
+/** What the writer answers. */
+export type WriterReply =
+  /** The connection is open, or (`error`) could not be; writes will try again. */
+  | { readonly type: "opened"; readonly error?: string }
+  /** A write committed. */
+  | { readonly type: "written"; readonly ok: true }
+  /** A write failed and was rolled back; `code` is SQLite's primary result code, if known. */
+  | {
+    readonly type: "written";
+    readonly ok: false;
+    readonly code: number | null;
+    readonly message: string;
+  }
+  /** Rows deleted past `keep`. */
+  | { readonly type: "pruned"; readonly lines: number }
+  | { readonly type: "closed" };
+
+/** The open connection and its prepared statements, reused for every commit. */
+interface Connection {
+  readonly db: DatabaseSync;
+  readonly begin: StatementSync;
+  readonly commit: StatementSync;
+  readonly insertLine: StatementSync;
+  readonly putTopic: StatementSync;
+  readonly putBan: StatementSync;
+  readonly deleteBan: StatementSync;
+  readonly countRoom: StatementSync;
+  readonly pruneRoom: StatementSync;
+}
+
+/** How many rows a room has, as far as this writer knows, and when it was last pruned. */
+interface RoomRows {
+  /** One spelling of the room's name, for queries (the column ignores case). */
+  readonly room: string;
+  count: number;
+  prunedAt: number;
+}
+
+/** The worker's side of postMessage. */
+export interface WriterScope {
+  onmessage: ((event: MessageEvent<WriterRequest>) => void) | null;
+  postMessage(message: WriterReply): void;
+}
+
+/**
+ * The writer: answers {@linkcode WriterRequest}s posted to `scope`. Runs in a
+ * worker, from its source text: it must not use anything from this module
+ * but types (they are erased), nor from its surroundings.
+ */
+export function runWriter(
+  DatabaseSyncClass: typeof DatabaseSync,
+  scope: WriterScope,
+): void {
+  /** How long a write waits for a lock another program holds before it fails (and is retried). */
+  const BUSY_TIMEOUT_MS = 5_000;
+  /** Expired bans are deleted at most this often. */
+  const EXPIRED_BANS_EVERY_MS = 3_600_000;
+
+  /** Settings from the `open` request. */
+  let settings: Extract<WriterRequest, { type: "open" }> | null = null;
+  /** Null until opened, and again after a failure, so the next write reopens it. */
+  let connection: Connection | null = null;
+  /** By lower-cased room name; filled as rooms are written to. */
+  const rooms = new Map<string, RoomRows>();
+  /** A prune that waits for a room's `pruneMs` to pass. */
+  let pruneTimer: ReturnType<typeof setTimeout> | undefined;
+  let expiredBansAt = -Infinity;
+
+  scope.onmessage = (event) => {
+    const request = event.data;
+    switch (request.type) {
+      case "open": {
+        settings = request;
+        let error: string | undefined;
+        try {
+          connect();
+        } catch (e) {
+          error = describe(e).message;
+        }
+        scope.postMessage(error === undefined ? { type: "opened" } : { type: "opened", error });
+        break;
+      }
+      case "write":
+        write(request);
+        break;
+      case "close":
+        clearTimeout(pruneTimer);
+        disconnect();
+        scope.postMessage({ type: "closed" });
+        break;
+    }
+  };
+
+  /** Opens the connection if it is not open; throws what SQLite throws. */
+  function connect(): Connection {
+    if (connection !== null) return connection;
+    if (settings === null) throw new Error("The writer was not told which database to open");
+    const db = new DatabaseSyncClass(settings.path, { timeout: BUSY_TIMEOUT_MS });
+    try {
+      // WAL: readers (the main thread's replays) never wait for this writer, and a
+      // commit is one append to the -wal file. synchronous=NORMAL: a commit is
+      // written (not fsynced) before it is reported, so it survives the process
+      // being killed; only a power loss or OS crash can take the last commits back.
+      // FULL would fsync every group commit, for a promise the README does not make.
+      db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL");
+      if (settings.maxBytes !== null) {
+        const { page_size } = db.prepare("PRAGMA page_size").get() as { page_size: number };
+        db.exec(
+          `PRAGMA max_page_count = ${Math.max(1, Math.floor(settings.maxBytes / page_size))}`,
+        );
+      }
+      connection = {
+        db,
+        // Prepared statements rather than exec("BEGIN"), so errors carry SQLite's code.
+        begin: db.prepare("BEGIN IMMEDIATE"),
+        commit: db.prepare("COMMIT"),
+        // OR IGNORE: a retry after a commit whose outcome was unknown must not fail forever.
+        insertLine: db.prepare(
+          "INSERT OR IGNORE INTO lines (id, room, time, name, kind, text) VALUES (?, ?, ?, ?, ?, ?)",
+        ),
+        putTopic: db.prepare(
+          "INSERT OR REPLACE INTO topics (room, topic, by, time) VALUES (?, ?, ?, ?)",
+        ),
+        putBan: db.prepare(
+          "INSERT OR REPLACE INTO bans (mask, kind, reason, since, until) VALUES (?, ?, ?, ?, ?)",
+        ),
+        deleteBan: db.prepare("DELETE FROM bans WHERE mask = ?"),
+        countRoom: db.prepare("SELECT count(*) AS n FROM lines WHERE room = ?"),
+        pruneRoom: db.prepare(
+          "DELETE FROM lines WHERE id IN (SELECT id FROM lines WHERE room = ? ORDER BY id LIMIT ?)",
+        ),
+      };
+      return connection;
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  }
+
+  /** Closes the connection; the next write opens a new one. */
+  function disconnect(): void {
+    const open = connection;
+    connection = null;
+    try {
+      open?.db.close();
+    } catch {
+      // Closing a connection whose file went away can fail; it is closed all the same.
+    }
+  }
+
+  /** One group commit; answers `written`, then prunes what is due. */
+  function write(request: Extract<WriterRequest, { type: "write" }>): void {
+    try {
+      const c = connect();
+      c.begin.run();
+      try {
+        const { first, lines } = request;
+        for (let i = 0; i < lines.length; i++) {
+          const line = lines[i];
+          c.insertLine.run(first + i, line.room, line.time, line.from, line.kind, line.text);
+        }
+        for (const t of request.topics) c.putTopic.run(t.room, t.topic, t.by, t.time);
+        for (const { mask, ban } of request.bans) {
+          if (ban === null) c.deleteBan.run(mask);
+          else c.putBan.run(ban.mask, ban.kind, ban.reason, ban.since, ban.until);
+        }
+        c.commit.run();
+      } catch (e) {
+        // SQLite rolls some failures (a full disk, say) back by itself.
+        if (c.db.isTransaction) c.db.exec("ROLLBACK");
+        throw e;
+      }
+    } catch (e) {
+      // Reopen on the next try: a file made writable again, or replaced, is only
+      // seen by a new connection.
+      disconnect();
+      const { code, message } = describe(e);
+      scope.postMessage({ type: "written", ok: false, code, message });
+      return;
+    }
+    scope.postMessage({ type: "written", ok: true });
+    count(request.lines);
+    prune();
+  }
+
+  /** Adds a commit's lines to the rooms' row counts. */
+  function count(lines: readonly HistoryLine[]): void {
+    const added = new Map<string, { room: string; n: number }>();
+    let spelling: string | undefined;
+    let tally = { room: "", n: 0 };
+    for (const line of lines) {
+      // Lines of one room come in runs: look the room up once per run.
+      if (line.room !== spelling) {
+        spelling = line.room;
+        const key = spelling.toLowerCase();
+        const known = added.get(key);
+        if (known === undefined) added.set(key, tally = { room: spelling, n: 0 });
+        else tally = known;
+      }
+      tally.n++;
+    }
+    for (const [key, { room, n }] of added) {
+      const rows = rooms.get(key);
+      if (rows !== undefined) {
+        rows.count += n;
+        continue;
+      }
+      try {
+        // First time this run: count what is there, this commit included.
+        const { n: count } = connection!.countRoom.get(room) as { n: number };
+        rooms.set(key, { room, count, prunedAt: -Infinity });
+      } catch {
+        // Counted on the room's next commit.
+      }
+    }
+  }
+
+  /**
+   * Deletes each room's rows past `keep`, at most once per `pruneMs` per room,
+   * and expired bans once an hour, in one transaction. A prune that fails is
+   * left for the next commit: a failure that lasts shows up in the writes.
+   */
+  function prune(): void {
+    if (settings === null || connection === null) return;
+    const { keep, pruneMs } = settings;
+    const c = connection;
+    const now = performance.now();
+    const due: RoomRows[] = [];
+    let wait = Infinity;
+    for (const rows of rooms.values()) {
+      if (rows.count <= keep) continue;
+      const at = rows.prunedAt + pruneMs;
+      if (at <= now) due.push(rows);
+      else wait = Math.min(wait, at - now);
+    }
+    const bans = now - expiredBansAt >= EXPIRED_BANS_EVERY_MS;
+    let deleted = 0;
+    if (due.length > 0 || bans) {
+      try {
+        c.begin.run();
+        const counts = due.map((rows) =>
+          Number(c.pruneRoom.run(rows.room, rows.count - keep).changes)
+        );
+        if (bans) {
+          c.db.prepare("DELETE FROM bans WHERE until IS NOT NULL AND until <= ?").run(Date.now());
+        }
+        c.commit.run();
+        due.forEach((rows, i) => {
+          rows.count -= counts[i];
+          rows.prunedAt = now;
+          deleted += counts[i];
+        });
+        if (bans) expiredBansAt = now;
+      } catch {
+        // See above; the connection is left to the next write, which reopens it if it must.
+        try {
+          if (c.db.isTransaction) c.db.exec("ROLLBACK");
+        } catch {
+          // Rolled back when the connection closes.
+        }
+      }
+    }
+    if (deleted > 0) scope.postMessage({ type: "pruned", lines: deleted });
+    clearTimeout(pruneTimer);
+    pruneTimer = wait === Infinity ? undefined : setTimeout(prune, Math.ceil(wait));
+  }
+
+  /** SQLite's primary result code and message, from what node:sqlite threw. */
+  function describe(e: unknown): { code: number | null; message: string } {
+    const errcode = (e as { errcode?: unknown }).errcode;
+    return {
+      code: typeof errcode === "number" ? errcode & 0xff : null,
+      message: e instanceof Error ? e.message : String(e),
+    };
+  }
+}
+
+/**
+ * A `data:` URL of a module that runs {@linkcode runWriter} in a worker; it
+ * needs no permission to load. (`deno test --coverage` instruments function
+ * bodies with counters from outside them, which would break this source.)
+ */
+export function writerUrl(): string {
+  const source = `import { DatabaseSync } from "node:sqlite";\n` +
+    `(${runWriter.toString()})(DatabaseSync, globalThis);\n`;
+  return `data:text/javascript,${encodeURIComponent(source)}`;
+}

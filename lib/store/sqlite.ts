@@ -1,0 +1,1038 @@
+/**
+ * The durable store (`--db FILE`): room history, topics and bans in one SQLite
+ * file, through `node:sqlite`.
+ *
+ * The chat never waits for the disk. {@linkcode SqliteStore.append} puts a line
+ * in its room's ring (what `recent()` answers from) and in a queue; the queue
+ * goes to a writer thread as one transaction every few milliseconds (the
+ * group-commit window, 5 ms by default) or as soon as it holds `batchLines`
+ * lines, one batch at a time, so a busy writer gets bigger batches rather than
+ * a backlog of small ones. A line is durable once its commit is reported
+ * (`stored`, whose `ms` is how long the batch's oldest line waited, from
+ * append() to the end of its commit): from then on it survives the process
+ * being killed.
+ *
+ * When a write fails (disk full, permission lost), the store says so once
+ * (`failed`), keeps the lines it could not write (up to `maxPending`, dropping
+ * the oldest and counting them), retries with backoff (50 ms doubling to 2 s)
+ * and says `recovered` when a write works again. A writer that cannot keep up
+ * (more than `maxPending` lines waiting) drops the oldest the same way and
+ * says so. The chat goes on meanwhile, history included.
+ *
+ * What the file needs: `--allow-read` and `--allow-write` for it (or for its
+ * directory; Deno checks the database's own path only), and a directory the
+ * process may write, since SQLite keeps `FILE-wal` and `FILE-shm` beside it.
+ *
+ * @module
+ */
+
+import { DatabaseSync } from "node:sqlite";
+import type { HistoryLine, LineKind, RoomName } from "../core/messages.ts";
+import { HistoryRing } from "./memory.ts";
+import {
+  type Ban,
+  type Store,
+  type StoredTopic,
+  StoreError,
+  type StoreEvent,
+  type StoreOptions,
+} from "./store.ts";
+import {
+  type BanWrite,
+  type WriterReply,
+  type WriterRequest,
+  writerUrl,
+} from "./_sqlite_writer.ts";
+
+/** The schema version this program writes, kept in `PRAGMA user_version`. */
+export const SCHEMA_VERSION = 1;
+
+/** `PRAGMA application_id` of a charla database ("char"), so another program's file is refused. */
+export const APPLICATION_ID = 0x63686172;
+
+/**
+ * The steps from each schema version to the next: `MIGRATIONS[v]` takes a
+ * database at version `v` to `v + 1`, inside the transaction that then sets
+ * `user_version`. Version 0 is an empty file. A new version is one more step.
+ */
+const MIGRATIONS: readonly ((db: DatabaseSync) => void)[] = [
+  (db) =>
+    db.exec(`
+      CREATE TABLE lines (
+        id INTEGER PRIMARY KEY,        -- the order lines were said in, across rooms
+        room TEXT NOT NULL COLLATE NOCASE,
+        time INTEGER NOT NULL,         -- milliseconds since the epoch
+        name TEXT NOT NULL,            -- who said it, by name at the time
+        kind TEXT NOT NULL,            -- message | action | notice
+        text TEXT NOT NULL
+      );
+      -- A room's last lines, and its oldest ones for pruning.
+      CREATE INDEX lines_by_room ON lines (room, id);
+      CREATE TABLE topics (
+        room TEXT PRIMARY KEY COLLATE NOCASE,
+        topic TEXT NOT NULL,
+        by TEXT NOT NULL,
+        time INTEGER NOT NULL
+      );
+      CREATE TABLE bans (
+        mask TEXT PRIMARY KEY COLLATE NOCASE,
+        kind TEXT NOT NULL,            -- name | address
+        reason TEXT NOT NULL,
+        since INTEGER NOT NULL,
+        until INTEGER                  -- null: until lifted
+      );
+    `),
+];
+
+/** Options of {@linkcode SqliteStore.open}, beyond {@linkcode StoreOptions}. */
+export interface SqliteStoreOptions extends StoreOptions {
+  /**
+   * The group-commit window: the longest a line waits before its commit
+   * starts, in milliseconds. What a crash can lose is at most this plus one
+   * commit's time.
+   * @default {5}
+   */
+  commitMs?: number;
+  /**
+   * Most lines in one commit (at most `maxPending`); a batch this large goes at once.
+   * @default {10000}
+   */
+  batchLines?: number;
+  /**
+   * Lines of each room kept in memory (at most `keep`), so that replaying
+   * history on join reads no disk; `recent()` reads older ones from the file.
+   * @default {1000}
+   */
+  cacheLines?: number;
+  /**
+   * Most unwritten lines kept while writes fail; past it the oldest are
+   * dropped and counted (in `recovered`).
+   * @default {100000}
+   */
+  maxPending?: number;
+  /** Shortest time between two prunes of one room, in milliseconds. @default {1000} */
+  pruneMs?: number;
+  /**
+   * Largest the database may grow to, in bytes, like a disk quota: past it
+   * writes fail as on a full disk. Null: no limit.
+   * @default {null}
+   */
+  maxBytes?: number | null;
+}
+
+/** A line with its row id, as the rings keep it. */
+interface Kept {
+  readonly id: number;
+  readonly line: HistoryLine;
+}
+
+/** A room's recent lines in memory. */
+interface RoomCache {
+  ring: HistoryRing<Kept>;
+  /**
+   * Whether the room has no line older than the ring's oldest, anywhere: known
+   * once a read from the file found fewer than it asked for, and true only
+   * while the ring is not full (a full ring drops its oldest lines).
+   */
+  complete: boolean;
+}
+
+/** A batch at the writer, kept until it answers so that a failed one can be retried. */
+interface Flight {
+  readonly first: number;
+  readonly lines: HistoryLine[];
+  readonly topics: StoredTopic[];
+  readonly bans: BanWrite[];
+  /** When its oldest line was appended (`performance.now()`). */
+  readonly since: number;
+  /** The topic and ban changes it carries: all up to this count. */
+  readonly ops: number;
+}
+
+/** A `flush()` waiting for everything up to these counts to be written. */
+interface FlushWaiter {
+  readonly line: number;
+  readonly ops: number;
+  readonly resolve: () => void;
+}
+
+/** A row of `lines`. */
+interface LineRow {
+  id: number;
+  room: string;
+  time: number;
+  name: string;
+  kind: string;
+  text: string;
+}
+
+/** The writer's module, made once (see _sqlite_writer.ts for why a `data:` URL). */
+let WRITER_URL: string | undefined;
+/** How long opening waits for a lock another program holds. */
+const OPEN_TIMEOUT_MS = 1_000;
+/** First retry after a failed write; it doubles up to {@linkcode RETRY_MAX_MS}. */
+const RETRY_FIRST_MS = 50;
+const RETRY_MAX_MS = 2_000;
+/** SQLite primary result codes the messages tell apart. */
+const SQLITE_PERM = 3;
+const SQLITE_BUSY = 5;
+const SQLITE_LOCKED = 6;
+const SQLITE_READONLY = 8;
+const SQLITE_IOERR = 10;
+const SQLITE_CORRUPT = 11;
+const SQLITE_FULL = 13;
+const SQLITE_CANTOPEN = 14;
+const SQLITE_NOTADB = 26;
+
+/**
+ * History, topics and bans in a SQLite file; see the module doc for how lines
+ * are written and what a failure does.
+ *
+ * @example
+ * ```ts
+ * import { SqliteStore } from "./sqlite.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const path = `${dir}/charla.db`;
+ * let store = await SqliteStore.open(path);
+ * store.append({ room: "#lobby", time: 0, from: "ana", kind: "message", text: "hola" });
+ * await store.close();
+ *
+ * store = await SqliteStore.open(path); // after a restart
+ * assert.deepEqual(store.recent("#Lobby", 50).map((line) => line.text), ["hola"]);
+ * await store.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class SqliteStore implements Store, AsyncDisposable {
+  readonly description: string;
+  readonly #path: string;
+  readonly #keep: number;
+  readonly #commitMs: number;
+  readonly #batchLines: number;
+  /** Ring size: `cacheLines`, at most `keep`. */
+  readonly #cacheLines: number;
+  readonly #maxPending: number;
+  readonly #pruneMs: number;
+  readonly #maxBytes: number | null;
+  readonly #onEvent: (event: StoreEvent) => void;
+  /**
+   * An exclusive flock on the database file, held while the store is open, so
+   * that a second charla on the same file is refused at open (two writers
+   * would hand out the same row ids). flock and SQLite's POSIX locks do not
+   * interact on Linux; it is closed last, after every SQLite connection,
+   * because closing any descriptor of a file drops the process's POSIX locks on it.
+   */
+  readonly #lock: Deno.FsFile;
+  /** The writer thread; null before it starts and after it died (the next write starts one). */
+  #worker: Worker | null = null;
+  /** Called with the writer's `opened` answer. */
+  #opened: ((error: string | undefined) => void) | null = null;
+
+  /** Rings by lower-cased room name. */
+  readonly #rooms = new Map<string, RoomCache>();
+  /** By lower-cased room name: what `topics()` answers. */
+  readonly #topics = new Map<string, StoredTopic>();
+  /** By lower-cased mask: what `bans()` answers (filtered for expiry). */
+  readonly #bans = new Map<string, Ban>();
+
+  /** The id the next line gets; ids are row ids, in the order lines were appended. */
+  #nextId: number;
+  /**
+   * Lines not yet sent to the writer: `#queue[#head..]`, with ids from
+   * `#queueFirst`. A head index rather than shift(), so taking a batch or
+   * dropping the oldest costs no copy of what stays.
+   */
+  #queue: HistoryLine[] = [];
+  #head = 0;
+  #queueFirst: number;
+  /** Topic and ban changes not yet sent, by lower-cased key (a later change replaces). */
+  #topicWrites = new Map<string, StoredTopic>();
+  #banWrites = new Map<string, BanWrite>();
+  /**
+   * When the oldest unsent line or change was made (`performance.now()`),
+   * for the window timer; null: none. While a backlog lasts it stays at the
+   * backlog's start, which only makes the next batch go sooner.
+   */
+  #pendingSince: number | null = null;
+  /**
+   * When lines were appended, sampled (reading the clock for every line would
+   * cost more than the rest of append()): exactly for a line that finds the
+   * queue empty, then for every 64th. A batch's age is that of the last mark
+   * at or before its first line, so `stored.ms` is a little high, never low.
+   */
+  #marks: { id: number; time: number }[] = [];
+  #markHead = 0;
+  /** Topic and ban changes made so far, for `flush()`. */
+  #ops = 0;
+  /** The batch at the writer, if any: one at a time. */
+  #flight: Flight | null = null;
+  /** Resolves with whether the batch at the writer was written. */
+  #landed: PromiseWithResolvers<boolean> | null = null;
+  /** Everything up to these is written (or dropped): the last line id and change count. */
+  #writtenLine: number;
+  #writtenOps = 0;
+  readonly #waiters: FlushWaiter[] = [];
+  /** The group-commit window's timer, while lines wait in it. */
+  #windowTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Whether the last write failed (reported once, until one works again). */
+  #failing = false;
+  /** Why, for the message at close. */
+  #failure = "";
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #retryMs = RETRY_FIRST_MS;
+  /**
+   * Whether lines were dropped because the writer could not keep up (without
+   * a failed write): reported like a failure, until the queue is short again.
+   */
+  #behind = false;
+  /** Lines dropped since writes began to fail or fall behind. */
+  #dropped = 0;
+  /** Whether a failed read was reported; a read that works clears it. */
+  #readFailing = false;
+  /** Set by close(); from then on appends and changes are ignored. */
+  #closing: Promise<void> | null = null;
+  #closed = false;
+
+  private constructor(
+    path: string,
+    lock: Deno.FsFile,
+    loaded: { nextId: number; topics: StoredTopic[]; bans: Ban[] },
+    options: SqliteStoreOptions,
+  ) {
+    this.description = `sqlite ${path}`;
+    this.#path = path;
+    this.#lock = lock;
+    this.#keep = options.keep ?? 10_000;
+    this.#commitMs = options.commitMs ?? 5;
+    this.#maxPending = options.maxPending ?? 100_000;
+    // A batch larger than what may wait would be dropped before it could go.
+    this.#batchLines = Math.min(options.batchLines ?? 10_000, this.#maxPending);
+    this.#cacheLines = Math.min(options.cacheLines ?? 1_000, this.#keep);
+    this.#pruneMs = options.pruneMs ?? 1_000;
+    this.#maxBytes = options.maxBytes ?? null;
+    this.#onEvent = options.onEvent ?? (() => {});
+    this.#nextId = this.#queueFirst = loaded.nextId;
+    this.#writtenLine = loaded.nextId - 1;
+    for (const topic of loaded.topics) this.#topics.set(topic.room.toLowerCase(), topic);
+    for (const ban of loaded.bans) this.#bans.set(ban.mask.toLowerCase(), ban);
+  }
+
+  /**
+   * Opens (or creates) the database at `path`, migrating an older schema, and
+   * starts its writer. Throws a {@linkcode StoreError} saying what to do when
+   * the file cannot be used: not a database, corrupt, another program's, a
+   * newer schema, in use or locked, no permission.
+   */
+  static async open(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
+    checkOptions(options);
+    const lock = lockFile(path);
+    let loaded;
+    try {
+      loaded = prepare(path);
+    } catch (e) {
+      lock.close();
+      throw e;
+    }
+    const store = new SqliteStore(path, lock, loaded, options);
+    const error = await store.#startWriter();
+    if (error !== undefined) store.#fail(null, null, error);
+    return store;
+  }
+
+  /**
+   * Lines appended and not yet written: those waiting for their commit, and
+   * while writes fail, those kept for the retry (at most about `maxPending`).
+   */
+  get pending(): number {
+    return this.#queue.length - this.#head + (this.#flight?.lines.length ?? 0);
+  }
+
+  append(line: HistoryLine): void {
+    if (this.#closing !== null) return;
+    const id = this.#nextId++;
+    this.#cache(line.room).ring.push({ id, line });
+    if (this.#queue.length === this.#head || (id & 63) === 0) {
+      const time = performance.now();
+      this.#marks.push({ id, time });
+      this.#pendingSince ??= time;
+    }
+    this.#queue.push(line);
+    if (this.#queue.length - this.#head > this.#maxPending) this.#dropOldest();
+    this.#schedule();
+  }
+
+  recent(room: RoomName, count: number): HistoryLine[] {
+    const n = Math.min(Math.floor(count), this.#keep);
+    if (!(n > 0)) return [];
+    const cache = this.#cache(room);
+    const size = cache.ring.size;
+    if (n <= size) return cache.ring.last(n).map((kept) => kept.line);
+    const kept = cache.ring.last(size);
+    const full = size === this.#cacheLines;
+    if (cache.complete && !full) return kept.map((k) => k.line);
+    // The first replay of a room this run, or more than the ring holds: one query.
+    const older = this.#older(room, size > 0 ? kept[0].id : this.#nextId, n - size);
+    if (older === null) return kept.map((k) => k.line);
+    if (!full) {
+      // Keep what fits in the ring, so that the next replay reads no disk.
+      const ring = new HistoryRing<Kept>(this.#cacheLines);
+      for (const k of older.slice(-(this.#cacheLines - size))) ring.push(k);
+      for (const k of kept) ring.push(k);
+      cache.ring = ring;
+      cache.complete = older.length < n - size;
+    }
+    return [...older, ...kept].map((k) => k.line);
+  }
+
+  topics(): StoredTopic[] {
+    return [...this.#topics.values()];
+  }
+
+  setTopic(topic: StoredTopic): void {
+    if (this.#closing !== null) return;
+    const key = topic.room.toLowerCase();
+    this.#topics.set(key, topic);
+    this.#topicWrites.set(key, topic);
+    this.#changed();
+  }
+
+  bans(): Ban[] {
+    const now = Date.now();
+    return [...this.#bans.values()].filter((ban) => ban.until === null || ban.until > now);
+  }
+
+  addBan(ban: Ban): void {
+    if (this.#closing !== null) return;
+    const key = ban.mask.toLowerCase();
+    this.#bans.set(key, ban);
+    this.#banWrites.set(key, { mask: ban.mask, ban });
+    this.#changed();
+  }
+
+  removeBan(mask: string): boolean {
+    const key = mask.toLowerCase();
+    const had = this.#bans.delete(key);
+    if (this.#closing === null) {
+      // Written even when not in memory: the file may hold it expired.
+      this.#banWrites.set(key, { mask, ban: null });
+      this.#changed();
+    }
+    return had;
+  }
+
+  /**
+   * Settles when everything appended or changed before the call is written,
+   * or when a write failed (and was reported): `failed` comes first.
+   */
+  flush(): Promise<void> {
+    if (this.#closed || this.#failing || this.#isWritten(this.#nextId - 1, this.#ops)) {
+      return Promise.resolve();
+    }
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#waiters.push({ line: this.#nextId - 1, ops: this.#ops, resolve });
+    this.#schedule();
+    return promise;
+  }
+
+  /**
+   * Writes what is left (one last try, if writes were failing), stops the
+   * writer and releases the file. Lines that could not be written are
+   * reported in a `failed` event. Appends and changes after the call are
+   * ignored; `recent()` answers from memory. Safe to call again: it returns
+   * the same promise.
+   */
+  close(): Promise<void> {
+    return this.#closing ??= this.#close();
+  }
+
+  /** Closes; see {@linkcode SqliteStore.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // --- Writing ---------------------------------------------------------------
+
+  /** Starts the writer thread; resolves with its open error, if any. */
+  #startWriter(): Promise<string | undefined> {
+    WRITER_URL ??= writerUrl();
+    const worker = new Worker(WRITER_URL, { type: "module" });
+    this.#worker = worker;
+    worker.onmessage = (event: MessageEvent<WriterReply>) => this.#onReply(event.data);
+    worker.onerror = (event) => {
+      // A bug in the writer, not a SQLite error (those are answers): report it
+      // as a failed write; the retry starts a new writer.
+      event.preventDefault();
+      worker.terminate();
+      if (this.#worker === worker) this.#worker = null;
+      const message = `the writer thread stopped: ${event.message}`;
+      this.#opened?.(message);
+      if (this.#flight !== null) this.#onReply({ type: "written", ok: false, code: null, message });
+    };
+    const { promise, resolve } = Promise.withResolvers<string | undefined>();
+    this.#opened = resolve;
+    this.#post({
+      type: "open",
+      path: this.#path,
+      keep: this.#keep,
+      pruneMs: this.#pruneMs,
+      maxBytes: this.#maxBytes,
+    });
+    return promise;
+  }
+
+  #post(request: WriterRequest): void {
+    this.#worker!.postMessage(request);
+  }
+
+  /** A topic or ban changed: it goes with the next batch. */
+  #changed(): void {
+    this.#ops++;
+    this.#pendingSince ??= performance.now();
+    this.#schedule();
+  }
+
+  /**
+   * Sends the next batch when it is due: at once if it is full, someone
+   * flushes or the window has passed, else when the window ends. Nothing goes
+   * while a batch is at the writer (its answer calls this again), while a
+   * retry waits (its timer sends), or once close() drives the writes itself.
+   */
+  #schedule(): void {
+    if (this.#flight !== null || this.#retryTimer !== undefined || this.#closing !== null) return;
+    if (this.#pendingSince === null) return;
+    if (this.#queue.length - this.#head >= this.#batchLines || this.#waiters.length > 0) {
+      this.#send();
+      return;
+    }
+    if (this.#windowTimer !== undefined) return;
+    const wait = this.#pendingSince + this.#commitMs - performance.now();
+    if (wait <= 0) this.#send();
+    else {
+      this.#windowTimer = setTimeout(() => {
+        this.#windowTimer = undefined;
+        this.#send();
+      }, wait);
+    }
+  }
+
+  /** Sends up to `batchLines` of the oldest lines and every pending change, as one commit. */
+  #send(): void {
+    clearTimeout(this.#windowTimer);
+    this.#windowTimer = undefined;
+    if (this.#flight !== null || this.#pendingSince === null) return;
+    if (this.#worker === null) {
+      void this.#startWriter();
+    }
+    const queued = this.#queue.length - this.#head;
+    const n = Math.min(queued, this.#batchLines);
+    let lines: HistoryLine[];
+    if (n === queued && this.#head === 0) {
+      lines = this.#queue;
+      this.#queue = [];
+    } else {
+      lines = this.#queue.slice(this.#head, this.#head + n);
+      this.#head += n;
+      this.#compact();
+    }
+    const flight: Flight = {
+      first: this.#queueFirst,
+      lines,
+      topics: [...this.#topicWrites.values()],
+      bans: [...this.#banWrites.values()],
+      since: n > 0 ? this.#appendedAt(this.#queueFirst) : this.#pendingSince,
+      ops: this.#ops,
+    };
+    this.#queueFirst += n;
+    this.#topicWrites = new Map();
+    this.#banWrites = new Map();
+    // Lines left behind (a backlog) keep the window's start: the next batch
+    // goes as soon as this one is answered.
+    if (this.#queue.length === this.#head) this.#pendingSince = null;
+    this.#flight = flight;
+    this.#landed = Promise.withResolvers<boolean>();
+    this.#post({
+      type: "write",
+      first: flight.first,
+      lines: flight.lines,
+      topics: flight.topics,
+      bans: flight.bans,
+    });
+  }
+
+  /** When line `first` was appended, or a little before (see {@linkcode #marks}). */
+  #appendedAt(first: number): number {
+    const marks = this.#marks;
+    while (this.#markHead + 1 < marks.length && marks[this.#markHead + 1].id <= first) {
+      this.#markHead++;
+    }
+    if (this.#markHead > 1024 && this.#markHead * 2 > marks.length) {
+      this.#marks = marks.slice(this.#markHead);
+      this.#markHead = 0;
+    }
+    const mark = this.#marks[this.#markHead];
+    return mark !== undefined && mark.id <= first ? mark.time : this.#pendingSince!;
+  }
+
+  #onReply(reply: WriterReply): void {
+    switch (reply.type) {
+      case "opened":
+        this.#opened?.(reply.error);
+        this.#opened = null;
+        break;
+      case "pruned":
+        this.#onEvent({ type: "pruned", lines: reply.lines });
+        break;
+      case "written": {
+        const flight = this.#flight;
+        if (flight === null) break;
+        this.#flight = null;
+        if (reply.ok) this.#written(flight);
+        else this.#fail(flight, reply.code, reply.message);
+        this.#landed?.resolve(reply.ok);
+        break;
+      }
+      case "closed":
+        break;
+    }
+  }
+
+  #written(flight: Flight): void {
+    // A batch of topic or ban changes only has no line: the mark stays.
+    this.#writtenLine = Math.max(this.#writtenLine, flight.first + flight.lines.length - 1);
+    this.#writtenOps = flight.ops;
+    const queued = this.#queue.length - this.#head;
+    if (this.#failing || (this.#behind && queued <= this.#maxPending / 2)) {
+      this.#failing = this.#behind = false;
+      this.#retryMs = RETRY_FIRST_MS;
+      this.#onEvent({ type: "recovered", dropped: this.#dropped });
+      this.#dropped = 0;
+    }
+    if (flight.lines.length > 0) {
+      this.#onEvent({
+        type: "stored",
+        lines: flight.lines.length,
+        ms: performance.now() - flight.since,
+      });
+    }
+    this.#settleWaiters(false);
+    this.#schedule();
+  }
+
+  /**
+   * A write failed (`flight`: the batch, put back in front) or the writer
+   * could not open (`flight` null): report once, keep the lines, retry later.
+   * `code` and `reason` are SQLite's.
+   */
+  #fail(flight: Flight | null, code: number | null, reason: string): void {
+    if (flight !== null) {
+      const rest = this.#queue.slice(this.#head);
+      this.#queue = flight.lines.length === 0 ? rest : flight.lines.concat(rest);
+      this.#head = 0;
+      this.#queueFirst = flight.first;
+      this.#pendingSince = flight.since;
+      // Changes made since the batch left are newer: they win.
+      for (const topic of flight.topics) {
+        const key = topic.room.toLowerCase();
+        if (!this.#topicWrites.has(key)) this.#topicWrites.set(key, topic);
+      }
+      for (const write of flight.bans) {
+        const key = write.mask.toLowerCase();
+        if (!this.#banWrites.has(key)) this.#banWrites.set(key, write);
+      }
+    }
+    this.#failure = reason;
+    if (!this.#failing) {
+      this.#failing = true;
+      // A failure while behind was reported as such; this one says why.
+      this.#onEvent({ type: "failed", message: describeWriteFailure(this.#path, code, reason) });
+    }
+    this.#dropOldest();
+    this.#settleWaiters(true);
+    if (this.#closing !== null) return;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#send();
+    }, this.#retryMs);
+    this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
+  }
+
+  /**
+   * Drops the oldest unsent lines down to `maxPending`. It runs when the
+   * queue is a tenth over, so that at the limit an append costs no copy.
+   */
+  #dropOldest(): void {
+    const queued = this.#queue.length - this.#head;
+    if (queued <= this.#maxPending + Math.floor(this.#maxPending / 10)) return;
+    const drop = queued - this.#maxPending;
+    this.#head += drop;
+    this.#queueFirst += drop;
+    this.#dropped += drop;
+    this.#compact();
+    if (!this.#failing && !this.#behind) {
+      this.#behind = true;
+      this.#onEvent({
+        type: "failed",
+        message: `Cannot write to the database "${this.#path}" as fast as lines come: ` +
+          `more than ${this.#maxPending} wait, and the oldest are dropped. The chat goes on`,
+      });
+    }
+  }
+
+  /** Drops the taken part of the queue once it is most of it. */
+  #compact(): void {
+    if (this.#head === this.#queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    } else if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #isWritten(line: number, ops: number): boolean {
+    return this.#writtenLine >= line && this.#writtenOps >= ops;
+  }
+
+  /** Resolves the flushes that are written, or all of them (`all`) after a failure. */
+  #settleWaiters(all: boolean): void {
+    let kept = 0;
+    for (const waiter of this.#waiters) {
+      if (all || this.#isWritten(waiter.line, waiter.ops)) waiter.resolve();
+      else this.#waiters[kept++] = waiter;
+    }
+    this.#waiters.length = kept;
+  }
+
+  async #close(): Promise<void> {
+    clearTimeout(this.#windowTimer);
+    clearTimeout(this.#retryTimer);
+    this.#windowTimer = this.#retryTimer = undefined;
+    // Drive the last writes here, one batch after the other, even if writes
+    // were failing (one last try); stop at the first that fails.
+    if (this.#flight !== null) await this.#landed!.promise;
+    while (this.#pendingSince !== null) {
+      this.#send();
+      if (!await this.#landed!.promise) break;
+    }
+    const unwritten = this.#queue.length - this.#head + this.#dropped;
+    if (this.#worker !== null) {
+      const worker = this.#worker;
+      this.#worker = null;
+      const { promise, resolve } = Promise.withResolvers<void>();
+      worker.onmessage = (event: MessageEvent<WriterReply>) => {
+        if (event.data.type === "closed") resolve();
+      };
+      worker.onerror = (event) => {
+        event.preventDefault();
+        resolve();
+      };
+      worker.postMessage({ type: "close" } satisfies WriterRequest);
+      await promise;
+      worker.terminate();
+    }
+    this.#closed = true;
+    this.#lock.close();
+    if (unwritten > 0) {
+      this.#onEvent({
+        type: "failed",
+        message: `Closed the database "${this.#path}" with ${unwritten} lines not written: ` +
+          this.#failure,
+      });
+    }
+    this.#settleWaiters(true);
+  }
+
+  // --- Reading ---------------------------------------------------------------
+
+  /** The room's cache, made (empty, not known complete) if it has none. */
+  #cache(room: RoomName): RoomCache {
+    const key = room.toLowerCase();
+    let cache = this.#rooms.get(key);
+    if (cache === undefined) {
+      cache = { ring: new HistoryRing<Kept>(this.#cacheLines), complete: false };
+      this.#rooms.set(key, cache);
+    }
+    return cache;
+  }
+
+  /**
+   * Up to `count` lines of `room` older than line `before`, oldest first: from
+   * the file (lines from before this run, or that left the ring), and from
+   * lines not written yet (a burst larger than the ring). Null if the file
+   * could not be read.
+   */
+  #older(room: RoomName, before: number, count: number): Kept[] | null {
+    const rows = this.#read((db) =>
+      db.prepare(
+        "SELECT id, room, time, name, kind, text FROM lines WHERE room = ? AND id < ? " +
+          "ORDER BY id DESC LIMIT ?",
+      ).all(room, before, count) as unknown as LineRow[]
+    );
+    if (rows === null) return null;
+    const found = new Map<number, HistoryLine>();
+    for (const row of rows) found.set(row.id, toLine(row));
+    const key = room.toLowerCase();
+    const unwritten = (first: number, lines: readonly HistoryLine[], from: number) => {
+      for (let i = from; i < lines.length; i++) {
+        const id = first + i - from;
+        if (id < before && lines[i].room.toLowerCase() === key) found.set(id, lines[i]);
+      }
+    };
+    if (this.#flight !== null) unwritten(this.#flight.first, this.#flight.lines, 0);
+    unwritten(this.#queueFirst, this.#queue, this.#head);
+    const ids = [...found.keys()].sort((a, b) => a - b).slice(-count);
+    return ids.map((id) => ({ id, line: found.get(id)! }));
+  }
+
+  /**
+   * Runs `query` on a connection of its own, opened read-only and closed
+   * after: the main thread holds no connection between reads, so a writer
+   * that reopens after a failure is never tied to the state of an old one.
+   * A failed read is reported once and answers null (the lines in memory only).
+   */
+  #read<T>(query: (db: DatabaseSync) => T): T | null {
+    if (this.#closed) return null;
+    let db: DatabaseSync | undefined;
+    try {
+      db = new DatabaseSync(this.#path, { readOnly: true, timeout: OPEN_TIMEOUT_MS });
+      const result = query(db);
+      this.#readFailing = false;
+      return result;
+    } catch (e) {
+      if (!this.#readFailing) {
+        this.#readFailing = true;
+        this.#onEvent({
+          type: "failed",
+          message: `Cannot read history from the database "${this.#path}": ` +
+            `${e instanceof Error ? e.message : String(e)}; showing the lines in memory only`,
+        });
+      }
+      return null;
+    } finally {
+      db?.close();
+    }
+  }
+}
+
+/** Throws a RangeError for an option out of range. */
+function checkOptions(options: SqliteStoreOptions): void {
+  const check = (name: keyof SqliteStoreOptions, min: number) => {
+    const value = options[name];
+    if (value === undefined || value === null) return;
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
+      throw new RangeError(`SqliteStore option "${name}" must be an integer >= ${min}`);
+    }
+  };
+  check("keep", 0);
+  check("commitMs", 0);
+  check("batchLines", 1);
+  check("cacheLines", 0);
+  check("maxPending", 1);
+  check("pruneMs", 0);
+  check("maxBytes", 1);
+}
+
+/**
+ * Opens `path` for an exclusive flock (creating an empty file, which SQLite
+ * takes for an empty database); throws a StoreError when it cannot.
+ */
+function lockFile(path: string): Deno.FsFile {
+  let file: Deno.FsFile;
+  try {
+    try {
+      file = Deno.openSync(path, { read: true });
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      file = Deno.openSync(path, { read: true, write: true, createNew: true });
+    }
+  } catch (e) {
+    throw openError(path, e);
+  }
+  if (!file.tryLockSync(true)) {
+    file.close();
+    throw new StoreError(
+      `Cannot open the database "${path}": another charla is using it; ` +
+        `stop that one or pass another --db`,
+    );
+  }
+  return file;
+}
+
+/**
+ * Checks and migrates the schema and reads what the store keeps in memory,
+ * with a connection that is closed before the writer opens its own.
+ */
+function prepare(path: string): { nextId: number; topics: StoredTopic[]; bans: Ban[] } {
+  let db: DatabaseSync | undefined;
+  try {
+    db = new DatabaseSync(path, { timeout: OPEN_TIMEOUT_MS });
+    const number = (sql: string) => Object.values(db!.prepare(sql).get()!)[0] as number;
+    // The first read of the file: a file that is not a database fails here.
+    const appId = number("PRAGMA application_id");
+    const version = number("PRAGMA user_version");
+    const objects = number("SELECT count(*) FROM sqlite_schema");
+    if (appId !== APPLICATION_ID && (appId !== 0 || objects > 0)) {
+      throw new StoreError(
+        `Cannot open the database "${path}": it is not a charla database ` +
+          `(it belongs to another program); pass another --db`,
+      );
+    }
+    if (version > SCHEMA_VERSION) {
+      throw new StoreError(
+        `Cannot open the database "${path}": its schema is version ${version} and this ` +
+          `charla knows versions up to ${SCHEMA_VERSION}; run a newer charla or pass another --db`,
+      );
+    }
+    if (version < SCHEMA_VERSION) {
+      // WAL is a property of the file: set once, before the first transaction.
+      db.exec("PRAGMA journal_mode = WAL");
+      db.prepare("BEGIN IMMEDIATE").run();
+      try {
+        for (let v = version; v < SCHEMA_VERSION; v++) MIGRATIONS[v](db);
+        db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
+        db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+        db.prepare("COMMIT").run();
+      } catch (e) {
+        if (db.isTransaction) db.exec("ROLLBACK");
+        throw e;
+      }
+    }
+    const { max } = db.prepare("SELECT max(id) AS max FROM lines").get() as { max: number | null };
+    const topics =
+      (db.prepare("SELECT room, topic, by, time FROM topics").all() as unknown as StoredTopic[])
+        .map((t) => ({ room: t.room, topic: t.topic, by: t.by, time: t.time }));
+    const bans = (db.prepare(
+      "SELECT mask, kind, reason, since, until FROM bans WHERE until IS NULL OR until > ?",
+    ).all(Date.now()) as unknown as Ban[]).map((b) => ({
+      mask: b.mask,
+      kind: b.kind,
+      reason: b.reason,
+      since: b.since,
+      until: b.until,
+    }));
+    return { nextId: (max ?? 0) + 1, topics, bans };
+  } catch (e) {
+    throw e instanceof StoreError ? e : openError(path, e);
+  } finally {
+    db?.close();
+  }
+}
+
+/** A StoreError for a file that could not be opened: what went wrong and what to do. */
+function openError(path: string, e: unknown): StoreError {
+  const start = `Cannot open the database "${path}"`;
+  const options = { cause: e };
+  if (e instanceof Deno.errors.NotCapable) {
+    return new StoreError(
+      `${start}: no permission to use it; run with --allow-read and --allow-write ` +
+        `for the file or its directory`,
+      options,
+    );
+  }
+  if (e instanceof Deno.errors.PermissionDenied) {
+    return new StoreError(
+      `${start}: permission denied; make the file and its directory readable and writable, ` +
+        `or pass another --db`,
+      options,
+    );
+  }
+  if (e instanceof Deno.errors.NotFound) {
+    return new StoreError(
+      `${start}: its directory does not exist; create it or pass another --db`,
+      options,
+    );
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  const errcode = (e as { errcode?: unknown }).errcode;
+  const code = typeof errcode === "number" ? errcode & 0xff : codeOf(message);
+  switch (code) {
+    case SQLITE_NOTADB:
+      return new StoreError(
+        `${start}: file is not a database; move it aside or pass another --db`,
+        options,
+      );
+    case SQLITE_CORRUPT:
+      return new StoreError(
+        `${start}: the file is corrupt (${message}); restore it from a backup, ` +
+          `or move it aside and pass another --db`,
+        options,
+      );
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return new StoreError(
+        `${start}: another program holds a lock on it; close that program or pass another --db`,
+        options,
+      );
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+      return new StoreError(
+        `${start}: it cannot be written (${message}); make the file and its directory ` +
+          `writable, or pass another --db`,
+        options,
+      );
+    case SQLITE_CANTOPEN:
+      return new StoreError(
+        `${start}: SQLite cannot open it (${message}); check that the file and its ` +
+          `directory exist and are writable, or pass another --db`,
+        options,
+      );
+    default:
+      return new StoreError(`${start}: ${message}; pass another --db`, options);
+  }
+}
+
+/**
+ * SQLite's primary result code from its message, for errors node:sqlite
+ * throws without `errcode` (those of `exec()`).
+ */
+function codeOf(message: string): number | null {
+  if (message.startsWith("file is not a database")) return SQLITE_NOTADB;
+  if (message.startsWith("database disk image is malformed")) return SQLITE_CORRUPT;
+  if (message.startsWith("database is locked")) return SQLITE_BUSY;
+  if (message.startsWith("attempt to write a readonly database")) return SQLITE_READONLY;
+  if (message.startsWith("database or disk is full")) return SQLITE_FULL;
+  if (message.startsWith("unable to open database file")) return SQLITE_CANTOPEN;
+  if (message.startsWith("disk I/O error")) return SQLITE_IOERR;
+  return null;
+}
+
+/** The `failed` message for a write that failed: what, what to do, and that the chat goes on. */
+function describeWriteFailure(path: string, code: number | null, message: string): string {
+  let advice: string;
+  switch (code ?? codeOf(message)) {
+    case SQLITE_FULL:
+      advice = "free some disk space";
+      break;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_CANTOPEN:
+      advice = "make the file, its -wal and -shm files and its directory writable";
+      break;
+    case SQLITE_IOERR:
+      advice = "check the disk";
+      break;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      advice = "another program holds a lock on it";
+      break;
+    default:
+      advice = "check the file";
+  }
+  return `Cannot write to the database "${path}": ${message}; ${advice}. ` +
+    `The chat goes on; unwritten lines are kept in memory and written when it works again`;
+}
+
+/** A row as a history line. */
+function toLine(row: LineRow): HistoryLine {
+  return {
+    room: row.room,
+    time: row.time,
+    from: row.name,
+    kind: row.kind as LineKind,
+    text: row.text,
+  };
+}

@@ -1,0 +1,481 @@
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import type { HistoryLine } from "../core/messages.ts";
+import { SqliteStore, type SqliteStoreOptions } from "./sqlite.ts";
+import { StoreError, type StoreEvent } from "./store.ts";
+
+/** A temporary directory, removed on dispose. */
+function tempDir(): { path: string } & Disposable {
+  const path = Deno.makeTempDirSync({ prefix: "charla_store_" });
+  return { path, [Symbol.dispose]: () => Deno.removeSync(path, { recursive: true }) };
+}
+
+/** Events a store reported, with a way to wait for them. */
+class Events {
+  readonly all: StoreEvent[] = [];
+  #waiters: { test: () => boolean; resolve: () => void }[] = [];
+
+  readonly push = (event: StoreEvent): void => {
+    this.all.push(event);
+    this.#waiters = this.#waiters.filter((w) => {
+      if (!w.test()) return true;
+      w.resolve();
+      return false;
+    });
+  };
+
+  of<T extends StoreEvent["type"]>(type: T): Extract<StoreEvent, { type: T }>[] {
+    return this.all.filter((e) => e.type === type) as Extract<StoreEvent, { type: T }>[];
+  }
+
+  /** Waits until `test()` holds (checked after each event), within a deadline. */
+  async until(test: () => boolean, what: string, ms = 10_000): Promise<void> {
+    if (test()) return;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#waiters.push({ test, resolve });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)),
+        ms,
+      );
+    });
+    try {
+      await Promise.race([promise, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The first event of `type`, waiting for it if none came yet. */
+  async first<T extends StoreEvent["type"]>(type: T): Promise<Extract<StoreEvent, { type: T }>> {
+    await this.until(() => this.of(type).length > 0, `a "${type}" event`);
+    return this.of(type)[0];
+  }
+}
+
+function line(room: string, text: string, time = 0): HistoryLine {
+  return { room, time, from: "ana", kind: "message", text };
+}
+
+/** Opens a store in `dir` with its events recorded. */
+async function open(
+  path: string,
+  options: SqliteStoreOptions = {},
+): Promise<{ store: SqliteStore; events: Events } & AsyncDisposable> {
+  const events = new Events();
+  const store = await SqliteStore.open(path, { onEvent: events.push, ...options });
+  return { store, events, [Symbol.asyncDispose]: () => store.close() };
+}
+
+/** The texts of the file's lines, in row order, read without the store. */
+function fileTexts(path: string, room?: string): string[] {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    const rows = room === undefined
+      ? db.prepare("SELECT text FROM lines ORDER BY id").all()
+      : db.prepare("SELECT text FROM lines WHERE room = ? ORDER BY id").all(room);
+    return rows.map((row) => row.text as string);
+  } finally {
+    db.close();
+  }
+}
+
+Deno.test("SqliteStore keeps every room's history across close and reopen, in order", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  {
+    await using s = await open(path);
+    for (let i = 0; i < 300; i++) s.store.append(line(["#uno", "#dos", "#tres"][i % 3], `l${i}`));
+  }
+  await using s = await open(path);
+  const dos = s.store.recent("#DOS", 1_000).map((l) => l.text);
+  assert.deepEqual(dos, Array.from({ length: 100 }, (_, i) => `l${3 * i + 1}`));
+  assert.deepEqual(s.store.recent("#tres", 2), [line("#tres", "l296"), line("#tres", "l299")]);
+  assert.equal(fileTexts(path).length, 300);
+  // A line appended now goes after the old ones, in the ring and in the file.
+  s.store.append(line("#dos", "new"));
+  assert.deepEqual(s.store.recent("#dos", 2).map((l) => l.text), ["l298", "new"]);
+  await s.store.flush();
+  assert.deepEqual(fileTexts(path, "#dos").slice(-2), ["l298", "new"]);
+});
+
+Deno.test("SqliteStore.recent() includes lines appended but not yet committed", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  // A window far longer than the test: nothing is committed unless asked.
+  await using s = await open(path, { commitMs: 600_000 });
+  for (let i = 0; i < 5; i++) s.store.append(line("#lobby", `l${i}`));
+  assert.deepEqual(fileTexts(path), []);
+  assert.deepEqual(s.store.recent("#lobby", 3).map((l) => l.text), ["l2", "l3", "l4"]);
+  await s.store.flush();
+  assert.deepEqual(fileTexts(path), ["l0", "l1", "l2", "l3", "l4"]);
+});
+
+Deno.test("SqliteStore commits 10,000 appends of one tick in a handful of transactions", async () => {
+  using dir = tempDir();
+  await using s = await open(`${dir.path}/charla.db`);
+  for (let i = 0; i < 10_000; i++) s.store.append(line(`#r${i % 7}`, `l${i}`));
+  await s.store.flush();
+  const stored = s.events.of("stored");
+  assert.equal(stored.reduce((sum, e) => sum + e.lines, 0), 10_000);
+  assert.ok(stored.length <= 5, `${stored.length} commits for 10,000 lines`);
+  assert.equal(fileTexts(`${dir.path}/charla.db`).length, 10_000);
+});
+
+Deno.test("SqliteStore commits a line once its group-commit window has passed", async () => {
+  using dir = tempDir();
+  await using s = await open(`${dir.path}/charla.db`, { commitMs: 100 });
+  s.store.append(line("#lobby", "hola"));
+  const stored = await s.events.first("stored");
+  assert.equal(stored.lines, 1);
+  // ms: from the append to the commit, window included.
+  assert.ok(stored.ms >= 99, `committed after ${stored.ms} ms`);
+  assert.deepEqual(fileTexts(`${dir.path}/charla.db`), ["hola"]);
+});
+
+Deno.test("SqliteStore commits a batch of batchLines lines without waiting for the window", async () => {
+  using dir = tempDir();
+  await using s = await open(`${dir.path}/charla.db`, { commitMs: 600_000, batchLines: 100 });
+  for (let i = 0; i < 250; i++) s.store.append(line("#lobby", `l${i}`));
+  // Two full batches go without flush(); the last 50 wait for the window.
+  await s.events.until(() => s.events.of("stored").length >= 2, "two commits");
+  assert.deepEqual(s.events.of("stored").map((e) => e.lines).slice(0, 2), [100, 100]);
+});
+
+Deno.test("SqliteStore prunes each room to keep lines in the background", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  {
+    await using s = await open(path, { keep: 100 });
+    for (let i = 0; i < 250; i++) s.store.append(line("#big", `b${i}`));
+    for (let i = 0; i < 50; i++) s.store.append(line("#small", `s${i}`));
+    await s.store.flush();
+    const pruned = await s.events.first("pruned");
+    assert.equal(pruned.lines, 150);
+    assert.equal(fileTexts(path, "#big").length, 100);
+    assert.equal(fileTexts(path, "#small").length, 50);
+    assert.deepEqual(s.store.recent("#big", 1_000).length, 100);
+  }
+  await using s = await open(path, { keep: 100 });
+  const big = s.store.recent("#big", 1_000).map((l) => l.text);
+  assert.deepEqual(big, Array.from({ length: 100 }, (_, i) => `b${150 + i}`));
+});
+
+Deno.test("SqliteStore.recent() reads lines older than its ring from the file", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  await using s = await open(path, { cacheLines: 10 });
+  for (let i = 0; i < 100; i++) s.store.append(line(i % 2 ? "#odd" : "#even", `l${i}`));
+  await s.store.flush();
+  const odd = s.store.recent("#odd", 30).map((l) => l.text);
+  assert.deepEqual(odd, Array.from({ length: 30 }, (_, i) => `l${41 + 2 * i}`));
+});
+
+Deno.test("SqliteStore.recent() finds uncommitted lines older than its ring", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  await using s = await open(path, { cacheLines: 10, commitMs: 600_000 });
+  for (let i = 0; i < 40; i++) s.store.append(line("#lobby", `old${i}`));
+  await s.store.flush();
+  // A burst larger than the ring, not committed yet: the ring holds its last 10.
+  for (let i = 0; i < 40; i++) s.store.append(line("#lobby", `new${i}`));
+  const texts = s.store.recent("#lobby", 50).map((l) => l.text);
+  assert.deepEqual(texts, [
+    ...Array.from({ length: 10 }, (_, i) => `old${30 + i}`),
+    ...Array.from({ length: 40 }, (_, i) => `new${i}`),
+  ]);
+});
+
+Deno.test("SqliteStore replays old lines under those appended before the first recent()", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  {
+    await using s = await open(path);
+    for (let i = 0; i < 3; i++) s.store.append(line("#lobby", `before${i}`));
+  }
+  await using s = await open(path);
+  s.store.append(line("#Lobby", "after"));
+  assert.deepEqual(s.store.recent("#lobby", 10).map((l) => l.text), [
+    "before0",
+    "before1",
+    "before2",
+    "after",
+  ]);
+});
+
+Deno.test("SqliteStore creates a versioned schema in a new file", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  {
+    await using _ = await open(path);
+  }
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    const pragma = (name: string) => Object.values(db.prepare(`PRAGMA ${name}`).get()!)[0];
+    assert.equal(pragma("user_version"), 1);
+    assert.equal(pragma("application_id"), 0x63686172);
+    assert.equal(pragma("journal_mode"), "wal");
+  } finally {
+    db.close();
+  }
+});
+
+Deno.test("SqliteStore.open() refuses a database with a newer schema", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  {
+    await using _ = await open(path);
+  }
+  const db = new DatabaseSync(path);
+  db.exec("PRAGMA user_version = 2");
+  db.close();
+  await assert.rejects(
+    SqliteStore.open(path),
+    new StoreError(
+      `Cannot open the database "${path}": its schema is version 2 and this charla knows ` +
+        `versions up to 1; run a newer charla or pass another --db`,
+    ),
+  );
+});
+
+Deno.test("SqliteStore.open() refuses a file of random bytes", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  Deno.writeFileSync(path, crypto.getRandomValues(new Uint8Array(16_384)));
+  await assert.rejects(
+    SqliteStore.open(path),
+    new StoreError(
+      `Cannot open the database "${path}": file is not a database; move it aside or pass another --db`,
+    ),
+  );
+});
+
+Deno.test("SqliteStore.open() refuses a text file and leaves it as it was", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/notes.txt`;
+  const text = "these are my notes, not a database\n".repeat(200);
+  Deno.writeTextFileSync(path, text);
+  await assert.rejects(
+    SqliteStore.open(path),
+    new StoreError(
+      `Cannot open the database "${path}": file is not a database; move it aside or pass another --db`,
+    ),
+  );
+  assert.equal(Deno.readTextFileSync(path), text);
+});
+
+Deno.test("SqliteStore.open() refuses another program's SQLite database", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/other.db`;
+  const db = new DatabaseSync(path);
+  db.exec("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER)");
+  db.close();
+  await assert.rejects(SqliteStore.open(path), (e: unknown) => {
+    assert.ok(e instanceof StoreError);
+    assert.match(e.message, /it is not a charla database .*; pass another --db$/);
+    return true;
+  });
+});
+
+Deno.test("SqliteStore.open() refuses a file another store has open", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  await using _ = await open(path);
+  await assert.rejects(
+    SqliteStore.open(path),
+    new StoreError(
+      `Cannot open the database "${path}": another charla is using it; ` +
+        `stop that one or pass another --db`,
+    ),
+  );
+});
+
+Deno.test("SqliteStore.open() refuses a database another program has locked", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  {
+    await using _ = await open(path);
+  }
+  const other = new DatabaseSync(path);
+  try {
+    other.exec("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE");
+    await assert.rejects(SqliteStore.open(path), (e: unknown) => {
+      assert.ok(e instanceof StoreError);
+      assert.equal(
+        e.message,
+        `Cannot open the database "${path}": another program holds a lock on it; ` +
+          `close that program or pass another --db`,
+      );
+      return true;
+    });
+  } finally {
+    other.close();
+  }
+  // Once the other program lets go, it opens.
+  await using _ = await open(path);
+});
+
+Deno.test("SqliteStore reports a full database once and keeps the chat going", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  const appended: string[] = [];
+  const text = "x".repeat(200);
+  // A quota of 64 KiB: SQLite's max_page_count, whose error is SQLITE_FULL,
+  // the same as a disk with no space left.
+  const s = await open(path, { maxBytes: 64 * 1024, commitMs: 1 });
+  for (let tick = 0; tick < 20; tick++) {
+    for (let i = 0; i < 50; i++) {
+      const t = `${appended.length} ${text}`;
+      appended.push(t);
+      s.store.append(line("#lobby", t)); // never throws
+    }
+    await s.store.flush();
+  }
+  const failed = s.events.of("failed");
+  assert.equal(failed.length, 1);
+  assert.match(
+    failed[0].message,
+    new RegExp(
+      `^Cannot write to the database "${path}": database or disk is full; ` +
+        `free some disk space\\. The chat goes on`,
+    ),
+  );
+  // History still answers, from memory.
+  assert.equal(s.store.recent("#lobby", 1)[0].text, appended.at(-1));
+  assert.equal(s.events.of("recovered").length, 0);
+  await s.store.close();
+  // close() tried once more, then said what it could not write.
+  const written = fileTexts(path);
+  assert.ok(written.length > 0 && written.length < appended.length, `${written.length} written`);
+  assert.deepEqual(written, appended.slice(0, written.length));
+  assert.equal(
+    s.events.of("failed").at(-1)!.message,
+    `Closed the database "${path}" with ${appended.length - written.length} lines not written: ` +
+      "database or disk is full",
+  );
+});
+
+Deno.test("SqliteStore keeps at most about maxPending unwritten lines, dropping the oldest", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  const s = await open(path, { maxBytes: 16 * 1024, maxPending: 1_000 });
+  const text = "y".repeat(100);
+  for (let i = 0; i < 5_000; i++) s.store.append(line("#lobby", `${i} ${text}`));
+  await s.store.flush();
+  await s.events.first("failed");
+  let most = 0;
+  for (let i = 5_000; i < 10_000; i++) {
+    s.store.append(line("#lobby", `${i} ${text}`));
+    most = Math.max(most, s.store.pending);
+  }
+  assert.ok(most >= 1_000 && most <= 1_100, `${most} lines kept`);
+  // The newest lines are the ones kept.
+  assert.equal(s.store.recent("#lobby", 1)[0].text, `9999 ${text}`);
+  await s.store.close();
+  assert.deepEqual(fileTexts(path), []);
+  assert.match(s.events.of("failed").at(-1)!.message, /with 10000 lines not written/);
+});
+
+Deno.test("SqliteStore that falls behind drops the oldest waiting lines and says so", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  await using s = await open(path, { maxPending: 2_000, batchLines: 1_000 });
+  // In one turn of the event loop: the first 1,000 go to the writer as one
+  // batch, which cannot answer before the loop ends; the next 19,000 wait.
+  for (let i = 0; i < 20_000; i++) s.store.append(line("#lobby", `${i}`));
+  assert.equal(s.events.of("failed").length, 1);
+  assert.match(s.events.of("failed")[0].message, /as fast as lines come: more than 2000 wait/);
+  await s.store.flush();
+  const recovered = s.events.of("recovered");
+  assert.equal(recovered.length, 1);
+  const dropped = recovered[0].dropped!;
+  assert.ok(dropped >= 16_800 && dropped <= 17_000, `${dropped} dropped`);
+  // The batch at the writer, then the newest lines: the oldest waiting ones went.
+  assert.deepEqual(fileTexts(path), [
+    ...Array.from({ length: 1_000 }, (_, i) => `${i}`),
+    ...Array.from({ length: 19_000 - dropped }, (_, i) => `${1_000 + dropped + i}`),
+  ]);
+});
+
+Deno.test("SqliteStore keeps bans with their expiry across reopen", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  const now = Date.now();
+  {
+    await using s = await open(path);
+    s.store.addBan({ mask: "ana", kind: "name", reason: "spam", since: now, until: null });
+    s.store.addBan({
+      mask: "10.0.0.0/8",
+      kind: "address",
+      reason: "",
+      since: now,
+      until: now + 3_600_000,
+    });
+    s.store.addBan({
+      mask: "192.0.2.7",
+      kind: "address",
+      reason: "old",
+      since: now - 2,
+      until: now - 1,
+    });
+    s.store.addBan({ mask: "bea", kind: "name", reason: "", since: now, until: null });
+    // The same mask, ignoring case, replaces.
+    s.store.addBan({ mask: "ANA", kind: "name", reason: "flood", since: now, until: null });
+    assert.equal(s.store.removeBan("Bea"), true);
+    assert.equal(s.store.removeBan("bea"), false);
+    assert.deepEqual(s.store.bans().map((b) => b.mask).sort(), ["10.0.0.0/8", "ANA"]);
+  }
+  {
+    await using s = await open(path);
+    assert.deepEqual(s.store.bans().sort((a, b) => a.mask.localeCompare(b.mask)), [
+      { mask: "10.0.0.0/8", kind: "address", reason: "", since: now, until: now + 3_600_000 },
+      { mask: "ANA", kind: "name", reason: "flood", since: now, until: null },
+    ]);
+    assert.equal(s.store.removeBan("ana"), true);
+  }
+  // In the file: the ban in force; the expired one was cleaned up by the writer.
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    assert.deepEqual(db.prepare("SELECT mask FROM bans").all().map((r) => r.mask), ["10.0.0.0/8"]);
+  } finally {
+    db.close();
+  }
+});
+
+Deno.test("SqliteStore keeps topics by room, ignoring case, across reopen", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  {
+    await using s = await open(path);
+    s.store.setTopic({ room: "#Lobby", topic: "hola", by: "ana", time: 1 });
+    s.store.setTopic({ room: "#lobby", topic: "adiós", by: "bea", time: 2 });
+    s.store.setTopic({ room: "#dev", topic: "", by: "server", time: 3 });
+    assert.equal(s.store.topics().length, 2);
+  }
+  await using s = await open(path);
+  assert.deepEqual(s.store.topics().sort((a, b) => a.time - b.time), [
+    { room: "#lobby", topic: "adiós", by: "bea", time: 2 },
+    { room: "#dev", topic: "", by: "server", time: 3 },
+  ]);
+});
+
+Deno.test("SqliteStore.close() is safe to call twice and ignores appends after it", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  const s = await open(path);
+  s.store.append(line("#lobby", "one"));
+  const first = s.store.close();
+  s.store.append(line("#lobby", "late"));
+  await Promise.all([first, s.store.close()]);
+  await s.store.flush();
+  assert.deepEqual(fileTexts(path), ["one"]);
+});
+
+Deno.test("SqliteStore.open() rejects options out of range", async () => {
+  using dir = tempDir();
+  await assert.rejects(
+    SqliteStore.open(`${dir.path}/charla.db`, { commitMs: -1 }),
+    new RangeError(`SqliteStore option "commitMs" must be an integer >= 0`),
+  );
+});
