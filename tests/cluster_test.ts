@@ -421,7 +421,7 @@ Deno.test("--reuse-port: two nodes share one port and one room; without --unstab
   assert.match(alone.stderr, /--reuse-port needs --cluster: processes that share a port/);
 });
 
-Deno.test("server.ts --cluster: a bad URL exits 2; Redis out of reach or a node name in use exits 1, saying why", async () => {
+Deno.test("server.ts --cluster: a bad URL exits 2; Redis out of reach or a node name in use exits 1, saying why; rediss:// works", async () => {
   const bad = await runServer(["--relay", "--cluster", "http://127.0.0.1:6379"]);
   assert.equal(bad.code, 2);
   assert.match(
@@ -484,4 +484,15 @@ Deno.test("server.ts --cluster: a bad URL exits 2; Redis out of reach or a node 
   } finally {
     await Deno.remove(file);
   }
+  // Over TLS (rediss://), trusting the tests' own authority.
+  await using tls = await RedisServer.start({ tls: true });
+  const ca = new URL("./fixtures/ca.pem", import.meta.url).pathname;
+  await using secure = await NodeProcess.start(
+    ["--cluster", tls.tlsUrl, "--cluster-ca", ca, "--node", "t"],
+    [`--allow-read=${ca}`],
+  );
+  await secure.until(
+    /cluster: node t joined the cluster at rediss:\/\/127\.0\.0\.1:\d+/,
+    "t's join",
+  );
 });

@@ -9,8 +9,8 @@
  * connection of its own. So order is the stream's, nothing is lost while Redis
  * is up, a node that stalls resumes where it was (Redis never cuts it, as it
  * cuts a pub/sub subscriber that falls behind), and the only loss, a stream
- * trimmed past a node that fell further behind than `historyKeep` lines, is
- * counted exactly and told to the people it concerns.
+ * trimmed past a node taken for dead or more than four times `historyKeep`
+ * lines behind, is counted exactly and told to the people it concerns.
  *
  * Who is where goes through `charla:events`, which every node reads, and
  * `charla:people`, which a node reads whole when it starts or comes back.
