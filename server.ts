@@ -51,8 +51,9 @@ Where to listen:
       --unix <path>         listen on a Unix socket instead (needs --allow-read --allow-write)
       --tls-cert <pem>      serve TLS with this certificate chain (needs --allow-read)
       --tls-key <pem>       ... and this private key
-      --reuse-port          share the port with other server.ts processes (Linux
-                            spreads connections among them; needs --unstable-net)
+      --reuse-port          share the port with the other nodes of a --cluster on
+                            this machine (Linux spreads connections among them;
+                            needs Deno's --unstable-net)
 
 How it behaves:
   -r, --relay               chat rooms: people talk with each other, in rooms
@@ -60,15 +61,15 @@ How it behaves:
       --room <#name>        the room everyone starts in (default #lobby)
       --history <n>         lines of a room's history shown on joining it
                             (default 50; 0 for none)
-      --json                log events as JSON lines, for jq and log collectors
       --history-keep <n>    lines of history kept per room (default 10000)
+      --json                log events as JSON lines, for jq and log collectors
 
 Cluster (several processes or machines sharing rooms, through Redis):
       --cluster <url>       redis://[user:password@]host[:port][/db], or rediss://
                             for TLS; needs --relay
       --cluster-password-file <file>
-                            read the Redis password from this file (--allow-read)
-      --cluster-ca <pem>    trust this authority for rediss:// (--allow-read)
+                            read the Redis password from this file (needs --allow-read)
+      --cluster-ca <pem>    trust this authority for rediss:// (needs --allow-read)
       --node <name>         this node's name in the cluster (default host:pid;
                             the host name needs --allow-sys=hostname)
       --node-timeout <s>    a node silent this long is taken for dead and its
