@@ -84,6 +84,23 @@ export class RemotePerson implements Who, PeerInfo {
  * Bookkeeping (who is where, under which name) and what people here are shown
  * are separate calls, because a cluster may learn them by separate paths; each
  * call is idempotent where a resync can repeat it.
+ *
+ * @example What a cluster's bus does when another node says bea is in #lobby
+ * ```ts
+ * import { ChatCore } from "./chat.ts";
+ * import { RemotePerson } from "./remote.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const core = new ChatCore({ relay: true });
+ * core.remote.upsert({
+ *   id: 1001, name: "bea", node: "b", transport: "line", since: 0, away: null, rooms: ["#lobby"],
+ * });
+ * const bea = core.findPerson("BEA");
+ * assert.ok(bea instanceof RemotePerson && bea.node === "b");
+ * assert.equal(core.findRoom("#lobby")?.size, 1); // counted, never sent to
+ * core.remote.quit(1001, "connection lost");
+ * assert.equal(core.findRoom("#lobby"), undefined);
+ * ```
  */
 export class Remote {
   readonly #core: ChatCore;
