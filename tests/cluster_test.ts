@@ -18,7 +18,8 @@ import {
   startNode,
   type TestNode,
 } from "./_cluster.ts";
-import { TestClient } from "./_helpers.ts";
+import { LineReader, TestClient } from "./_helpers.ts";
+import { ircTransport } from "../lib/transports/irc.ts";
 import { RedisServer } from "./_redis.ts";
 
 /** Each client sends `count` lines `<name> nK` in writes of 10, then the operator of the first node says `fin`. */
@@ -495,4 +496,40 @@ Deno.test("server.ts --cluster: a bad URL exits 2; Redis out of reach or a node 
     /cluster: node t joined the cluster at rediss:\/\/127\.0\.0\.1:\d+/,
     "t's join",
   );
+});
+
+Deno.test("an IRC client on one node and a line client on another share #lobby, NAMES and PRIVMSG", async () => {
+  await using redis = await RedisServer.start();
+  await using a = await startNode(redis, "a");
+  const ircListener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  a.server.serve(ircListener, ircTransport(a.server.core));
+  await using b = await startNode(redis, "b");
+  await using bea = await named(b.port, "bea");
+  await b.cluster.following("#lobby");
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: ircListener.addr.port });
+  const irc = new LineReader(conn);
+  const send = (...lines: string[]) =>
+    conn.write(new TextEncoder().encode(lines.map((l) => `${l}\r\n`).join("")));
+  const until = async (pattern: RegExp) => {
+    for (let line; (line = await irc.next(`IRC ${pattern}`)) !== null;) {
+      if (pattern.test(line.replace(/\r$/, ""))) return line.replace(/\r$/, "");
+    }
+    throw new Error(`IRC ended before ${pattern}`);
+  };
+  try {
+    await send("NICK ivan", "USER ivan 0 * :Ivan", "JOIN #lobby");
+    // The JOIN's NAMES already lists bea, who is on node b.
+    assert.match(await until(/ 353 ivan = #lobby :/), /:(?:@?ivan bea|bea @?ivan)$/);
+    await a.cluster.following("#lobby");
+    await seeJoins(bea, ["ivan"]);
+    await bea.send("hola desde b");
+    assert.match(await until(/PRIVMSG #lobby :hola desde b$/), /^:bea!bea@\S+ PRIVMSG/);
+    await send("PRIVMSG bea :secreto", "PRIVMSG #lobby :qué tal");
+    await bea.lines.until("*ivan* secreto");
+    await bea.lines.until("<ivan> qué tal");
+    await send("WHOIS bea");
+    assert.match(await until(/ 311 ivan bea /), /bea/);
+  } finally {
+    conn.close();
+  }
 });

@@ -561,6 +561,7 @@ export class Cluster implements Bus {
           text,
           action,
           time,
+          ...(message.notice ? { notice: true } : {}),
         });
         return;
       }
@@ -1154,6 +1155,7 @@ export class Cluster implements Bus {
             text: message.text,
             action: message.action === true,
             time: message.time,
+            notice: message.notice === true,
           });
         }
       } else if (message.type === "kick" && isId(message.id)) {

@@ -171,6 +171,7 @@ export type InboxMessage =
     readonly text: string;
     readonly action: boolean;
     readonly time: number;
+    readonly notice?: boolean;
   }
   | { readonly type: "kick"; readonly node: string; readonly id: number; readonly reason: string }
   /** Nothing: ends the node's blocking read, so it reads the rooms it follows now. */

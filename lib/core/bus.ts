@@ -66,6 +66,8 @@ export type BusMessage =
     readonly text: string;
     readonly action: boolean;
     readonly time: number;
+    /** An IRC NOTICE: nothing answers it automatically. */
+    readonly notice?: boolean;
   }
   /** This node's operator disconnects someone on another node. */
   | { readonly type: "kick"; readonly target: RemotePerson; readonly reason: string };

@@ -333,6 +333,7 @@ export class Remote {
       text: string;
       action: boolean;
       time: number;
+      notice?: boolean;
     },
   ): boolean {
     const core = this.#core;
@@ -340,7 +341,17 @@ export class Remote {
     if (to === undefined) return false;
     const { from, text, action, time } = message;
     if (from === null || !to.ignores(from)) {
-      to.deliver({ type: "private", from, to: whoOf(to), text, action, echo: false, time });
+      const kind = message.notice ? { notice: true } : {};
+      to.deliver({
+        type: "private",
+        from,
+        to: whoOf(to),
+        text,
+        action,
+        echo: false,
+        time,
+        ...kind,
+      });
     }
     const sender = from === null
       ? null
