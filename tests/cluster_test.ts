@@ -516,6 +516,11 @@ Deno.test("an IRC client on one node and a line client on another share #lobby, 
     }
     throw new Error(`IRC ended before ${pattern}`);
   };
+  // a knows bea, in #lobby, under her name: its log saw her join and rename.
+  await a.log.until(
+    () => a.log.of("nick").some((e) => e.peer.name === "bea" && e.peer.node === "b"),
+    "a to know bea",
+  );
   try {
     await send("NICK ivan", "USER ivan 0 * :Ivan", "JOIN #lobby");
     // The JOIN's NAMES already lists bea, who is on node b.

@@ -128,8 +128,12 @@ export class ClusterError extends Error {
   }
 }
 
-/** Entries asked of each stream per read: enough to batch, small enough to bound a reply. */
-const READ_COUNT = 500;
+/**
+ * Entries asked of each stream per read: enough to batch, few enough that one
+ * read's fan-out (an entry is a batch, up to about a thousand lines) does not
+ * hold the event loop for long, and that slow members here are noticed soon.
+ */
+const READ_COUNT = 100;
 /** How long a read waits for something new before it is sent again. */
 const BLOCK_MS = 10_000;
 /** Entries `charla:events` keeps (roughly): what a node that stalls may fall behind by. */
