@@ -203,6 +203,7 @@ Deno.test("kill -9 of a node: within the node timeout its people left (connectio
   await using a = await startNode(redis, "a");
   await using b = await NodeProcess.start(["--cluster", redis.url, "--node", "b"]);
   await using ana = await named(a.port, "ana");
+  await a.cluster.following("#lobby");
   await using _bea = await named(b.port, "bea");
   await seeJoins(ana, ["bea"]);
   b.signal("SIGKILL");
