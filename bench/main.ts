@@ -32,6 +32,7 @@
 
 import { parseArgs } from "node:util";
 import { runBroadcast } from "./broadcast.ts";
+import { runCluster } from "./cluster.ts";
 import { runFanout } from "./fanout.ts";
 import { runIdle } from "./idle.ts";
 import { runIngest } from "./ingest.ts";
@@ -76,7 +77,7 @@ interface Scenario {
 }
 
 /** Scenario names, in the order they run. */
-const NAMES = ["fanout", "rooms", "latency", "idle", "broadcast", "ingest", "stalled"];
+const NAMES = ["fanout", "rooms", "latency", "idle", "broadcast", "ingest", "stalled", "cluster"];
 
 /**
  * The scenarios at full size, or at `--quick` size. Fanout sizes give each run
@@ -368,7 +369,13 @@ export async function main(args: string[]): Promise<number> {
     }
   }
   console.log(`\nresults appended to ${resultsFile.pathname}`);
-  return failed.length > 0 || buildFailed ? 1 : 0;
+  // Two charla nodes and Redis against one node: a table of its own (bench/cluster.ts).
+  let clusterFailed = 0;
+  if (only.includes("cluster")) {
+    console.log("\ncluster: 2 nodes + Redis against 1 node, the same clients split over the nodes");
+    clusterFailed = await runCluster({ quick: flags.quick, faults: true });
+  }
+  return failed.length > 0 || buildFailed || clusterFailed > 0 ? 1 : 0;
 }
 
 /** Starts the server, runs the scenario, stops the server; failures become outcomes. */
