@@ -94,7 +94,9 @@ Deno.test("a client flooding /history without reading is paused at its own queue
     assert.equal(session.holding, false);
     await talk(a, b, "uno");
     await talk(a, b, "dos");
-    assert.ok(session.behind, "the attacker caught up during the test");
+    // Still behind (or again: a first "behind" can end for a moment while the
+    // kernel grows the socket's buffer).
+    await eventually(() => session.behind, "the attacker to be behind at the end");
   } finally {
     for (const c of [a, b, attacker]) c.close();
   }
@@ -123,7 +125,7 @@ Deno.test("private messages flooding a client that does not read hold their send
     assert.equal(session.holding, false, "private messages held the victim's room");
     await talk(a, b, "uno");
     await talk(a, b, "dos");
-    assert.ok(session.behind, "the victim caught up during the test");
+    await eventually(() => session.behind, "the victim to be behind at the end");
     stop = true;
     attacker.close();
     await flooding;
@@ -155,7 +157,7 @@ Deno.test("a reader that stopped holds heavy senders in its room, not people tal
     await eventually(() => session.holding, "the stalled reader to hold the room");
     await talk(a, b, "uno");
     await talk(a, b, "dos");
-    assert.ok(session.holding, "the room was released during the test");
+    await eventually(() => session.holding, "the room to be held at the end");
     stop = true;
     heavy.close();
     await flooding;

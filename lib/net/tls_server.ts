@@ -38,6 +38,11 @@ export interface TlsServerOptions {
   cert: string;
   /** PEM private key. */
   key: string;
+  /**
+   * Share the port with other processes (SO_REUSEPORT): the kernel spreads
+   * connections between them. @default {false}
+   */
+  reusePort?: boolean;
 }
 
 /** Most bytes read ahead of the caller: past it, the socket stops reading (TCP pushes back). */
@@ -87,7 +92,10 @@ export async function listenTls(options: TlsServerOptions): Promise<NodeTlsListe
   const server = net.createServer({ noDelay: true });
   const { promise, resolve, reject } = Promise.withResolvers<void>();
   server.once("error", reject);
-  server.listen({ host: options.hostname, port: options.port }, () => resolve());
+  server.listen(
+    { host: options.hostname, port: options.port, reusePort: options.reusePort ?? false },
+    () => resolve(),
+  );
   await promise;
   server.off("error", reject);
   return new NodeTlsListener(server, context);
