@@ -192,25 +192,30 @@ function sanitizeInto(
 ): number {
   let i = start;
   let o = at;
-  /** Blanks in a row so far. */
+  // Blanks in a row so far, and where the output stood after the last one:
+  // anything written since means a new run. (Kept out of the printable-ASCII
+  // path, which is most bytes and must stay one comparison and one store.)
   let blanks = 0;
+  let runEnd = -1;
   while (i < end) {
-    const b = src[i];
-    if (b > SPACE && b < 0x7f) {
+    let b = src[i];
+    // Printable ASCII, most bytes: a loop of its own (measured: the shared
+    // loop with the blank checks beside it ran half as fast again).
+    while (b > SPACE && b < 0x7f) {
       dst[o++] = b;
-      blanks = 0;
-      i++;
-      continue;
+      if (++i === end) return o;
+      b = src[i];
     }
     if (b === SPACE || b === TAB) {
+      if (o !== runEnd) blanks = 0;
       if (++blanks <= MAX_BLANKS) dst[o++] = SPACE;
+      runEnd = o;
       i++;
       continue;
     }
     if (b < 0x80) {
       dst[o++] = CARET;
       dst[o++] = b === 0x7f ? 0x3f : b + 0x40;
-      blanks = 0;
       i++;
       continue;
     }
@@ -248,21 +253,20 @@ function sanitizeInto(
     if (!valid) {
       // The maximal subpart [i, j) becomes one U+FFFD; the byte at j is looked at again.
       o = replacement(dst, o);
-      blanks = 0;
       i = j;
       continue;
     }
     if (b === 0xc2 && src[i + 1] < 0xa0) {
       o = replacement(dst, o); // C1 control U+0080..U+009F
-      blanks = 0;
     } else if (
       (b === 0xc2 || b === 0xe1 || b === 0xe2 || b === 0xe3 || b === 0xef) &&
       isBlank(codePoint(src, i, needed))
     ) {
+      if (o !== runEnd) blanks = 0;
       if (++blanks <= MAX_BLANKS) { for (let k = i; k < j; k++) dst[o++] = src[k]; }
+      runEnd = o;
     } else {
       for (let k = i; k < j; k++) dst[o++] = src[k];
-      blanks = 0;
     }
     i = j;
   }
