@@ -29,14 +29,22 @@ export const HARD_LIMIT_FACTOR = 8;
  * Read buffer sizes. A quiet peer holds the smallest (10,000 idle peers each
  * hold one), because a pending read keeps its buffer for as long as the peer
  * is silent. A full read moves up a size, so a burst is read 64 KiB at a time;
- * a read that fills less than a quarter of its buffer (the peer is caught up,
- * and may now go quiet) moves back to the smallest; a full small read right
- * after it goes straight back to the size the burst was using, its bytes
- * handled with that next read as one chunk. A read that fills more keeps its
- * buffer: in a steady stream, partial reads of most of a buffer are the rule,
- * and a small read after each cost the fan-out bench several percent.
+ * a short read (the peer is caught up, and may now go quiet) moves back to the
+ * smallest, unless the peer is streaming (see {@linkcode STREAM_BYTES}); a
+ * full small read right after it goes straight back to the size the burst was
+ * using, its bytes handled with that next read as one chunk.
  */
 const READ_SIZES = [64, 1024, 16 * 1024, 64 * 1024];
+/**
+ * A peer that sent more than this beyond what drains at {@linkcode STREAM_RATE}
+ * is streaming: a short read that still filled a quarter of a large buffer
+ * keeps that buffer, because in a stream the next read comes at once (a small
+ * read between each, then the large one again, cost the fan-out bench about
+ * 10% of its server CPU). A burst of a few hundred KB does not count.
+ */
+const STREAM_BYTES = 256 * 1024;
+/** Bytes per millisecond (1 MB/s) the recent-bytes count of a connection leaks. */
+const STREAM_RATE = 1024;
 /**
  * Read buffers larger than the smallest, given back by connections whose
  * burst ended, for the next burst anywhere: going back to the small buffer
@@ -239,6 +247,8 @@ export class Connection {
   #burstSize = READ_SIZES[0];
   /** Bytes read and not yet handled at the start of `#buffer` (see `#onRead`). */
   #held = 0;
+  /** Bytes read lately, leaking at {@linkcode STREAM_RATE}: how a stream is told from a burst. */
+  #recent = 0;
   /** See `ConnectionOptions.lineTimeout`. */
   readonly #lineTimeout: number;
   /** When the partial line now held began arriving (`performance.now()`); 0 when none is. */
@@ -392,7 +402,9 @@ export class Connection {
         else pause.then(() => this.#endRead("eof"), this.#onReadError);
         return;
       }
-      this.lastActive = performance.now();
+      const now = performance.now();
+      this.#recent = Math.max(0, this.#recent - (now - this.lastActive) * STREAM_RATE) + read;
+      this.lastActive = now;
       const buffer = this.#buffer!;
       const n = held + read;
       if (
@@ -419,7 +431,7 @@ export class Connection {
           this.#buffer = takeBuffer(next);
         }
         this.#burstSize = next;
-      } else if (buffer.length > READ_SIZES[0] && n < buffer.length / 4) {
+      } else if (buffer.length > READ_SIZES[0] && !this.#streaming(n)) {
         giveBuffer(buffer);
         this.#buffer = new Uint8Array(READ_SIZES[0]);
       } else if (buffer.length === READ_SIZES[0]) {
@@ -431,6 +443,11 @@ export class Connection {
       this.#onReadError(error);
     }
   };
+
+  /** Whether the peer is sending a steady stream (see {@linkcode STREAM_BYTES}). */
+  #streaming(n: number): boolean {
+    return n >= READ_SIZES[READ_SIZES.length - 1] / 4 && this.#recent > STREAM_BYTES;
+  }
 
   /** Feeds one chunk read to the sink; returns what `flush()` returned. */
   #handleChunk(bytes: Uint8Array, sink: ReadSink): void | Promise<unknown> {
