@@ -29,10 +29,12 @@ export const HARD_LIMIT_FACTOR = 8;
  * Read buffer sizes. A quiet peer holds the smallest (10,000 idle peers each
  * hold one), because a pending read keeps its buffer for as long as the peer
  * is silent. A full read moves up a size, so a burst is read 64 KiB at a time;
- * a short read (the peer is caught up, and may now go quiet) moves back to the
- * smallest, unless the peer is streaming (see {@linkcode STREAM_BYTES}); a
- * full small read right after it goes straight back to the size the burst was
- * using, its bytes handled with that next read as one chunk.
+ * a short read from a large buffer (the peer is caught up, and may now go
+ * quiet) moves back to the smallest, unless the peer is streaming (see
+ * {@linkcode STREAM_BYTES}); a full small read right after it goes straight
+ * back to the size the burst was using, its bytes handled with that next read
+ * as one chunk. A 1 KiB buffer, where a person typing lines ends up, goes
+ * back only after a read under 64 bytes: one read per line, not two.
  */
 const READ_SIZES = [64, 1024, 16 * 1024, 64 * 1024];
 /**
@@ -431,8 +433,10 @@ export class Connection {
           this.#buffer = takeBuffer(next);
         }
         this.#burstSize = next;
-      } else if (buffer.length > READ_SIZES[0] && !this.#streaming(n)) {
-        giveBuffer(buffer);
+      } else if (
+        buffer.length > READ_SIZES[1] ? !this.#streaming(n) : n < READ_SIZES[0] && buffer.length > n
+      ) {
+        if (buffer.length > READ_SIZES[1]) giveBuffer(buffer);
         this.#buffer = new Uint8Array(READ_SIZES[0]);
       } else if (buffer.length === READ_SIZES[0]) {
         this.#burstSize = READ_SIZES[0]; // a short small read: the burst is over
