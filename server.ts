@@ -37,6 +37,10 @@ import { DEFAULT_MAX_LINE } from "./lib/wire/frame.ts";
 import { listen, ListenError, type ListenTarget } from "./lib/net/listen.ts";
 import { Styler, terminalColorDepth } from "./lib/terminal/style.ts";
 import { VERSION } from "./lib/version.ts";
+import { MemoryStore } from "./lib/store/memory.ts";
+import { StoreReporter } from "./lib/store/reporter.ts";
+import { SqliteStore } from "./lib/store/sqlite.ts";
+import { type Store, StoreError } from "./lib/store/store.ts";
 
 const USAGE = `charla server ${VERSION}: a TCP chat server with an operator console
 
@@ -55,7 +59,21 @@ How it behaves:
       --room <#name>        the room everyone starts in (default #lobby)
       --history <n>         lines of a room's history shown on joining it
                             (default 50; 0 for none)
+      --motd <file>         a message of the day, shown after the welcome
+                            (needs --allow-read)
       --json                log events as JSON lines, for jq and log collectors
+
+Keeping things:
+      --db <file>           keep history, topics and bans in this SQLite file
+                            (needs --allow-read and --allow-write for it and
+                            its directory); without it they are lost at exit
+      --history-keep <n>    lines kept per room, older ones pruned (default 10000)
+      --db-max-size <bytes> largest the file may grow to (such as 500M); past
+                            it, writes fail as on a full disk and the chat goes on
+
+Who may come in:
+      --password-file <file>  clients must first send /pass and the password in
+                            this file (needs --allow-read); use it with TLS
 
 Limits:
       --max-clients <n>     most clients at once (default 1024)
@@ -74,13 +92,15 @@ Limits:
   -V, --version             show the version
 
 The operator types on stdin: text goes to every client; /to <id|name> <text>,
-/list, /kick <id|name> [reason], /quit, /help. Ctrl-C shuts down gracefully
+/list, /kick <id|name> [reason], /ban <name|address|cidr> [duration] [reason],
+/unban, /bans, /quit, /help. Ctrl-C shuts down gracefully
 (twice: at once). The first line printed is always "listening on <address>".
 
 Examples:
   deno run --allow-net server.ts
   deno run --allow-net server.ts --relay --host 0.0.0.0 --allow 192.0.2.0/24
-  deno run --allow-net --allow-read server.ts -r --tls-cert cert.pem --tls-key key.pem`;
+  deno run --allow-net --allow-read server.ts -r --tls-cert cert.pem --tls-key key.pem
+  deno run --allow-net --allow-read=chat --allow-write=chat server.ts -r --db chat/charla.db`;
 
 const OPTIONS = {
   host: { type: "string", short: "H" },
@@ -91,6 +111,11 @@ const OPTIONS = {
   relay: { type: "boolean", short: "r" },
   room: { type: "string" },
   history: { type: "string" },
+  "history-keep": { type: "string" },
+  db: { type: "string" },
+  "db-max-size": { type: "string" },
+  "password-file": { type: "string" },
+  motd: { type: "string" },
   json: { type: "boolean" },
   "max-clients": { type: "string" },
   "max-line": { type: "string" },
@@ -113,6 +138,11 @@ interface ServerArgs {
   relay: boolean;
   room: string;
   history: number;
+  historyKeep: number;
+  db: string | undefined;
+  dbMaxSize: number | null;
+  passwordFile: string | undefined;
+  motdFile: string | undefined;
   maxClients: number;
   maxLine: number;
   sendQueue: number;
@@ -127,6 +157,7 @@ function parseServerArgs(args: string[]): ServerArgs {
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   requires(v, "tls-cert", "tls-key");
   requires(v, "tls-key", "tls-cert");
+  requires(v, "db-max-size", "db");
   conflicts(v, [["unix", "tls-cert"], ["unix", "host"], ["unix", "port"]]);
   let access: AccessList;
   try {
@@ -148,6 +179,15 @@ function parseServerArgs(args: string[]): ServerArgs {
     relay: v.relay ?? false,
     room: v.room === undefined ? "#lobby" : parseRoom(v.room),
     history: v.history === undefined ? 50 : parseCount(v.history, "--history", 0),
+    historyKeep: v["history-keep"] === undefined
+      ? 10_000
+      : parseCount(v["history-keep"], "--history-keep", 0),
+    db: v.db,
+    dbMaxSize: v["db-max-size"] === undefined
+      ? null
+      : parseBytes(v["db-max-size"], "--db-max-size", 64 * 1024),
+    passwordFile: v["password-file"],
+    motdFile: v.motd,
     maxClients: v["max-clients"] === undefined
       ? 1024
       : parseCount(v["max-clients"], "--max-clients"),
@@ -176,6 +216,62 @@ function parseRoom(text: string): string {
   return room;
 }
 
+/** Longest message of the day, in bytes: it is sent to everyone who connects. */
+const MAX_MOTD = 16 * 1024;
+
+/** Reads a file named by a flag; a problem is a sentence for `problemLine`. */
+async function readFlagFile(flag: string, path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotCapable
+      ? "reading it needs --allow-read"
+      : error instanceof Deno.errors.NotFound
+      ? "no such file"
+      : (error as Error).message;
+    throw new StartError(`cannot read ${flag} "${path}": ${why}`, { cause: error });
+  }
+}
+
+/** A problem found while starting: one line, exit 1. */
+class StartError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StartError";
+  }
+}
+
+/**
+ * The password in `--password-file`: the file's one line (its line ending is
+ * not part of it). Warns when other users may read the file.
+ */
+async function readPassword(path: string, warn: (text: string) => void): Promise<string> {
+  const text = await readFlagFile("--password-file", path);
+  const password = text.replace(/\r?\n$/, "");
+  if (password === "") throw new StartError(`--password-file "${path}" is empty`);
+  if (/[\r\n]/.test(password)) {
+    throw new StartError(
+      `--password-file "${path}" holds more than one line; put the password alone in it`,
+    );
+  }
+  const mode = (await Deno.stat(path)).mode;
+  if (mode !== null && (mode & 0o077) !== 0) {
+    warn(`--password-file "${path}" can be read by other users; chmod 600 it`);
+  }
+  return password;
+}
+
+/** The lines of `--motd`, without trailing blank lines. */
+async function readMotd(path: string): Promise<string[]> {
+  const text = await readFlagFile("--motd", path);
+  if (new TextEncoder().encode(text).length > MAX_MOTD) {
+    throw new StartError(`--motd "${path}" is larger than ${MAX_MOTD / 1024} KiB`);
+  }
+  const lines = text.split(/\r?\n/);
+  while (lines.length > 0 && lines[lines.length - 1].trim() === "") lines.pop();
+  return lines;
+}
+
 /** Runs the server with these command-line arguments; resolves with the exit code. */
 export async function main(args: string[]): Promise<number> {
   const stderr = new OutputBuffer(Deno.stderr);
@@ -195,14 +291,51 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
 
+  const fail = async (message: string) => {
+    stderr.line(problemLine("server", message));
+    await stderr.drained();
+    return 1;
+  };
+  let password: string | undefined;
+  let motd: string[] = [];
+  try {
+    if (options.passwordFile !== undefined) {
+      password = await readPassword(
+        options.passwordFile,
+        (text) => stderr.line(problemLine("server", `warning: ${text}`)),
+      );
+    }
+    if (options.motdFile !== undefined) motd = await readMotd(options.motdFile);
+  } catch (error) {
+    if (!(error instanceof StartError)) throw error;
+    return await fail(error.message);
+  }
+
   let listener: Deno.Listener;
   try {
     listener = await listen(options.target);
   } catch (error) {
     if (!(error instanceof ListenError)) throw error;
-    stderr.line(problemLine("server", error.message));
-    await stderr.drained();
-    return 1;
+    return await fail(error.message);
+  }
+
+  // Store events wait for the log, which starts with the "listening" line.
+  const reporter = new StoreReporter();
+  let store: Store;
+  if (options.db === undefined) {
+    store = new MemoryStore({ keep: options.historyKeep });
+  } else {
+    try {
+      store = await SqliteStore.open(options.db, {
+        keep: options.historyKeep,
+        maxBytes: options.dbMaxSize,
+        onEvent: reporter.record,
+      });
+    } catch (error) {
+      if (!(error instanceof StoreError)) throw error;
+      listener.close();
+      return await fail(error.message);
+    }
   }
 
   // On a terminal: a prompt with line editing, the log above it, colours.
@@ -228,6 +361,9 @@ export async function main(args: string[]): Promise<number> {
     relay: options.relay,
     defaultRoom: options.room,
     history: options.history,
+    store,
+    motd,
+    password,
     maxClients: options.maxClients,
     maxLine: options.maxLine,
     sendQueue: options.sendQueue,
@@ -238,6 +374,7 @@ export async function main(args: string[]): Promise<number> {
     log,
     signal: shutdown.signal,
   });
+  reporter.attach(log);
   try {
     // Not awaited: the console ending does not end the server.
     if (terminal === null) {
@@ -253,6 +390,9 @@ export async function main(args: string[]): Promise<number> {
     }
     await server.finished;
   } finally {
+    // What the store could not write by now is reported as it closes.
+    await store.close();
+    reporter.close();
     await log.out.drained();
     await terminal?.close();
     for (const signal of signals) Deno.removeSignalListener(signal, onInterrupt);

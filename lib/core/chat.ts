@@ -6,6 +6,7 @@
  * @module
  */
 
+import { BanList, bannedText, hostOf, parseBanMask } from "./bans.ts";
 import { Directory, type IdSource, type NameClaims } from "./directory.ts";
 import { type ServerLog, SILENT_LOG } from "./events.ts";
 import type { ChatEvent, RoomEvent, RoomName } from "./messages.ts";
@@ -14,7 +15,7 @@ import { type Peer, SaidBatch } from "./peer.ts";
 import { Room } from "./room.ts";
 import { Session, whoOf } from "./session.ts";
 import { MemoryStore } from "../store/memory.ts";
-import type { Store } from "../store/store.ts";
+import type { Ban, Store } from "../store/store.ts";
 import { sanitizeText } from "../wire/text.ts";
 
 /** Options for {@linkcode ChatCore}; every one has a default. */
@@ -48,6 +49,11 @@ export interface ChatCoreOptions {
   history?: number;
   /** Where history, topics and bans live. @default a {@linkcode MemoryStore} */
   store?: Store;
+  /**
+   * The message of the day: lines everyone reads after the welcome.
+   * @default none
+   */
+  motd?: readonly string[];
   /** Where events and messages are reported. @default a log that drops everything */
   log?: ServerLog;
   /** Where ids come from (a cluster shares them). @default a counter from 1 */
@@ -79,6 +85,7 @@ export interface CoreSettings {
   readonly flood: number;
   readonly presenceLimit: number;
   readonly history: number;
+  readonly motd: readonly string[];
   readonly slowTimeout: number;
   readonly minProgress: number;
   readonly idleTimeout: number;
@@ -129,6 +136,8 @@ export class ChatCore {
   readonly options: CoreSettings;
   /** Where history, topics and bans live. */
   readonly store: Store;
+  /** The bans in force (kept in the store). */
+  readonly bans: BanList;
   /** Where the operator sees what happens. */
   readonly log: ServerLog;
   /** Set when the server shuts down: nobody is told who leaves then, and nobody joins. */
@@ -157,7 +166,7 @@ export class ChatCore {
   #idleTimer: ReturnType<typeof setInterval> | undefined;
   /** Woken when the last session closes during shutdown. */
   #allClosed: PromiseWithResolvers<void> | null = null;
-  /** Settles once topics are loaded from the store. */
+  /** Settles once topics and bans are loaded from the store. */
   readonly ready: Promise<void>;
 
   /** A core; see {@linkcode ChatCoreOptions}. */
@@ -171,6 +180,7 @@ export class ChatCore {
       flood: nonNegative("flood", options.flood ?? 0),
       presenceLimit: nonNegative("presenceLimit", options.presenceLimit ?? 100),
       history: nonNegative("history", options.history ?? 50),
+      motd: (options.motd ?? []).map(sanitizeText),
       slowTimeout: nonNegative("slowTimeout", options.slowTimeout ?? 500),
       minProgress: nonNegative("minProgress", options.minProgress ?? 64 * 1024),
       idleTimeout: nonNegative("idleTimeout", options.idleTimeout ?? 0),
@@ -178,7 +188,8 @@ export class ChatCore {
     this.directory = new Directory({ ids: options.ids, claims: options.claims });
     this.store = options.store ?? new MemoryStore();
     this.log = options.log ?? SILENT_LOG;
-    this.ready = this.#loadTopics();
+    this.bans = new BanList(this.store);
+    this.ready = Promise.all([this.#loadTopics(), this.bans.load()]).then(() => {});
     if (this.options.idleTimeout > 0) {
       // One sweep for everyone instead of a timer each: cheaper per idle person.
       const every = Math.max(50, Math.min(1000, this.options.idleTimeout / 4));
@@ -215,6 +226,7 @@ export class ChatCore {
    */
   welcome(session: Session): void {
     session.deliver({ type: "welcome", you: whoOf(session), server: "charla" });
+    if (this.options.motd.length > 0) session.deliver({ type: "motd", lines: this.options.motd });
     if (!this.options.relay) {
       this.#aboutConsole(session);
     } else if (session.peer.singleRoom) {
@@ -228,6 +240,7 @@ export class ChatCore {
    */
   resume(session: Session): void {
     session.deliver({ type: "welcome", you: whoOf(session), server: "charla" });
+    if (this.options.motd.length > 0) session.deliver({ type: "motd", lines: this.options.motd });
     if (!this.options.relay) this.#aboutConsole(session);
     for (const room of session.rooms) session.describe(room);
   }
@@ -435,6 +448,64 @@ export class ChatCore {
     this.log.event({ event: "kick", peer: session, reason: clean });
     session.disconnect(clean === "" ? "kicked" : `kicked: ${clean}`);
     return session;
+  }
+
+  /**
+   * Bans a name, an address or a network (`mask`; `#7` or `7`: the name of
+   * client #7) for `durationMs` (none: until lifted), and removes whoever the
+   * ban covers, telling them why. Banning the name of someone here bans their
+   * address too. Returns the bans made and who was removed, or why `mask`
+   * cannot be banned.
+   */
+  ban(
+    mask: string,
+    options: { durationMs?: number; reason?: string } = {},
+  ): { bans: Ban[]; removed: Session[] } | string {
+    const byId = /^#?\d+$/.test(mask) ? this.directory.find(mask) : undefined;
+    const target = byId !== undefined
+      ? { kind: "name" as const, mask: byId.name }
+      : parseBanMask(mask);
+    if (typeof target === "string") return target;
+    const how = { durationMs: options.durationMs, reason: sanitizeText(options.reason ?? "") };
+    const bans = [this.bans.add(target, how)];
+    if (target.kind === "name") {
+      const host = hostOf(this.directory.find(target.mask)?.address ?? "");
+      const address = host === null ? null : parseBanMask(host);
+      if (address !== null && typeof address !== "string" && this.bans.forAddress(host!) === null) {
+        bans.push(this.bans.add(address, how));
+      }
+    }
+    for (const ban of bans) {
+      this.log.event({
+        event: "ban",
+        mask: ban.mask,
+        kind: ban.kind,
+        reason: ban.reason,
+        until: ban.until,
+      });
+    }
+    const removed: Session[] = [];
+    for (const session of [...this.directory.entries()]) {
+      const ban = this.bannedSession(session);
+      if (ban === null || session.leaving !== null) continue;
+      session.deliver({ type: "closing", reason: "banned", text: bannedText(ban) });
+      session.disconnect(ban.reason === "" ? "banned" : `banned: ${ban.reason}`);
+      removed.push(session);
+    }
+    return { bans, removed };
+  }
+
+  /** Lifts the ban on `mask`; returns it, or null when there was none. */
+  unban(mask: string): Ban | null {
+    const ban = this.bans.remove(mask);
+    if (ban !== null) this.log.event({ event: "unban", mask: ban.mask });
+    return ban;
+  }
+
+  /** The ban that covers a connected person (by name or address), or null. */
+  bannedSession(session: Session): Ban | null {
+    const host = hostOf(session.address);
+    return this.bans.forName(session.name) ?? (host === null ? null : this.bans.forAddress(host));
   }
 
   /**
