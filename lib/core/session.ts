@@ -46,8 +46,11 @@ const scratch = new ByteBuilder(1024);
 export interface Replay {
   /** Encoded lines of the room that arrived meanwhile, in order. */
   readonly held: unknown[];
-  /** Replays of this room not yet answered (a `/history` during the join's replay). */
-  waiting: number;
+  /**
+   * What to do once it ended: a `/history` asked meanwhile runs then, so that
+   * its answer includes what was held rather than repeating it.
+   */
+  readonly after: (() => void)[];
 }
 
 /** A connected person. */
@@ -378,12 +381,15 @@ export class Session implements Who, PeerInfo {
    */
   #replay(room: Room, count: number, none?: () => void): void {
     if (count <= 0) return;
+    const pending = this.replaying?.get(room);
+    if (pending !== undefined) {
+      pending.after.push(() => this.#replay(room, count, none));
+      return;
+    }
     const recent = this.#core.store.recent(room.name, count);
     if (!(recent instanceof Promise)) return this.#sendHistory(room, recent, none);
-    const replays = this.replaying ??= new Map();
-    let replay = replays.get(room);
-    if (replay === undefined) replays.set(room, replay = { held: [], waiting: 0 });
-    replay.waiting++;
+    const replay: Replay = { held: [], after: [] };
+    (this.replaying ??= new Map()).set(room, replay);
     const end = (lines: HistoryLine[]) => this.#endReplay(room, replay, lines, none);
     recent.then(end, () => end([]));
   }
@@ -391,11 +397,11 @@ export class Session implements Who, PeerInfo {
   #endReplay(room: Room, replay: Replay, lines: HistoryLine[], none?: () => void): void {
     // Gone, or left the room (and maybe came back: a new replay) meanwhile.
     if (this.#gone || this.replaying?.get(room) !== replay) return;
-    this.#sendHistory(room, lines, none);
-    if (--replay.waiting > 0) return; // another replay of this room is still under way
     this.replaying.delete(room);
     if (this.replaying.size === 0) this.replaying = null;
+    this.#sendHistory(room, lines, none);
     for (const encoded of replay.held) this.peer.send(encoded);
+    for (const next of replay.after) next();
   }
 
   #sendHistory(room: Room, lines: HistoryLine[], none?: () => void): void {
