@@ -724,7 +724,9 @@ export class SqliteStore implements Store, AsyncDisposable {
       this.#worker = null;
       const { promise, resolve } = Promise.withResolvers<void>();
       worker.onmessage = (event: MessageEvent<WriterReply>) => {
-        if (event.data.type === "closed") resolve();
+        // A prune that ran after the last commit is still reported.
+        if (event.data.type === "pruned") this.#onReply(event.data);
+        else if (event.data.type === "closed") resolve();
       };
       worker.onerror = (event) => {
         event.preventDefault();
