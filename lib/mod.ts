@@ -10,6 +10,8 @@
  *   is made of (reconnecting, an outbox).
  * - Events ({@linkcode ChatEvent}) and commands ({@linkcode Command}) are typed;
  *   they are also the JSON protocol.
+ * - History, topics and bans live in a {@linkcode Store}: {@linkcode MemoryStore}
+ *   by default, {@linkcode SqliteStore} to keep them across restarts.
  *
  * @example A room and two bots
  * ```ts
@@ -60,8 +62,21 @@ export {
 export { AccessList } from "./net/cidr.ts";
 export { type ConnectionHandler, Gate } from "./net/acceptor.ts";
 export { listen, ListenError, type ListenTarget } from "./net/listen.ts";
+export {
+  type PasswordVerdict,
+  ServerPassword,
+  type ServerPasswordOptions,
+} from "./net/password.ts";
 export { runOperatorLine } from "./operator.ts";
 export { MemoryStore } from "./store/memory.ts";
-export type { Ban, Store, StoredTopic, StoreEvent, StoreOptions } from "./store/store.ts";
+export { SqliteStore, type SqliteStoreOptions } from "./store/sqlite.ts";
+export {
+  type Ban,
+  type Store,
+  type StoredTopic,
+  StoreError,
+  type StoreEvent,
+  type StoreOptions,
+} from "./store/store.ts";
 export { ServerConsole } from "./terminal/server_console.ts";
 export { VERSION } from "./version.ts";
