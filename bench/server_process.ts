@@ -31,6 +31,11 @@ async function charlaCommand(): Promise<string[]> {
   if (words[0] !== "deno") throw new Error(`Unexpected server task: ${config.tasks.server}`);
   return words.slice(1).map((w) => w.endsWith(".ts") ? new URL(w, root).pathname : w);
 }
+/** `deno run … server.ts` with `flags` before the script. */
+function withFlags(command: string[], flags: string[]): string[] {
+  return [...command.slice(0, -1), ...flags, command[command.length - 1]];
+}
+
 /** The comparison peer: the expert Node relay. */
 const NODE_RELAY = new URL("./peers/node_relay.mjs", import.meta.url).pathname;
 
@@ -49,6 +54,12 @@ export interface ServerOptions {
    * @default {[]}
    */
   charlaArgs?: string[];
+  /**
+   * More `deno run` flags for charla (before the script): the permissions
+   * some of its arguments need, such as `--allow-read`/`--allow-write` for `--db`.
+   * @default {[]}
+   */
+  charlaFlags?: string[];
 }
 
 /** A running server; dispose of it with `await using` (stops it and removes its files). */
@@ -104,7 +115,12 @@ export class ServerProcess implements AsyncDisposable {
     args.push("--max-clients", String(options.maxClients ?? 20_000));
     if (options.relay) args.push("--relay");
     const command = kind === "charla"
-      ? [Deno.execPath(), ...await charlaCommand(), ...args, ...options.charlaArgs ?? []]
+      ? [
+        Deno.execPath(),
+        ...withFlags(await charlaCommand(), options.charlaFlags ?? []),
+        ...args,
+        ...options.charlaArgs ?? [],
+      ]
       : ["node", NODE_RELAY, ...args];
     const dir = await Deno.makeTempDir({ prefix: `charla-bench-${kind}-` });
     const child = new Deno.Command("sh", {

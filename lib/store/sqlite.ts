@@ -588,10 +588,15 @@ export class SqliteStore implements Store, AsyncDisposable {
       case "written": {
         const flight = this.#flight;
         if (flight === null) break;
+        // This batch's promise, taken before #written() may send the next
+        // batch (which gets a promise of its own): resolving that one instead
+        // would tell close() a batch landed while it is still at the writer.
+        const landed = this.#landed;
         this.#flight = null;
+        this.#landed = null;
         if (reply.ok) this.#written(flight);
         else this.#fail(flight, reply.code, reply.message);
-        this.#landed?.resolve(reply.ok);
+        landed?.resolve(reply.ok);
         break;
       }
       case "closed":
@@ -716,7 +721,7 @@ export class SqliteStore implements Store, AsyncDisposable {
     if (this.#flight !== null) await this.#landed!.promise;
     while (this.#pendingSince !== null) {
       this.#send();
-      if (!await this.#landed!.promise) break;
+      if (this.#landed === null || !await this.#landed.promise) break;
     }
     const unwritten = this.#queue.length - this.#head + this.#dropped;
     if (this.#worker !== null) {
