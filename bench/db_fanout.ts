@@ -9,6 +9,7 @@
  * ```sh
  * deno run --allow-net --allow-run --allow-read --allow-write --allow-env --allow-sys bench/db_fanout.ts
  * deno run … bench/db_fanout.ts --quick          # smaller sizes, one run each
+ * deno run … bench/db_fanout.ts --clients 10,100 --runs 5   # some sizes (by N), 5 runs each
  * ```
  *
  * For `deno task bench` (bench/main.ts), {@linkcode dbFanoutRuns} gives each
@@ -100,7 +101,11 @@ function median(values: number[]): number {
 }
 
 /** Runs every size `runs` times per setting, alternating; prints and returns the table. */
-export async function benchDbFanout(quick: boolean, runs: number): Promise<number> {
+export async function benchDbFanout(
+  quick: boolean,
+  runs: number,
+  clients?: number[],
+): Promise<number> {
   let failed = 0;
   const rows: string[][] = [[
     "fan-out",
@@ -111,6 +116,7 @@ export async function benchDbFanout(quick: boolean, runs: number): Promise<numbe
     "with --db",
   ]];
   for (const params of fanoutSizes(quick)) {
+    if (clients !== undefined && !clients.includes(params.clients)) continue;
     const label = `N=${params.clients} S=${params.senders} L=${params.lines.toLocaleString("en")}`;
     const figures: Record<string, { rate: number[]; cpu: number[] }> = {
       "without --db": { rate: [], cpu: [] },
@@ -161,12 +167,17 @@ export async function benchDbFanout(quick: boolean, runs: number): Promise<numbe
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { quick: { type: "boolean", default: false }, runs: { type: "string" } },
+    options: {
+      quick: { type: "boolean", default: false },
+      runs: { type: "string" },
+      clients: { type: "string" },
+    },
   });
+  const clients = values.clients?.split(",").map(Number);
   const runs = Number(values.runs ?? (values.quick ? 1 : 3));
   console.log(
     `charla fan-out with and without --db: deno ${Deno.version.deno}` +
       (values.quick ? " (quick)" : "") + `, median of ${runs}`,
   );
-  Deno.exit(await benchDbFanout(values.quick, runs) > 0 ? 1 : 0);
+  Deno.exit(await benchDbFanout(values.quick, runs, clients) > 0 ? 1 : 0);
 }

@@ -20,8 +20,21 @@
  */
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import type { HistoryLine } from "../core/messages.ts";
 import type { Ban, StoredTopic } from "./store.ts";
+
+/**
+ * A batch's lines by column. Cloning a few arrays of strings to the writer
+ * costs the chat thread a fraction of what an array of objects does (each
+ * object's keys are written again); measured here, about 150-400 ns a line
+ * against 600-1,500.
+ */
+export interface LineColumns {
+  readonly rooms: readonly string[];
+  readonly times: readonly number[];
+  readonly names: readonly string[];
+  readonly kinds: readonly string[];
+  readonly texts: readonly string[];
+}
 
 /** A ban to write (`ban`), or to delete (`ban` null) by `mask`. */
 export interface BanWrite {
@@ -43,7 +56,7 @@ export type WriterRequest =
   | {
     readonly type: "write";
     readonly first: number;
-    readonly lines: readonly HistoryLine[];
+    readonly lines: LineColumns;
     readonly topics: readonly StoredTopic[];
     readonly bans: readonly BanWrite[];
   }
@@ -73,6 +86,8 @@ interface Connection {
   readonly begin: StatementSync;
   readonly commit: StatementSync;
   readonly insertLine: StatementSync;
+  /** {@linkcode ROWS_PER_INSERT} rows in one statement: fewer calls into SQLite. */
+  readonly insertLines: StatementSync;
   readonly putTopic: StatementSync;
   readonly putBan: StatementSync;
   readonly deleteBan: StatementSync;
@@ -105,6 +120,19 @@ export function runWriter(
 ): void {
   /** How long a write waits for a lock another program holds before it fails (and is retried). */
   const BUSY_TIMEOUT_MS = 5_000;
+  /**
+   * Rows per INSERT statement when a batch is large: one call into SQLite for
+   * 50 rows instead of 50 (about a quarter less time a row, measured here).
+   */
+  const ROWS_PER_INSERT = 50;
+  /**
+   * WAL pages before SQLite copies them back into the database: 10,000 pages
+   * (about 40 MB) rather than its 1,000, so that the pages every commit
+   * touches (the ends of the table and of its index) are copied once per many
+   * commits, not once per few. It made inserts about a third cheaper here.
+   * `journal_size_limit` gives the space back after each checkpoint.
+   */
+  const WAL_PAGES = 10_000;
   /** Expired bans are deleted at most this often. */
   const EXPIRED_BANS_EVERY_MS = 3_600_000;
 
@@ -155,6 +183,7 @@ export function runWriter(
       // being killed; only a power loss or OS crash can take the last commits back.
       // FULL would fsync every group commit, for a promise the README does not make.
       db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL");
+      db.exec(`PRAGMA wal_autocheckpoint = ${WAL_PAGES}; PRAGMA journal_size_limit = 67108864`);
       if (settings.maxBytes !== null) {
         const { page_size } = db.prepare("PRAGMA page_size").get() as { page_size: number };
         db.exec(
@@ -169,6 +198,10 @@ export function runWriter(
         // OR IGNORE: a retry after a commit whose outcome was unknown must not fail forever.
         insertLine: db.prepare(
           "INSERT OR IGNORE INTO lines (id, room, time, name, kind, text) VALUES (?, ?, ?, ?, ?, ?)",
+        ),
+        insertLines: db.prepare(
+          "INSERT OR IGNORE INTO lines (id, room, time, name, kind, text) VALUES " +
+            Array(ROWS_PER_INSERT).fill("(?, ?, ?, ?, ?, ?)").join(", "),
         ),
         putTopic: db.prepare(
           "INSERT OR REPLACE INTO topics (room, topic, by, time) VALUES (?, ?, ?, ?)",
@@ -206,10 +239,23 @@ export function runWriter(
       const c = connect();
       c.begin.run();
       try {
-        const { first, lines } = request;
-        for (let i = 0; i < lines.length; i++) {
-          const line = lines[i];
-          c.insertLine.run(first + i, line.room, line.time, line.from, line.kind, line.text);
+        const { first, lines: { rooms, times, names, kinds, texts } } = request;
+        const n = texts.length;
+        const args: (string | number)[] = new Array(ROWS_PER_INSERT * 6);
+        let i = 0;
+        for (; i + ROWS_PER_INSERT <= n; i += ROWS_PER_INSERT) {
+          for (let j = 0, k = 0; j < ROWS_PER_INSERT; j++) {
+            args[k++] = first + i + j;
+            args[k++] = rooms[i + j];
+            args[k++] = times[i + j];
+            args[k++] = names[i + j];
+            args[k++] = kinds[i + j];
+            args[k++] = texts[i + j];
+          }
+          c.insertLines.run(...args);
+        }
+        for (; i < n; i++) {
+          c.insertLine.run(first + i, rooms[i], times[i], names[i], kinds[i], texts[i]);
         }
         for (const t of request.topics) c.putTopic.run(t.room, t.topic, t.by, t.time);
         for (const { mask, ban } of request.bans) {
@@ -236,14 +282,14 @@ export function runWriter(
   }
 
   /** Adds a commit's lines to the rooms' row counts. */
-  function count(lines: readonly HistoryLine[]): void {
+  function count(lines: LineColumns): void {
     const added = new Map<string, { room: string; n: number }>();
     let spelling: string | undefined;
     let tally = { room: "", n: 0 };
-    for (const line of lines) {
+    for (const room of lines.rooms) {
       // Lines of one room come in runs: look the room up once per run.
-      if (line.room !== spelling) {
-        spelling = line.room;
+      if (room !== spelling) {
+        spelling = room;
         const key = spelling.toLowerCase();
         const known = added.get(key);
         if (known === undefined) added.set(key, tally = { room: spelling, n: 0 });

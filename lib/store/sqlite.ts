@@ -39,6 +39,7 @@ import {
 } from "./store.ts";
 import {
   type BanWrite,
+  type LineColumns,
   type WriterReply,
   type WriterRequest,
   writerUrl,
@@ -232,6 +233,9 @@ export class SqliteStore implements Store, AsyncDisposable {
 
   /** Rings by lower-cased room name. */
   readonly #rooms = new Map<string, RoomCache>();
+  /** The room last looked up, as spelled then, and its cache (never dropped from `#rooms`). */
+  #lastRoom: string | null = null;
+  #lastCache: RoomCache | null = null;
   /** By lower-cased room name: what `topics()` answers. */
   readonly #topics = new Map<string, StoredTopic>();
   /** By lower-cased mask: what `bans()` answers (filtered for expiry). */
@@ -556,7 +560,7 @@ export class SqliteStore implements Store, AsyncDisposable {
     this.#post({
       type: "write",
       first: flight.first,
-      lines: flight.lines,
+      lines: columns(flight.lines),
       topics: flight.topics,
       bans: flight.bans,
     });
@@ -757,12 +761,16 @@ export class SqliteStore implements Store, AsyncDisposable {
 
   /** The room's cache, made (empty, not known complete) if it has none. */
   #cache(room: RoomName): RoomCache {
+    // A room's lines come in runs, under one spelling: no key to make for those.
+    if (room === this.#lastRoom) return this.#lastCache!;
     const key = room.toLowerCase();
     let cache = this.#rooms.get(key);
     if (cache === undefined) {
       cache = { ring: new HistoryRing<Kept>(this.#cacheLines), complete: false };
       this.#rooms.set(key, cache);
     }
+    this.#lastRoom = room;
+    this.#lastCache = cache;
     return cache;
   }
 
@@ -1031,6 +1039,25 @@ function describeWriteFailure(path: string, code: number | null, message: string
   }
   return `Cannot write to the database "${path}": ${message}; ${advice}. ` +
     `The chat goes on; unwritten lines are kept in memory and written when it works again`;
+}
+
+/** Lines by column, for the writer (see {@linkcode LineColumns}). */
+function columns(lines: readonly HistoryLine[]): LineColumns {
+  const n = lines.length;
+  const rooms: string[] = new Array(n);
+  const times: number[] = new Array(n);
+  const names: string[] = new Array(n);
+  const kinds: string[] = new Array(n);
+  const texts: string[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const line = lines[i];
+    rooms[i] = line.room;
+    times[i] = line.time;
+    names[i] = line.from;
+    kinds[i] = line.kind;
+    texts[i] = line.text;
+  }
+  return { rooms, times, names, kinds, texts };
 }
 
 /** A row as a history line. */
