@@ -9,6 +9,7 @@ set -euo pipefail
 
 # command -> Debian package. Add a line when a test starts using a new program.
 NEEDED=(
+  "chromium:chromium"
   "nc:netcat-openbsd"
   "redis-server:redis-server"
   "openssl:openssl"

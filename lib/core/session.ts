@@ -66,7 +66,9 @@ export class Session implements Who, PeerInfo {
   readonly connectedAt: number = Date.now();
   /**
    * `performance.now()` at the last complete line: what the idle timeout
-   * measures (bytes that never make a line do not count as activity).
+   * measures (bytes that never make a line do not count as activity). The
+   * transport sets it, from the time of the read that brought the line: one
+   * clock call per read, not per line.
    */
   lastActive: number = performance.now();
   /** The rooms this person is in, in the order joined (a line client: at most one). */
@@ -162,7 +164,6 @@ export class Session implements Who, PeerInfo {
    */
   sayIn(room: Room | null, buf: Uint8Array, start: number, end: number, kind: LineKind): void {
     if (this.leaving !== null) return;
-    this.lastActive = performance.now();
     if (isBlank(buf, start, end)) return;
     if (this.#bucket !== null && !this.#withinFloodLimit(this.#bucket)) return;
     const core = this.#core;

@@ -196,6 +196,7 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
   // What the connection's read loop calls.
 
   line(buf: Uint8Array, start: number, end: number): void {
+    this.session.lastActive = this.connection.lastActive; // the time of the read
     if (this.#queued !== null) {
       this.#queued.push(buf.slice(start, end));
       return;

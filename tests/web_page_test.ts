@@ -1,0 +1,172 @@
+/**
+ * The web page (web/) in a real chromium, served as charla will serve it (the
+ * same files, under the same Content-Security-Policy) but with no chat server
+ * behind `/ws`: everything here is what the page does on its own, before and
+ * without a connection. Chatting through the real server is tested with the
+ * server's web transport.
+ */
+
+import assert from "node:assert/strict";
+import { Browser, type Page } from "./_browser.ts";
+
+/** The policy charla sends with the page: nothing inline, nothing from elsewhere. */
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
+  "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+const WEB = new URL("../web/", import.meta.url);
+const TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+};
+
+/** Serves web/ on loopback; `/ws` is refused, as by a server that is down. */
+function serveWeb(): Deno.HttpServer<Deno.NetAddr> {
+  return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    const path = new URL(request.url).pathname;
+    const name = path === "/" ? "index.html" : path.slice(1);
+    const type = TYPES[name.slice(name.lastIndexOf("."))];
+    if (!/^[a-z_]+\.[a-z]+$/.test(name) || type === undefined) {
+      return new Response("not found", { status: 404 });
+    }
+    try {
+      const body = await Deno.readFile(new URL(name, WEB));
+      return new Response(body, {
+        headers: { "content-type": type, "content-security-policy": CSP },
+      });
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return new Response("not found", { status: 404 });
+      throw error;
+    }
+  });
+}
+
+/** What went wrong in the page, apart from the refused WebSocket (no server here). */
+function unexpected(page: Page): string[] {
+  return page.errors().filter((e) =>
+    !/^log: WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/ws' failed/.test(e)
+  );
+}
+
+Deno.test("web page without a chat server", async (t) => {
+  await using server = serveWeb();
+  await using browser = await Browser.launch();
+  const url = `http://127.0.0.1:${server.addr.port}/`;
+  const page = await browser.newPage();
+  await page.setViewport(1000, 700);
+
+  await t.step("web page loads under the strict CSP and asks for a name", async () => {
+    await page.goto(url);
+    await page.waitFor("#name-dialog[open]");
+    assert.equal(await page.evaluate("document.activeElement.id"), "name");
+    assert.deepEqual(unexpected(page), []);
+    // The page did try: the refused WebSocket is the only thing reported.
+    await page.waitFor("#status.offline", { text: "offline" });
+    assert.ok(page.errors().some((e) => e.includes("/ws' failed")), page.errors().join("\n"));
+  });
+
+  await t.step("web page refuses a bad name in the dialog and keeps asking", async () => {
+    await page.type("#name", "ana maría");
+    await page.waitFor("#name-problem", { text: "no spaces" });
+    assert.equal(await page.evaluate("document.getElementById('name-dialog').open"), true);
+  });
+
+  await t.step("web page remembers the name across a reload", async () => {
+    await page.evaluate("document.getElementById('name').value = ''");
+    await page.type("#name", "ana");
+    assert.equal(await page.evaluate("document.getElementById('name-dialog').open"), false);
+    assert.equal(await page.evaluate("localStorage.getItem('charla.name')"), "ana");
+    await page.reload();
+    await page.waitFor("#status.offline");
+    assert.equal(await page.evaluate("document.getElementById('name-dialog').open"), false);
+    assert.equal(await page.evaluate("document.activeElement.id"), "box");
+  });
+
+  await t.step("web page queues lines typed offline, shown as text and marked queued", async () => {
+    const hostile = "<img src=x onerror=alert(1)>";
+    await page.type("#box", hostile);
+    await page.type("#box", "/me waits");
+    const queued = await page.waitFor(".log .queued", { text: "waits" });
+    assert.match(queued, /ana waits\s*queued$/);
+    const first = await page.evaluate<string>("document.querySelector('.log .queued').textContent");
+    assert.ok(first.includes(`ana: ${hostile}`), first);
+    assert.equal(await page.evaluate("document.querySelectorAll('.log .queued').length"), 2);
+    assert.equal(await page.evaluate("document.querySelectorAll('#logs img').length"), 0);
+    assert.equal(await page.evaluate("document.getElementById('retry').hidden"), false);
+    assert.equal(await page.evaluate("document.getElementById('box').value"), "");
+    // Up brings back the last line sent, as in the terminal client.
+    await page.press("ArrowUp");
+    assert.equal(await page.evaluate("document.getElementById('box').value"), "/me waits");
+    await page.screenshot("page-offline-desktop");
+    assert.deepEqual(unexpected(page), []);
+  });
+
+  await t.step("web page labels its fields and gives the log to screen readers", async () => {
+    const unlabelled = await page.evaluate<string[]>(
+      `[...document.querySelectorAll("input, button")]
+        .filter((el) => (el.labels?.length ?? 0) === 0 && el.textContent.trim() === "")
+        .map((el) => el.id)`,
+    );
+    assert.deepEqual(unlabelled, []);
+    const log = await page.evaluate<string[]>(
+      `[...document.querySelectorAll(".log:not([hidden])")]
+        .map((l) => [l.getAttribute("role"), l.getAttribute("aria-live"), l.getAttribute("aria-label")].join(" "))`,
+    );
+    assert.deepEqual(log, ["log polite Messages in #lobby"]);
+    // Tab from the box reaches the Send button next.
+    await page.focus("#box");
+    await page.press("Tab");
+    assert.equal(await page.evaluate("document.activeElement.textContent"), "Send");
+  });
+
+  await t.step("web page follows the system's dark scheme", async () => {
+    const background = "getComputedStyle(document.body).backgroundColor";
+    assert.equal(await page.evaluate(background), "rgb(255, 255, 255)");
+    await page.setColorScheme("dark");
+    assert.equal(await page.evaluate(background), "rgb(22, 24, 29)");
+    await page.screenshot("page-offline-dark");
+    await page.setColorScheme("light");
+  });
+
+  await t.step("web page fits a phone screen, with rooms and people behind a button", async () => {
+    await page.setViewport(375, 667, { mobile: true, deviceScaleFactor: 2 });
+    await page.reload();
+    await page.waitFor("#status.offline");
+    assert.equal(await page.evaluate("innerWidth"), 375);
+    assert.ok(
+      await page.evaluate<number>("document.documentElement.scrollWidth") <= 375,
+      "nothing sticks out sideways",
+    );
+    const inView = await page.evaluate<string[]>(
+      `["#menu", "#title", "#box", "#send button"].filter((s) => {
+        const r = document.querySelector(s).getBoundingClientRect();
+        return !(r.width > 0 && r.left >= 0 && r.right <= innerWidth && r.top >= 0 && r.bottom <= innerHeight);
+      })`,
+    );
+    assert.deepEqual(inView, [], "these are not wholly on screen");
+    assert.equal(
+      await page.evaluate("getComputedStyle(document.getElementById('side')).display"),
+      "none",
+    );
+    await page.screenshot("page-phone");
+    await page.focus("#menu");
+    await page.press("Enter");
+    await page.waitFor("#side.open");
+    assert.equal(
+      await page.evaluate("document.getElementById('menu').getAttribute('aria-expanded')"),
+      "true",
+    );
+    assert.notEqual(
+      await page.evaluate("getComputedStyle(document.getElementById('side')).display"),
+      "none",
+    );
+    await page.screenshot("page-phone-menu");
+    await page.press("Escape");
+    assert.equal(
+      await page.evaluate("document.getElementById('side').classList.contains('open')"),
+      false,
+    );
+    assert.equal(await page.evaluate("document.activeElement.id"), "menu");
+    assert.deepEqual(unexpected(page), []);
+  });
+});
