@@ -72,7 +72,8 @@ Keeping things:
                             it, writes fail as on a full disk and the chat goes on
 
 Who may come in:
-      --password-file <file>  clients must first send /pass and the password in
+      --password-file <file>
+                            clients must first send /pass and the password in
                             this file (needs --allow-read); use it with TLS
 
 Limits:
@@ -93,8 +94,7 @@ Limits:
 
 The operator types on stdin: text goes to every client; /to <id|name> <text>,
 /list, /kick <id|name> [reason], /ban <name|address|cidr> [duration] [reason],
-/unban, /bans, /quit, /help. Ctrl-C shuts down gracefully
-(twice: at once). The first line printed is always "listening on <address>".
+/unban, /bans, /quit, /help. Ctrl-C shuts down gracefully (twice: at once). The first line printed is always "listening on <address>".
 
 Examples:
   deno run --allow-net server.ts
