@@ -196,7 +196,8 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
   // What the connection's read loop calls.
 
   line(buf: Uint8Array, start: number, end: number): void {
-    this.session.lastActive = this.connection.lastActive; // the time of the read
+    // The time of the read (before the password there is no session yet).
+    if (this.session !== undefined) this.session.lastActive = this.connection.lastActive;
     if (this.#queued !== null) {
       this.#queued.push(buf.slice(start, end));
       return;
@@ -236,8 +237,14 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
     clearTimeout(this.#loginTimer);
     const session = this.session as Session | undefined;
     try {
-      if (error !== undefined && session !== undefined) {
-        this.#core.log.event({ event: "error", peer: session, message: message(error) });
+      if (error !== undefined) {
+        this.#core.log.event({
+          event: "error",
+          peer: session ?? null,
+          message: session === undefined
+            ? `${this.connection.remote}: ${message(error)}`
+            : message(error),
+        });
       }
       session?.closed(this.connection.reason ?? reason);
       // Replies still queued (say, to a /who just before the end of input) go out first.
