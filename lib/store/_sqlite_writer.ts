@@ -23,17 +23,17 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { Ban, StoredTopic } from "./store.ts";
 
 /**
- * A batch's lines by column. Cloning a few arrays of strings to the writer
- * costs the chat thread a fraction of what an array of objects does (each
- * object's keys are written again); measured here, about 150-400 ns a line
- * against 600-1,500.
+ * A batch's lines as the writer gets them: their texts, and the room, name,
+ * kind and time once per run of lines that share them (what one person said
+ * in one read comes together, so runs are long when traffic is heavy).
+ * Copying to the writer thread costs both threads by the values copied: an
+ * array of line objects cost about twice as much on the chat thread and
+ * three times as much in the writer, each object's keys written and read again.
  */
 export interface LineColumns {
-  readonly rooms: readonly string[];
-  readonly times: readonly number[];
-  readonly names: readonly string[];
-  readonly kinds: readonly string[];
   readonly texts: readonly string[];
+  /** `[room, name, kind, time, count]` for each run of lines, in order. */
+  readonly runs: readonly (readonly [string, string, string, number, number])[];
 }
 
 /** A ban to write (`ban`), or to delete (`ban` null) by `mask`. */
@@ -239,23 +239,29 @@ export function runWriter(
       const c = connect();
       c.begin.run();
       try {
-        const { first, lines: { rooms, times, names, kinds, texts } } = request;
-        const n = texts.length;
+        const { first, lines: { texts, runs } } = request;
+        // Whole statements of ROWS_PER_INSERT rows, then the rest one by one.
+        const whole = texts.length - texts.length % ROWS_PER_INSERT;
         const args: (string | number)[] = new Array(ROWS_PER_INSERT * 6);
+        let k = 0;
         let i = 0;
-        for (; i + ROWS_PER_INSERT <= n; i += ROWS_PER_INSERT) {
-          for (let j = 0, k = 0; j < ROWS_PER_INSERT; j++) {
-            args[k++] = first + i + j;
-            args[k++] = rooms[i + j];
-            args[k++] = times[i + j];
-            args[k++] = names[i + j];
-            args[k++] = kinds[i + j];
-            args[k++] = texts[i + j];
+        for (const [room, name, kind, time, count] of runs) {
+          for (const end = i + count; i < end; i++) {
+            if (i >= whole) {
+              c.insertLine.run(first + i, room, time, name, kind, texts[i]);
+              continue;
+            }
+            args[k++] = first + i;
+            args[k++] = room;
+            args[k++] = time;
+            args[k++] = name;
+            args[k++] = kind;
+            args[k++] = texts[i];
+            if (k === args.length) {
+              c.insertLines.run(...args);
+              k = 0;
+            }
           }
-          c.insertLines.run(...args);
-        }
-        for (; i < n; i++) {
-          c.insertLine.run(first + i, rooms[i], times[i], names[i], kinds[i], texts[i]);
         }
         for (const t of request.topics) c.putTopic.run(t.room, t.topic, t.by, t.time);
         for (const { mask, ban } of request.bans) {
@@ -286,8 +292,8 @@ export function runWriter(
     const added = new Map<string, { room: string; n: number }>();
     let spelling: string | undefined;
     let tally = { room: "", n: 0 };
-    for (const room of lines.rooms) {
-      // Lines of one room come in runs: look the room up once per run.
+    for (const [room, , , , n] of lines.runs) {
+      // A room's lines come in runs: look the room up once per run.
       if (room !== spelling) {
         spelling = room;
         const key = spelling.toLowerCase();
@@ -295,7 +301,7 @@ export function runWriter(
         if (known === undefined) added.set(key, tally = { room: spelling, n: 0 });
         else tally = known;
       }
-      tally.n++;
+      tally.n += n;
     }
     for (const [key, { room, n }] of added) {
       const rows = rooms.get(key);

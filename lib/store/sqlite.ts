@@ -1041,23 +1041,22 @@ function describeWriteFailure(path: string, code: number | null, message: string
     `The chat goes on; unwritten lines are kept in memory and written when it works again`;
 }
 
-/** Lines by column, for the writer (see {@linkcode LineColumns}). */
+/** Lines as the writer takes them (see {@linkcode LineColumns}). */
 function columns(lines: readonly HistoryLine[]): LineColumns {
   const n = lines.length;
-  const rooms: string[] = new Array(n);
-  const times: number[] = new Array(n);
-  const names: string[] = new Array(n);
-  const kinds: string[] = new Array(n);
   const texts: string[] = new Array(n);
+  const runs: [string, string, string, number, number][] = [];
+  let run: [string, string, string, number, number] | null = null;
   for (let i = 0; i < n; i++) {
     const line = lines[i];
-    rooms[i] = line.room;
-    times[i] = line.time;
-    names[i] = line.from;
-    kinds[i] = line.kind;
     texts[i] = line.text;
+    if (
+      run !== null && run[0] === line.room && run[1] === line.from && run[2] === line.kind &&
+      run[3] === line.time
+    ) run[4]++;
+    else runs.push(run = [line.room, line.from, line.kind, line.time, 1]);
   }
-  return { rooms, times, names, kinds, texts };
+  return { texts, runs };
 }
 
 /** A row as a history line. */
