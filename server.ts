@@ -20,6 +20,7 @@ import {
   parseBytes,
   parseCount,
   parseFlags,
+  parseHostPort,
   parsePort,
   parseRate,
   parseSeconds,
@@ -36,6 +37,7 @@ import { checkRoomName } from "./lib/core/names.ts";
 import { DEFAULT_MAX_LINE } from "./lib/wire/frame.ts";
 import { listen, ListenError, type ListenTarget } from "./lib/net/listen.ts";
 import { Styler, terminalColorDepth } from "./lib/terminal/style.ts";
+import { ircTransport } from "./lib/transports/irc.ts";
 import { VERSION } from "./lib/version.ts";
 import { MemoryStore } from "./lib/store/memory.ts";
 import { StoreReporter } from "./lib/store/reporter.ts";
@@ -73,8 +75,18 @@ Keeping things:
 
 Who may come in:
       --password-file <file>
-                            clients must first send /pass and the password in
-                            this file (needs --allow-read); use it with TLS
+                            every client must first give the password in this
+                            file (line clients: /pass; IRC: PASS); needs
+                            --allow-read; use it with TLS
+
+IRC (irssi, WeeChat, HexChat, bots) in the same rooms:
+      --irc <[host:]port>   also speak IRC there (needs --relay; the host
+                            defaults to --host), e.g. --irc 6667
+      --irc-tls <[host:]port>  IRC over TLS there, e.g. 6697 (needs --tls-cert
+                            and --tls-key, which then serve the line port too)
+      --server-name <name>  the server's name IRC clients see (default charla)
+      --oper-file <f>       IRC operators, one "name password" per line: OPER
+                            lets them disconnect people with KILL (--allow-read)
 
 Limits:
       --max-clients <n>     most clients at once (default 1024)
@@ -98,6 +110,7 @@ The operator types on stdin: text goes to every client; /to <id|name> <text>,
 
 Examples:
   deno run --allow-net server.ts
+  deno run --allow-net server.ts --relay --irc 6667
   deno run --allow-net server.ts --relay --host 0.0.0.0 --allow 192.0.2.0/24
   deno run --allow-net --allow-read server.ts -r --tls-cert cert.pem --tls-key key.pem
   deno run --allow-net --allow-read=chat --allow-write=chat server.ts -r --db chat/charla.db`;
@@ -117,6 +130,10 @@ const OPTIONS = {
   "password-file": { type: "string" },
   motd: { type: "string" },
   json: { type: "boolean" },
+  irc: { type: "string" },
+  "irc-tls": { type: "string" },
+  "server-name": { type: "string" },
+  "oper-file": { type: "string" },
   "max-clients": { type: "string" },
   "max-line": { type: "string" },
   "send-queue": { type: "string" },
@@ -150,6 +167,11 @@ interface ServerArgs {
   flood: number;
   access: AccessList;
   drainTimeout: number;
+  /** Where to speak IRC, plain and over TLS. */
+  irc: { hostname: string; port: number } | null;
+  ircTls: { hostname: string; port: number } | null;
+  serverName: string;
+  operFile: string | undefined;
 }
 
 function parseServerArgs(args: string[]): ServerArgs {
@@ -158,6 +180,9 @@ function parseServerArgs(args: string[]): ServerArgs {
   requires(v, "tls-cert", "tls-key");
   requires(v, "tls-key", "tls-cert");
   requires(v, "db-max-size", "db");
+  requires(v, "irc", "relay");
+  requires(v, "irc-tls", "relay");
+  requires(v, "irc-tls", "tls-cert");
   conflicts(v, [["unix", "tls-cert"], ["unix", "host"], ["unix", "port"]]);
   let access: AccessList;
   try {
@@ -205,6 +230,12 @@ function parseServerArgs(args: string[]): ServerArgs {
     drainTimeout: v["drain-timeout"] === undefined
       ? 5000
       : parseSeconds(v["drain-timeout"], "--drain-timeout"),
+    irc: v.irc === undefined ? null : parseHostPort(v.irc, "--irc", v.host ?? "127.0.0.1"),
+    ircTls: v["irc-tls"] === undefined
+      ? null
+      : parseHostPort(v["irc-tls"], "--irc-tls", v.host ?? "127.0.0.1"),
+    serverName: v["server-name"] === undefined ? "charla" : parseServerName(v["server-name"]),
+    operFile: v["oper-file"],
   };
 }
 
@@ -214,6 +245,16 @@ function parseRoom(text: string): string {
   const problem = checkRoomName(room);
   if (problem !== null) throw new UsageError(`invalid --room "${text}": ${problem}`);
   return room;
+}
+
+/** A server name for IRC: a host name's characters, as IRC prefixes need. */
+function parseServerName(text: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(text)) {
+    throw new UsageError(
+      `invalid --server-name "${text}": use letters, digits, "." and "-", as in a host name`,
+    );
+  }
+  return text;
 }
 
 /** Longest message of the day, in bytes: it is sent to everyone who connects. */
@@ -261,6 +302,21 @@ async function readPassword(path: string, warn: (text: string) => void): Promise
   return password;
 }
 
+/** IRC operators in `file`: `name password` per line; blank lines and `#` comments skipped. */
+async function readOperators(file: string): Promise<Map<string, string>> {
+  const operators = new Map<string, string>();
+  const lines = (await readFlagFile("--oper-file", file)).split(/\r?\n/);
+  lines.forEach((line, i) => {
+    if (line.trim() === "" || line.trimStart().startsWith("#")) return;
+    const [name, password, ...rest] = line.trim().split(/\s+/);
+    if (password === undefined || rest.length > 0) {
+      throw new StartError(`line ${i + 1} of "${file}" is not "name password"`);
+    }
+    operators.set(name, password);
+  });
+  return operators;
+}
+
 /** The lines of `--motd`, without trailing blank lines. */
 async function readMotd(path: string): Promise<string[]> {
   const text = await readFlagFile("--motd", path);
@@ -297,6 +353,7 @@ export async function main(args: string[]): Promise<number> {
     return 1;
   };
   let password: string | undefined;
+  let operators: Map<string, string> | undefined;
   let motd: string[] = [];
   try {
     if (options.passwordFile !== undefined) {
@@ -305,16 +362,27 @@ export async function main(args: string[]): Promise<number> {
         (text) => stderr.line(problemLine("server", `warning: ${text}`)),
       );
     }
+    if (options.operFile !== undefined) operators = await readOperators(options.operFile);
     if (options.motdFile !== undefined) motd = await readMotd(options.motdFile);
   } catch (error) {
     if (!(error instanceof StartError)) throw error;
     return await fail(error.message);
   }
 
+  // Every port is bound before anything is served: one that cannot be ends the start.
+  const listeners: Deno.Listener[] = [];
   let listener: Deno.Listener;
+  let ircListener: Deno.Listener | null = null;
+  let ircTlsListener: Deno.Listener | null = null;
   try {
-    listener = await listen(options.target);
+    listeners.push(listener = await listen(options.target));
+    if (options.irc !== null) listeners.push(ircListener = await listen(options.irc));
+    if (options.ircTls !== null) {
+      const { certFile, keyFile } = options.target;
+      listeners.push(ircTlsListener = await listen({ ...options.ircTls, certFile, keyFile }));
+    }
   } catch (error) {
+    for (const bound of listeners) bound.close();
     if (!(error instanceof ListenError)) throw error;
     return await fail(error.message);
   }
@@ -333,7 +401,7 @@ export async function main(args: string[]): Promise<number> {
       });
     } catch (error) {
       if (!(error instanceof StoreError)) throw error;
-      listener.close();
+      for (const bound of listeners) bound.close();
       return await fail(error.message);
     }
   }
@@ -375,6 +443,16 @@ export async function main(args: string[]): Promise<number> {
     signal: shutdown.signal,
   });
   reporter.attach(log);
+  const irc = {
+    serverName: options.serverName,
+    sendQueue: options.sendQueue,
+    drainTimeout: options.drainTimeout,
+    operators,
+  };
+  if (ircListener !== null) server.serve(ircListener, ircTransport(server.core, irc));
+  if (ircTlsListener !== null) {
+    server.serve(ircTlsListener, ircTransport(server.core, { ...irc, tls: true }));
+  }
   try {
     // Not awaited: the console ending does not end the server.
     if (terminal === null) {

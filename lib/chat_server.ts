@@ -14,7 +14,6 @@ import type { Session } from "./core/session.ts";
 import { Acceptor, type ConnectionHandler, Gate } from "./net/acceptor.ts";
 import type { AccessList } from "./net/cidr.ts";
 import { formatAddress } from "./net/connection.ts";
-import { ServerPassword } from "./net/password.ts";
 import { lineTransport } from "./transports/line.ts";
 
 /** Options for {@linkcode ChatServer}; every one has a default. */
@@ -50,12 +49,6 @@ export interface ChatServerOptions extends ChatCoreOptions {
    * @default {10000}
    */
   handshakeTimeout?: number;
-  /**
-   * The server password: clients must give it before anything else (the line
-   * protocol's `/pass`). A string, or a {@linkcode ServerPassword} with its
-   * own delay and throttling. @default none
-   */
-  password?: string | ServerPassword;
   /** Aborting it shuts the server down gracefully. */
   signal?: AbortSignal;
 }
@@ -95,11 +88,6 @@ export class ChatServer {
   readonly finished: Promise<void>;
   /** The chat itself: rooms, people, store, log. */
   readonly core: ChatCore;
-  /**
-   * The server password, if any: every transport checks it through this one
-   * object (so an address that fails on one port is throttled on all).
-   */
-  readonly password: ServerPassword | null;
   readonly #gate: Gate;
   readonly #acceptors: Acceptor[] = [];
   readonly #handshakeTimeout: number;
@@ -114,9 +102,6 @@ export class ChatServer {
     this.#handshakeTimeout = nonNegative("handshakeTimeout", options.handshakeTimeout ?? 10_000);
     const sendQueue = options.sendQueue ?? 1024 * 1024;
     this.core = new ChatCore({ minProgress: sendQueue / 16, ...options });
-    this.password = typeof options.password === "string"
-      ? new ServerPassword(options.password)
-      : options.password ?? null;
     this.#gate = new Gate({
       maxClients: nonNegative("maxClients", options.maxClients ?? 1024),
       access: options.access,
@@ -132,7 +117,6 @@ export class ChatServer {
         maxLine: options.maxLine,
         sendQueue,
         drainTimeout: this.#drainTimeout,
-        password: this.password,
       }),
     );
     // The first listener's loop ends only when the server shuts down (or its

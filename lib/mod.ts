@@ -8,6 +8,8 @@
  * - {@linkcode Bot} is a client for programs: messages as plain objects,
  *   `say()`, `join()`. {@linkcode ChatClient} is the lower level one client.ts
  *   is made of (reconnecting, an outbox).
+ * - {@linkcode ircTransport} serves IRC clients in the same rooms:
+ *   `server.serve(listener, ircTransport(server.core))`.
  * - Events ({@linkcode ChatEvent}) and commands ({@linkcode Command}) are typed;
  *   they are also the JSON protocol.
  * - History, topics and bans live in a {@linkcode Store}: {@linkcode MemoryStore}
@@ -66,8 +68,9 @@ export {
   type PasswordVerdict,
   ServerPassword,
   type ServerPasswordOptions,
-} from "./net/password.ts";
+} from "./core/password.ts";
 export { runOperatorLine } from "./operator.ts";
+export { CAPABILITIES, ircTransport, type IrcTransportOptions } from "./transports/irc.ts";
 export { MemoryStore } from "./store/memory.ts";
 export { SqliteStore, type SqliteStoreOptions } from "./store/sqlite.ts";
 export {

@@ -8,7 +8,15 @@
 
 import assert from "node:assert/strict";
 import { Bot } from "../lib/client/bot.ts";
-import { LoopbackClient, Program, TestClient, within } from "./_helpers.ts";
+import { ServerPassword } from "../lib/core/password.ts";
+import { ircTransport } from "../lib/transports/irc.ts";
+import {
+  LoopbackClient,
+  Program,
+  startServer as startChat,
+  TestClient,
+  within,
+} from "./_helpers.ts";
 
 const ROOT = new URL("..", import.meta.url);
 const REQUEST = "* this server needs a password: send /pass <password>";
@@ -210,4 +218,45 @@ Deno.test("server.ts refuses an empty password file and warns about one others c
     `charla server: warning: --password-file "${files.password}" can be read by other users; chmod 600 it`,
   );
   assert.match((await server.stdout.next())!, /^listening on /);
+});
+
+Deno.test("The password is one check for every transport: wrong ones over IRC lock the address out of the line port too; IRC shows the message of the day as its MOTD", async () => {
+  await using t = startChat({
+    relay: true,
+    password: new ServerPassword("s3cret", { delayMs: 0, maxFailures: 2 }),
+    motd: ["Bienvenidos a charla."],
+  });
+  const ircListener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  t.server.serve(ircListener, ircTransport(t.server.core));
+  const ircPort = ircListener.addr.port;
+  for (const pass of ["PASS wrong", null]) {
+    await using irc = await LoopbackClient.connect(ircPort, "127.0.0.2");
+    await irc.send(...(pass === null ? [] : [pass]), "NICK ana", "USER ana 0 * :Ana");
+    const [refusal] = await irc.lines.rest();
+    assert.match(
+      refusal,
+      pass === null
+        ? /^:charla 464 \* :This server needs a password \(PASS\)\r?$/
+        : /^:charla 464 \* :Password incorrect\r?$/,
+    );
+  }
+  await using line = await LoopbackClient.connect(t.port, "127.0.0.2");
+  assert.equal(await line.lines.next(), REQUEST);
+  await line.send("/pass s3cret");
+  assert.match((await line.lines.rest())[0], /^\* too many wrong passwords; try again in \d+ s$/);
+  assert.deepEqual(t.log.of("refused").map((e) => e.reason), [
+    "wrong password",
+    "wrong password",
+    "too many wrong passwords",
+  ]);
+  // Another address is let in, over IRC as over the line port.
+  await using other = await LoopbackClient.connect(ircPort, "127.0.0.3");
+  await other.send("PASS s3cret", "NICK bea", "USER bea 0 * :Bea");
+  const welcome = await other.lines.until(/^:charla 376 bea /);
+  assert.match(welcome[0], /^:charla 001 bea :Welcome to charla, bea!/);
+  // The message of the day is IRC's MOTD there, once.
+  const motd = welcome.filter((l) => l.includes("Bienvenidos"));
+  assert.deepEqual(motd.map((l) => l.trimEnd()), [":charla 372 bea :- Bienvenidos a charla."]);
+  await other.send("PING :x");
+  assert.equal((await other.lines.until(/PONG/)).some((l) => l.includes("Bienvenidos")), false);
 });

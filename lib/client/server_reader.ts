@@ -52,7 +52,7 @@ const REFUSED: readonly [RegExp, Farewell["reason"]][] = [
   [/^\* too many wrong passwords\b/, "password"],
 ];
 
-/** What a charla server with a password sends first (see net/password.ts). */
+/** What a charla server with a password sends first (see core/password.ts). */
 const PASSWORD_REQUEST = /^\* this server needs a password\b/;
 
 /**

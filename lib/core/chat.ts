@@ -11,6 +11,7 @@ import { Directory, type IdSource, type NameClaims } from "./directory.ts";
 import { type ServerLog, SILENT_LOG } from "./events.ts";
 import type { ChatEvent, RoomEvent, RoomName } from "./messages.ts";
 import { checkRoomName, roomKey } from "./names.ts";
+import { type PasswordVerdict, ServerPassword } from "./password.ts";
 import { type Peer, SaidBatch } from "./peer.ts";
 import { Room } from "./room.ts";
 import { Session, whoOf } from "./session.ts";
@@ -69,6 +70,14 @@ export interface ChatCoreOptions {
   slowTimeout?: number;
   /** @default {65536} */
   minProgress?: number;
+  /**
+   * The server password: every transport asks for it before a person is
+   * attached (the line protocol's `/pass`, IRC's PASS), through
+   * {@linkcode ChatCore.verifyPassword}. A string, or a
+   * {@linkcode ServerPassword} with its own delay and throttling.
+   * @default none: anyone may connect
+   */
+  password?: string | ServerPassword;
   /**
    * Milliseconds a person may go without saying or doing anything before they
    * are disconnected; 0 for never. Bytes that never make a complete line do not
@@ -168,6 +177,8 @@ export class ChatCore {
   #allClosed: PromiseWithResolvers<void> | null = null;
   /** Settles once topics and bans are loaded from the store. */
   readonly ready: Promise<void>;
+  /** The server password, and who got it wrong; null when there is none. */
+  readonly #password: ServerPassword | null;
 
   /** A core; see {@linkcode ChatCoreOptions}. */
   constructor(options: ChatCoreOptions = {}) {
@@ -189,6 +200,9 @@ export class ChatCore {
     this.store = options.store ?? new MemoryStore();
     this.log = options.log ?? SILENT_LOG;
     this.bans = new BanList(this.store);
+    this.#password = typeof options.password === "string"
+      ? new ServerPassword(options.password)
+      : options.password ?? null;
     this.ready = Promise.all([this.#loadTopics(), this.bans.load()]).then(() => {});
     if (this.options.idleTimeout > 0) {
       // One sweep for everyone instead of a timer each: cheaper per idle person.
@@ -206,6 +220,34 @@ export class ChatCore {
   /** How many people are connected. */
   get size(): number {
     return this.directory.size;
+  }
+
+  /** Whether connecting takes the server password (see {@linkcode verifyPassword}). */
+  get passwordRequired(): boolean {
+    return this.#password !== null;
+  }
+
+  /**
+   * Checks the password a client gave before it is attached (the line
+   * protocol's `/pass`, IRC's `PASS`, the web page's `pass`), the same way for
+   * every transport: in constant time, answered at once when right and after a
+   * delay when wrong; an address (`host`, without its port) that fails too
+   * often is refused for a while, whatever it sends. No password given
+   * (`null`) counts as a wrong one. Anyone passes when there is no password.
+   */
+  verifyPassword(host: string, given: string | null | undefined): Promise<PasswordVerdict> {
+    if (this.#password === null) return Promise.resolve({ ok: true });
+    return this.#password.check(host, given ?? "");
+  }
+
+  /**
+   * Whether `given` is the server password (anything is, when there is none),
+   * compared in constant time but without the delay and throttling of
+   * {@linkcode verifyPassword}, which transports should use.
+   */
+  checkPassword(given: string | null | undefined): boolean {
+    if (this.#password === null) return true;
+    return given !== null && given !== undefined && this.#password.matches(given);
   }
 
   /**

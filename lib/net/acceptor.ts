@@ -109,6 +109,12 @@ export interface ConnectionHandler {
    * given, is the sentence to use: a ban's reason and end), and closes it.
    */
   refuse(conn: Deno.Conn, why: Refusal, text?: string): Promise<void>;
+  /**
+   * The listener stopped accepting (the server shuts down): end the
+   * connections that are not attached to the core yet (IRC clients that have
+   * not registered), which the core's shutdown does not know of.
+   */
+  close?(reason: string): void;
 }
 
 /** Options for {@linkcode Acceptor}. */
@@ -164,6 +170,7 @@ export class Acceptor {
     }
     for (const conn of this.#admitting) closeQuietly(conn);
     this.#admitting.clear();
+    this.#handler.close?.("server shutting down");
   }
 
   /**

@@ -14,7 +14,7 @@ import type { Peer, WireFormat } from "../core/peer.ts";
 import type { Session } from "../core/session.ts";
 import { hostOf } from "../core/bans.ts";
 import type { ConnectionHandler, Refusal } from "../net/acceptor.ts";
-import { PASSWORD_REQUEST, type ServerPassword } from "../net/password.ts";
+import { PASSWORD_REQUEST } from "../core/password.ts";
 import { type CloseReason, Connection, message, type ReadSink } from "../net/connection.ts";
 import { ByteBuilder } from "../wire/text.ts";
 import { JSON_LINES_FORMAT } from "./json_format.ts";
@@ -67,11 +67,10 @@ export interface LinePeerOptions {
   /** Called once the connection is closed and forgotten. */
   onClosed?: () => void;
   /**
-   * The server password: until the client sends it (`/pass <password>`),
-   * nothing else it sends counts and it is not in the chat. @default none
+   * Milliseconds a client has to send the password, on a server that has one:
+   * until it sends `/pass <password>`, nothing else it sends counts and it is
+   * not in the chat. @default {60000}
    */
-  password?: ServerPassword | null;
-  /** Milliseconds a client has to send the password. @default {60000} */
   loginTimeout?: number;
 }
 
@@ -106,8 +105,8 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
   #queued: Uint8Array[] | null = null;
   /** Settles when the queued lines have run. */
   #pending: Promise<unknown> | null = null;
-  /** The password this client must still give; null once given (or when none is needed). */
-  #password: ServerPassword | null;
+  /** Whether this client must still give the password. */
+  #locked: boolean;
   /** Ends a connection that does not give the password in time. */
   #loginTimer: ReturnType<typeof setTimeout> | undefined;
   /** Set once the read loop ended: a password check that lands later attaches nobody. */
@@ -128,8 +127,8 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
     this.transport = options.transport ?? "line";
     this.#drainTimeout = options.drainTimeout ?? 5000;
     this.#onClosed = options.onClosed;
-    this.#password = options.password ?? null;
-    if (this.#password === null) this.#attach();
+    this.#locked = core.passwordRequired;
+    if (!this.#locked) this.#attach();
     else {
       this.connection.send(encodeEvent({ type: "info", text: PASSWORD_REQUEST }));
       const timeout = options.loginTimeout ?? 60_000;
@@ -259,7 +258,7 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
 
   /** One complete line: a command, or something said in the person's room. */
   #handle(buf: Uint8Array, start: number, end: number): void {
-    if (this.#password !== null) return this.#login(this.#password, buf, start, end);
+    if (this.#locked) return this.#login(buf, start, end);
     if (buf[start] === SLASH) {
       if (end > start + 1 && buf[start + 1] === SLASH) {
         start++; // "//text" is the text "/text"
@@ -286,7 +285,7 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
    * lines after it wait for the answer), `/quit` leaves, anything else is
    * refused.
    */
-  #login(password: ServerPassword, buf: Uint8Array, start: number, end: number): void {
+  #login(buf: Uint8Array, start: number, end: number): void {
     // The password as sent, not made safe: it is compared, never shown.
     const line = decoder.decode(buf.subarray(start, end));
     if (!PASS.test(line)) {
@@ -296,7 +295,7 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
     }
     const host = hostOf(this.connection.remote) ?? this.connection.remote;
     this.#queued = [];
-    this.#pending = password.check(host, line.slice(6)).then((verdict) => {
+    this.#pending = this.#core.verifyPassword(host, line.slice(6)).then((verdict) => {
       if (this.#ended) return undefined;
       if (!verdict.ok) {
         this.#queued = null;
@@ -308,7 +307,7 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
         return undefined;
       }
       clearTimeout(this.#loginTimer);
-      this.#password = null;
+      this.#locked = false;
       this.#attach();
       return this.#runQueued();
     });
@@ -366,8 +365,6 @@ export interface LineTransportOptions {
   sendQueue?: number;
   /** Milliseconds a closing connection may take to write what is queued. @default {5000} */
   drainTimeout?: number;
-  /** The server password, if there is one (see {@linkcode LinePeerOptions.password}). */
-  password?: ServerPassword | null;
 }
 
 /** What a refused line client reads before the connection closes. */

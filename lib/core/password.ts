@@ -1,8 +1,8 @@
 /**
  * The server password (`--password-file`): the one check every transport
- * makes before it lets a connection in (the line protocol's `/pass`, IRC's
- * `PASS`, the web page's first frame), so that each says it in its own words
- * but none can check it differently.
+ * makes, through `ChatCore.verifyPassword()`, before it lets a connection in
+ * (the line protocol's `/pass`, IRC's `PASS`, the web page's `pass`), so that
+ * each says it in its own words but none can check it differently.
  *
  * - The comparison takes the same time whatever the attempt: both sides are
  *   hashed (SHA-256) and the digests compared with `timingSafeEqual`, so
@@ -128,12 +128,20 @@ export class ServerPassword {
     }
     // Both digests are 32 bytes, so timingSafeEqual never throws, and the
     // time it takes says nothing of the attempt.
-    if (timingSafeEqual(digest(attempt), this.#digest)) return Promise.resolve({ ok: true });
+    if (this.matches(attempt)) return Promise.resolve({ ok: true });
     // Counted now, not after the delay: parallel guesses count at once.
     this.#fail(host);
     const verdict: PasswordVerdict = { ok: false, reason: "wrong", text: "wrong password" };
     if (this.#delayMs === 0) return Promise.resolve(verdict);
     return new Promise((resolve) => setTimeout(() => resolve(verdict), this.#delayMs));
+  }
+
+  /**
+   * Whether `attempt` is the password, in constant time, without the delay
+   * and the throttling of {@linkcode check}.
+   */
+  matches(attempt: string): boolean {
+    return timingSafeEqual(digest(attempt), this.#digest);
   }
 
   /** Seconds `host` must wait before it may try again; 0 when it may now. */
