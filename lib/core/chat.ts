@@ -390,15 +390,20 @@ export class ChatCore {
     if (batch.count === 0 || from === null || room === null) return batch.clear();
     try {
       room.publish(from, batch);
-      const text = batch.text.bytes;
-      for (let i = 0; i < batch.count; i++) {
-        this.store.append({
-          room: room.name,
-          time: batch.time,
-          from: from.name,
-          kind: batch.kind,
-          text: decoder.decode(text.subarray(batch.start(i), batch.ends[i])),
-        });
+      const store = this.store;
+      if (store.appendBatch !== undefined) {
+        store.appendBatch(room.name, from.name, batch);
+      } else {
+        const text = batch.text.bytes;
+        for (let i = 0; i < batch.count; i++) {
+          store.append({
+            room: room.name,
+            time: batch.time,
+            from: from.name,
+            kind: batch.kind,
+            text: decoder.decode(text.subarray(batch.start(i), batch.ends[i])),
+          });
+        }
       }
     } finally {
       // Whatever happened, these lines must not go out again with someone else's.
