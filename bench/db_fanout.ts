@@ -12,8 +12,8 @@
  * deno run … bench/db_fanout.ts --clients 10,100 --runs 5   # some sizes (by N), 5 runs each
  * ```
  *
- * For `deno task bench` (bench/main.ts), {@linkcode dbFanoutRuns} gives each
- * run as the server settings and scenario to run: see its doc.
+ * `deno task bench` runs the same as its `fanout-db` scenarios (charla only),
+ * beside `fanout`: `deno task bench --only fanout,fanout-db --server charla`.
  *
  * @module
  */
@@ -47,13 +47,22 @@ export interface DbSetting {
 }
 
 /**
- * The two settings compared: no database, and a fresh SQLite file in a
- * temporary directory that charla may read and write (nothing else). To hook
- * into bench/main.ts, run a fanout scenario once per setting with
- * `ServerProcess.start("charla", { relay: true, charlaArgs, charlaFlags })`.
+ * charla with a fresh SQLite file (`--db`) in a temporary directory that it
+ * may read and write (nothing else). bench/main.ts's `fanout-db` scenarios
+ * start charla with this, one fresh file per run.
  */
-export async function dbFanoutRuns(): Promise<DbSetting[]> {
+export async function withDb(): Promise<DbSetting> {
   const dir = await Deno.makeTempDir({ prefix: "charla-bench-db-" });
+  return {
+    label: "with --db",
+    charlaArgs: ["--db", `${dir}/charla.db`],
+    charlaFlags: [`--allow-read=${dir}`, `--allow-write=${dir}`],
+    cleanup: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+/** The two settings compared: no database, and a fresh one (see {@linkcode withDb}). */
+export async function dbFanoutRuns(): Promise<DbSetting[]> {
   return [
     {
       label: "without --db",
@@ -61,12 +70,7 @@ export async function dbFanoutRuns(): Promise<DbSetting[]> {
       charlaFlags: [],
       cleanup: () => Promise.resolve(),
     },
-    {
-      label: "with --db",
-      charlaArgs: ["--db", `${dir}/charla.db`],
-      charlaFlags: [`--allow-read=${dir}`, `--allow-write=${dir}`],
-      cleanup: () => Deno.remove(dir, { recursive: true }),
-    },
+    await withDb(),
   ];
 }
 
