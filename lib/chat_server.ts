@@ -6,6 +6,7 @@
  * @module
  */
 
+import { bannedText } from "./core/bans.ts";
 import { ChatCore, type ChatCoreOptions } from "./core/chat.ts";
 import type { PeerInfo } from "./core/events.ts";
 import type { Room } from "./core/room.ts";
@@ -104,6 +105,10 @@ export class ChatServer {
     this.#gate = new Gate({
       maxClients: nonNegative("maxClients", options.maxClients ?? 1024),
       access: options.access,
+      banned: (hostname) => {
+        const ban = this.core.bans.forAddress(hostname);
+        return ban === null ? null : { reason: `banned by ${ban.mask}`, text: bannedText(ban) };
+      },
     });
     options.signal?.addEventListener("abort", () => this.shutdown(), { once: true });
     this.serve(

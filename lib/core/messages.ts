@@ -132,8 +132,10 @@ export type ChatEvent =
     readonly topic: string;
     readonly by: string | null;
   }
-  /** Reply: you are connected; `name` is yours, `motd` the message of the day lines. */
+  /** Reply: you are connected, and who you are (`user<id>` until you choose a name). */
   | { readonly type: "welcome"; readonly you: Who; readonly server: string }
+  /** Reply: the server's message of the day (`--motd`), once after the welcome. */
+  | { readonly type: "motd"; readonly lines: readonly string[] }
   /** Reply: your name is now `name`. */
   | { readonly type: "renamed"; readonly you: Who; readonly from: string }
   /** Reply: you are now in `room`; the first `members` (at most 20) and the total. */

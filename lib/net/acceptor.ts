@@ -15,7 +15,28 @@ import type { ServerLog } from "../core/events.ts";
 const ACCEPT_BACKOFF_MS = 100;
 
 /** Why a connection is turned away, for the transport to say in its own words. */
-export type Refusal = "denied" | "full";
+export type Refusal = "denied" | "full" | "banned";
+
+/** A ban that keeps an address out, as {@linkcode GateOptions.banned} reports it. */
+export interface BanRefusal {
+  /** For the log: `banned by 10.0.0.0/8`. */
+  readonly reason: string;
+  /** For the client: `you are banned: spam (until 18:00)`. */
+  readonly text: string;
+}
+
+/** Options for {@linkcode Gate}. */
+export interface GateOptions {
+  /** Most connections at once; one more is refused as full. */
+  maxClients: number;
+  /** Which addresses may connect. @default everyone */
+  access?: AccessList;
+  /**
+   * Whether a ban keeps `hostname` out (the server's ban list, which changes
+   * while it runs). @default nobody is banned
+   */
+  banned?: (hostname: string) => BanRefusal | null;
+}
 
 /** What counts connections and decides who may come in, for every listener of a server. */
 export class Gate {
@@ -23,15 +44,17 @@ export class Gate {
   readonly maxClients: number;
   /** Which addresses may connect; undefined: everyone. */
   readonly access: AccessList | undefined;
+  readonly #banned: ((hostname: string) => BanRefusal | null) | undefined;
   /** Connections open now, admitted or being admitted. */
   #active = 0;
   /** Woken when `#active` drops to 0. */
   #idle: PromiseWithResolvers<void> | null = null;
 
   /** A gate for `maxClients` connections, checked against `access`. */
-  constructor(options: { maxClients: number; access?: AccessList }) {
+  constructor(options: GateOptions) {
     this.maxClients = options.maxClients;
     this.access = options.access;
+    this.#banned = options.banned;
   }
 
   /** Connections open now. */
@@ -62,6 +85,11 @@ export class Gate {
     return decision.allowed ? null : `denied by ${decision.rule}`;
   }
 
+  /** The ban that keeps `hostname` out, or null. */
+  banned(hostname: string): BanRefusal | null {
+    return this.#banned?.(hostname) ?? null;
+  }
+
   /** Settles when no connection is open. */
   idle(): Promise<void> {
     if (this.#active === 0) return Promise.resolve();
@@ -76,8 +104,11 @@ export interface ConnectionHandler {
   readonly transport: string;
   /** Takes an admitted connection; `release` must be called once it is closed. */
   accept(conn: Deno.Conn, release: () => void): void;
-  /** Tells a refused connection why, in the transport's words, and closes it. */
-  refuse(conn: Deno.Conn, why: Refusal): Promise<void>;
+  /**
+   * Tells a refused connection why, in the transport's words (`text`, when
+   * given, is the sentence to use: a ban's reason and end), and closes it.
+   */
+  refuse(conn: Deno.Conn, why: Refusal, text?: string): Promise<void>;
   /**
    * The listener stopped accepting (the server shuts down): end the
    * connections that are not attached to the core yet (IRC clients that have
@@ -173,6 +204,10 @@ export class Acceptor {
       if (conn.remoteAddr.transport === "tcp") {
         const rule = this.#gate.refuses(conn.remoteAddr.hostname);
         if (rule !== null) return await this.#refuse(conn, "denied", address, rule, release);
+        const ban = this.#gate.banned(conn.remoteAddr.hostname);
+        if (ban !== null) {
+          return await this.#refuse(conn, "banned", address, ban.reason, release, ban.text);
+        }
         // The transports coalesce their own writes; Nagle would only add delay.
         (conn as Deno.TcpConn).setNoDelay?.(true);
       }
@@ -202,10 +237,11 @@ export class Acceptor {
     address: string,
     reason: string,
     release: () => void,
+    text?: string,
   ): Promise<void> {
     this.#log.event({ event: "refused", address, reason });
     try {
-      await this.#handler.refuse(conn, why);
+      await this.#handler.refuse(conn, why, text);
     } finally {
       closeQuietly(conn);
       release();

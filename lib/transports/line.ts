@@ -12,7 +12,9 @@ import { parseCommand } from "../core/commands.ts";
 import type { ChatEvent, LineKind } from "../core/messages.ts";
 import type { Peer, WireFormat } from "../core/peer.ts";
 import type { Session } from "../core/session.ts";
+import { hostOf } from "../core/bans.ts";
 import type { ConnectionHandler, Refusal } from "../net/acceptor.ts";
+import { PASSWORD_REQUEST } from "../core/password.ts";
 import { type CloseReason, Connection, message, type ReadSink } from "../net/connection.ts";
 import { ByteBuilder } from "../wire/text.ts";
 import { JSON_LINES_FORMAT } from "./json_format.ts";
@@ -64,7 +66,17 @@ export interface LinePeerOptions {
   drainTimeout?: number;
   /** Called once the connection is closed and forgotten. */
   onClosed?: () => void;
+  /**
+   * Milliseconds a client has to send the password, on a server that has one:
+   * until it sends `/pass <password>`, nothing else it sends counts and it is
+   * not in the chat. @default {60000}
+   */
+  loginTimeout?: number;
 }
+
+/** What a client that sends something else before the password reads. */
+const PASSWORD_FIRST = "send /pass <password> first";
+const PASS = /^\/pass(?: |$)/i;
 
 /**
  * One line-protocol connection attached to the core. It reads the connection
@@ -78,8 +90,11 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
   readonly singleRoom = true;
   /** The socket, at the level of lines. */
   readonly connection: Connection;
-  /** The person, once attached. */
-  readonly session: Session;
+  /**
+   * The person, once attached: at once, or, on a server with a password,
+   * once the client gave it. Until then no method that needs it runs.
+   */
+  session!: Session;
   readonly #core: ChatCore;
   readonly #drainTimeout: number;
   readonly #onClosed: (() => void) | undefined;
@@ -90,6 +105,12 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
   #queued: Uint8Array[] | null = null;
   /** Settles when the queued lines have run. */
   #pending: Promise<unknown> | null = null;
+  /** Whether this client must still give the password. */
+  #locked: boolean;
+  /** Ends a connection that does not give the password in time. */
+  #loginTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Set once the read loop ended: a password check that lands later attaches nobody. */
+  #ended = false;
 
   /**
    * Attaches a connection to the core (the person is welcomed at once) and
@@ -101,14 +122,28 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
       maxLine: options.maxLine,
       sendQueue: options.sendQueue,
       telnet: true,
-      onBehind: (_, behind) => this.session.setBehind(behind),
+      onBehind: (_, behind) => this.session?.setBehind(behind),
     });
     this.transport = options.transport ?? "line";
     this.#drainTimeout = options.drainTimeout ?? 5000;
     this.#onClosed = options.onClosed;
-    this.session = core.attach(this);
-    core.welcome(this.session);
+    this.#locked = core.passwordRequired;
+    if (!this.#locked) this.#attach();
+    else {
+      this.connection.send(encodeEvent({ type: "info", text: PASSWORD_REQUEST }));
+      const timeout = options.loginTimeout ?? 60_000;
+      this.#loginTimer = setTimeout(() => {
+        const late = `no password given in ${timeout / 1000} s`;
+        this.#refuse(late, late);
+      }, timeout);
+    }
     this.connection.read(this);
+  }
+
+  /** Puts the person in the chat: attached to the core and welcomed. */
+  #attach(): void {
+    this.session = this.#core.attach(this);
+    this.#core.welcome(this.session);
   }
 
   get address(): string {
@@ -160,7 +195,8 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
   // What the connection's read loop calls.
 
   line(buf: Uint8Array, start: number, end: number): void {
-    this.session.lastActive = this.connection.lastActive; // the time of the read
+    // The time of the read (before the password there is no session yet).
+    if (this.session !== undefined) this.session.lastActive = this.connection.lastActive;
     if (this.#queued !== null) {
       this.#queued.push(buf.slice(start, end));
       return;
@@ -169,6 +205,7 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
   }
 
   overlong(): void {
+    if (this.session === undefined) return; // before the password: nothing to say
     const limit = this.connection.decoder.maxLine;
     this.session.error("too_long", `line longer than ${limit} bytes was dropped`);
     this.#core.log.event({
@@ -182,7 +219,9 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
     // Replies to this read's commands go out now, so they count against this
     // person's own queue before deciding whether to read on.
     if (replyPeer === this) flushReplies();
-    const wait = this.session.flush();
+    // Before the password there is no session; while it is checked, #pending
+    // holds the read loop.
+    const wait = this.session?.flush();
     if (this.#pending === null) return wait;
     return wait === undefined ? this.#pending : Promise.all([wait, this.#pending]);
   }
@@ -193,16 +232,24 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
 
   /** The read loop ended: the person leaves, what is queued is written, the socket closes. */
   async #close(reason: CloseReason, error?: unknown): Promise<void> {
-    const session = this.session;
+    this.#ended = true;
+    clearTimeout(this.#loginTimer);
+    const session = this.session as Session | undefined;
     try {
       if (error !== undefined) {
-        this.#core.log.event({ event: "error", peer: session, message: message(error) });
+        this.#core.log.event({
+          event: "error",
+          peer: session ?? null,
+          message: session === undefined
+            ? `${this.connection.remote}: ${message(error)}`
+            : message(error),
+        });
       }
-      session.closed(this.connection.reason ?? reason);
+      session?.closed(this.connection.reason ?? reason);
       // Replies still queued (say, to a /who just before the end of input) go out first.
       await this.connection.end(reason, this.#drainTimeout);
     } catch (failure) {
-      this.#core.log.event({ event: "error", peer: session, message: message(failure) });
+      this.#core.log.event({ event: "error", peer: session ?? null, message: message(failure) });
     } finally {
       this.connection.close();
       this.#onClosed?.();
@@ -211,6 +258,7 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
 
   /** One complete line: a command, or something said in the person's room. */
   #handle(buf: Uint8Array, start: number, end: number): void {
+    if (this.#locked) return this.#login(buf, start, end);
     if (buf[start] === SLASH) {
       if (end > start + 1 && buf[start + 1] === SLASH) {
         start++; // "//text" is the text "/text"
@@ -230,6 +278,50 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
       }
     }
     this.session.say(buf, start, end);
+  }
+
+  /**
+   * A line before the password was given: `/pass <password>` is checked (the
+   * lines after it wait for the answer), `/quit` leaves, anything else is
+   * refused.
+   */
+  #login(buf: Uint8Array, start: number, end: number): void {
+    // The password as sent, not made safe: it is compared, never shown.
+    const line = decoder.decode(buf.subarray(start, end));
+    if (!PASS.test(line)) {
+      if (/^\/quit\b/i.test(line)) return this.#refuse("quit before the password", null);
+      this.connection.send(encodeEvent({ type: "error", code: "password", text: PASSWORD_FIRST }));
+      return;
+    }
+    const host = hostOf(this.connection.remote) ?? this.connection.remote;
+    this.#queued = [];
+    this.#pending = this.#core.verifyPassword(host, line.slice(6)).then((verdict) => {
+      if (this.#ended) return undefined;
+      if (!verdict.ok) {
+        this.#queued = null;
+        this.#pending = null;
+        this.#refuse(
+          verdict.reason === "wrong" ? "wrong password" : "too many wrong passwords",
+          verdict.text,
+        );
+        return undefined;
+      }
+      clearTimeout(this.#loginTimer);
+      this.#locked = false;
+      this.#attach();
+      return this.#runQueued();
+    });
+  }
+
+  /**
+   * Turns away a client that did not give the password: logs `reason`, tells
+   * it `text` (null: nothing) and closes.
+   */
+  #refuse(reason: string, text: string | null): void {
+    if (this.#ended || this.connection.reason !== null) return;
+    this.#core.log.event({ event: "refused", address: this.connection.remote, reason });
+    if (text !== null) this.connection.send(encodeEvent({ type: "info", text }));
+    void this.connection.end(reason, 1000);
   }
 
   /**
@@ -253,6 +345,7 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
     this.#pending = null;
     for (let i = 0; i < queued.length; i++) {
       this.#handle(queued[i], 0, queued[i].length);
+      if (this.#ended) return undefined;
       if (this.#queued !== null) {
         // Another command finishes later: the rest wait for it, in order, and
         // so does the read loop (it waits for the promise this one returns).
@@ -278,6 +371,7 @@ export interface LineTransportOptions {
 const REFUSALS: Record<Refusal, string> = {
   denied: "access denied",
   full: "server full",
+  banned: "you are banned",
 };
 
 /**
@@ -301,9 +395,9 @@ export function lineTransport(
         onClosed: release,
       });
     },
-    async refuse(conn, why) {
+    async refuse(conn, why, text) {
       const connection = new Connection(conn);
-      connection.send(encodeEvent({ type: "info", text: REFUSALS[why] }));
+      connection.send(encodeEvent({ type: "info", text: text ?? REFUSALS[why] }));
       await connection.end(why, 1000);
     },
   };
