@@ -34,7 +34,8 @@ import { processTerminal, Terminal } from "./lib/terminal/terminal.ts";
 import { reportUnhandledRejections } from "./lib/core/events.ts";
 import { checkRoomName } from "./lib/core/names.ts";
 import { DEFAULT_MAX_LINE } from "./lib/wire/frame.ts";
-import { listen, ListenError, type ListenTarget } from "./lib/net/listen.ts";
+import { listen, ListenError, type ListenTarget, readTls } from "./lib/net/listen.ts";
+import { normalizeOrigin, WebServer } from "./lib/transports/web.ts";
 import { Styler, terminalColorDepth } from "./lib/terminal/style.ts";
 import { VERSION } from "./lib/version.ts";
 
@@ -48,6 +49,10 @@ Where to listen:
       --unix <path>         listen on a Unix socket instead (needs --allow-read --allow-write)
       --tls-cert <pem>      serve TLS with this certificate chain (needs --allow-read)
       --tls-key <pem>       ... and this private key
+      --web [host:]port     also serve the chat page for browsers, and its
+                            WebSocket, there (host: as --host; HTTPS with --tls-cert)
+      --web-origin <url>    let pages from this origin connect too, besides the
+                            page's own (repeatable; * for any)
 
 How it behaves:
   -r, --relay               chat rooms: people talk with each other, in rooms
@@ -80,7 +85,8 @@ The operator types on stdin: text goes to every client; /to <id|name> <text>,
 Examples:
   deno run --allow-net server.ts
   deno run --allow-net server.ts --relay --host 0.0.0.0 --allow 192.0.2.0/24
-  deno run --allow-net --allow-read server.ts -r --tls-cert cert.pem --tls-key key.pem`;
+  deno run --allow-net --allow-read server.ts -r --tls-cert cert.pem --tls-key key.pem
+  deno run --allow-net server.ts --relay --web 8080     # then open http://127.0.0.1:8080/`;
 
 const OPTIONS = {
   host: { type: "string", short: "H" },
@@ -88,6 +94,8 @@ const OPTIONS = {
   unix: { type: "string" },
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
+  web: { type: "string" },
+  "web-origin": { type: "string", multiple: true },
   relay: { type: "boolean", short: "r" },
   room: { type: "string" },
   history: { type: "string" },
@@ -110,6 +118,9 @@ interface ServerArgs {
   version: boolean;
   json: boolean;
   target: ListenTarget;
+  /** Where to serve the web page, if anywhere. */
+  web: { hostname: string; port: number } | null;
+  webOrigins: string[];
   relay: boolean;
   room: string;
   history: number;
@@ -127,7 +138,16 @@ function parseServerArgs(args: string[]): ServerArgs {
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   requires(v, "tls-cert", "tls-key");
   requires(v, "tls-key", "tls-cert");
+  requires(v, "web-origin", "web");
   conflicts(v, [["unix", "tls-cert"], ["unix", "host"], ["unix", "port"]]);
+  const webOrigins = v["web-origin"] ?? [];
+  for (const origin of webOrigins) {
+    try {
+      if (origin !== "*") normalizeOrigin(origin);
+    } catch (error) {
+      throw new UsageError(`invalid --web-origin "${origin}": ${(error as Error).message}`);
+    }
+  }
   let access: AccessList;
   try {
     access = new AccessList({ allow: v.allow ?? [], deny: v.deny ?? [] });
@@ -145,6 +165,8 @@ function parseServerArgs(args: string[]): ServerArgs {
       certFile: v["tls-cert"],
       keyFile: v["tls-key"],
     },
+    web: v.web === undefined ? null : parseWebAddress(v.web, v.host ?? "127.0.0.1"),
+    webOrigins,
     relay: v.relay ?? false,
     room: v.room === undefined ? "#lobby" : parseRoom(v.room),
     history: v.history === undefined ? 50 : parseCount(v.history, "--history", 0),
@@ -166,6 +188,16 @@ function parseServerArgs(args: string[]): ServerArgs {
       ? 5000
       : parseSeconds(v["drain-timeout"], "--drain-timeout"),
   };
+}
+
+/**
+ * `--web`: `8080`, `0.0.0.0:8080`, `[::1]:8080` or `localhost:8080`; without a
+ * host, the line port's.
+ */
+function parseWebAddress(text: string, defaultHost: string): { hostname: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:\[\]]+)):(\d+)$/.exec(text);
+  if (match === null) return { hostname: defaultHost, port: parsePort(text, "--web") };
+  return { hostname: match[1] ?? match[2], port: parsePort(match[3], "--web") };
 }
 
 /** A room name given on the command line: `#dev`, or `dev` for short. */
@@ -239,6 +271,25 @@ export async function main(args: string[]): Promise<number> {
     signal: shutdown.signal,
   });
   try {
+    if (options.web !== null) {
+      try {
+        const { certFile, keyFile } = options.target;
+        await WebServer.start(server, {
+          ...options.web,
+          tls: certFile && keyFile ? await readTls(certFile, keyFile) : undefined,
+          origins: options.webOrigins,
+          maxLine: options.maxLine,
+          sendQueue: options.sendQueue,
+          drainTimeout: options.drainTimeout,
+        });
+      } catch (error) {
+        if (!(error instanceof ListenError)) throw error;
+        stderr.line(problemLine("server", error.message));
+        await server.shutdown();
+        await stderr.drained();
+        return 1;
+      }
+    }
     // Not awaited: the console ending does not end the server.
     if (terminal === null) {
       void runOperatorConsole(server, log, Deno.stdin);

@@ -7,11 +7,11 @@
  */
 
 import assert from "node:assert/strict";
+import { PAGE_CSP } from "../lib/transports/web.ts";
 import { Browser, type Page } from "./_browser.ts";
 
 /** The policy charla sends with the page: nothing inline, nothing from elsewhere. */
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
-  "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const CSP = PAGE_CSP;
 
 const WEB = new URL("../web/", import.meta.url);
 const TYPES: Record<string, string> = {

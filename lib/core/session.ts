@@ -312,7 +312,10 @@ export class Session implements Who, PeerInfo {
     if (this.behind) this.setBehind(false);
     const rooms = this.rooms.splice(0);
     for (const room of rooms) room.remove(this);
-    if (!core.closing) core.tellCoMembers(rooms, { type: "quit", who: whoOf(this), reason: why });
+    if (!core.closing) {
+      const names = rooms.map((room) => room.name);
+      core.tellCoMembers(rooms, { type: "quit", who: whoOf(this), reason: why, rooms: names });
+    }
     for (const room of rooms) core.dropIfEmpty(room);
     core.detach(this, why);
   }
@@ -345,7 +348,14 @@ export class Session implements Who, PeerInfo {
     this.rooms.push(room);
     core.log.event({ event: "join", peer: this, room: room.name });
     if (room.size <= core.options.presenceLimit) {
-      room.broadcast({ type: "join", room: room.name, who: whoOf(this), from }, this);
+      room.broadcast({
+        type: "join",
+        room: room.name,
+        who: whoOf(this),
+        from,
+        transport: this.transport,
+        ...(this.away === null ? {} : { away: this.away }),
+      }, this);
     }
     this.describe(room, from);
   }
@@ -446,7 +456,12 @@ export class Session implements Who, PeerInfo {
       if (outcome !== "renamed") return;
       this.deliver({ type: "renamed", you: whoOf(this), from: old });
       this.#core.log.event({ event: "nick", peer: this, from: old });
-      this.#core.tellCoMembers(this.rooms, { type: "nick", who: whoOf(this), from: old }, this);
+      const rooms = this.rooms.map((room) => room.name);
+      this.#core.tellCoMembers(
+        this.rooms,
+        { type: "nick", who: whoOf(this), from: old, rooms },
+        this,
+      );
     };
     if (result instanceof Promise) return result.then(done);
     done(result);

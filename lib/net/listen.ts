@@ -54,18 +54,28 @@ export async function listen(target: ListenTarget): Promise<Deno.Listener> {
   }
   let tls: { cert: string; key: string } | null = null;
   if (target.certFile !== undefined && target.keyFile !== undefined) {
-    tls = {
-      cert: await readPem(target.certFile, "certificate"),
-      key: await readPem(target.keyFile, "key"),
-    };
+    tls = await readTls(target.certFile, target.keyFile);
   }
   try {
     return tls === null
       ? Deno.listen({ hostname, port })
       : Deno.listenTls({ hostname, port, ...tls });
   } catch (error) {
-    throw new ListenError(`Cannot listen on "${where}": ${explain(error, port)}`, { cause: error });
+    throw new ListenError(`Cannot listen on "${where}": ${explainListenError(error, port)}`, {
+      cause: error,
+    });
   }
+}
+
+/**
+ * Reads a certificate chain and its private key (PEM files), for a TLS listener
+ * or `Deno.serve`; a missing, unreadable or non-PEM file is a {@linkcode ListenError}.
+ */
+export async function readTls(
+  certFile: string,
+  keyFile: string,
+): Promise<{ cert: string; key: string }> {
+  return { cert: await readPem(certFile, "certificate"), key: await readPem(keyFile, "key") };
 }
 
 async function readPem(file: string, what: string): Promise<string> {
@@ -86,7 +96,8 @@ async function readPem(file: string, what: string): Promise<string> {
   }
 }
 
-function explain(error: unknown, port: number): string {
+/** Why binding `port` failed, for people: what happened and what to try. */
+export function explainListenError(error: unknown, port: number): string {
   if (error instanceof Deno.errors.AddrInUse) {
     return "the address is in use (is another server running there?); stop it or pick another --port";
   }

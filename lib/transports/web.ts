@@ -1,0 +1,847 @@
+/**
+ * The web transport: the chat page (web/) and its WebSocket endpoint, served
+ * with `Deno.serve` on a port of its own (`--web`), so people with only a
+ * browser join the same rooms, under the same names, as line and IRC clients.
+ *
+ * - `GET /` (and `/app.js`, `/format.js`, `/style.css`): the page, built into
+ *   the program (web_files.ts), under a strict Content-Security-Policy, with
+ *   `X-Content-Type-Options: nosniff` and `Cache-Control: no-cache` plus an ETag
+ *   (a reload costs a 304). Anything else is 404; other methods than GET and
+ *   HEAD are 405.
+ * - `GET /ws` with an upgrade: one person. Admission is the line port's: the
+ *   access rules (403) and the client limit (503), counted in the same
+ *   {@linkcode Gate}, checked before the upgrade. A browser's `Origin` must be
+ *   the page's own or one given with `--web-origin` (403 otherwise); a client
+ *   that sends none is not a browser and is let in.
+ * - Frames: see web_protocol.ts. Each frame from a browser is one line of
+ *   input: at most `maxLine` bytes, under the flood limit, counted as activity
+ *   for the idle timeout.
+ *
+ * Flow control. A WebSocket's only measure of what is still to go out is its
+ * `bufferedAmount` (UTF-8 bytes handed to `send()` and not yet written to the
+ * socket), so a {@linkcode WebPeer} reports to the core:
+ *
+ * - `written` = bytes sent - `bufferedAmount`: what the kernel took, the
+ *   progress the core's slow rule measures;
+ * - behind (`Session.setBehind(true)`) as soon as a send leaves more than
+ *   `sendQueue` bytes buffered, and caught up when a watch (every 25 ms while
+ *   behind) sees it back under half of that.
+ *
+ * So a browser that stops reading holds its rooms' senders for a moment and is
+ * then dropped as too slow, exactly like a line client. What a WebSocket cannot
+ * do is push back on the sender's socket: frames that arrive while a room is
+ * held wait in the peer (at most `sendQueue` bytes; past that they are dropped
+ * with a `flood` error).
+ *
+ * Ending a connection. The close frame, with a code that says why
+ * (web_protocol.ts), is queued after everything sent before it: a browser reads
+ * the last lines, then why. A browser that vanished (a phone that lost its
+ * network) is noticed by the pings it does not answer (`pingSeconds`). But
+ * Deno's server-side WebSocket cannot abort one connection: `close()` and the
+ * pings both wait behind what is buffered. So a browser that stopped reading,
+ * once dropped as too slow, is gone as a person (its name is free, its rooms go
+ * on, nothing more is sent to it), while its socket stays open until the
+ * browser closes it or its TCP connection dies, still counted against the
+ * client limit and holding what was buffered for it (at most about `sendQueue`
+ * plus the kernel's buffers). At shutdown, what is left after the drain timeout
+ * is cut by `Deno.HttpServer.shutdown()`.
+ *
+ * @module
+ */
+
+import type { ChatCore } from "../core/chat.ts";
+import type { ChatEvent, ErrorCode, LineKind } from "../core/messages.ts";
+import type { Peer } from "../core/peer.ts";
+import type { Session } from "../core/session.ts";
+import type { Gate } from "../net/acceptor.ts";
+import { formatAddress, message } from "../net/connection.ts";
+import { explainListenError, ListenError } from "../net/listen.ts";
+import { JSON_FRAMES_FORMAT, jsonFrame, type JsonFrames, utf8Length } from "./json_format.ts";
+import { PAGE_FILES } from "./web_files.ts";
+import { CLOSE_CODES, closeText, lineCommand, parseFrame, type WebInput } from "./web_protocol.ts";
+
+/**
+ * The page's Content-Security-Policy: its own scripts and styles only, no
+ * inline code, and connections to its own origin only (the WebSocket).
+ */
+export const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; " +
+  "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; " +
+  "frame-ancestors 'none'";
+
+/** Headers on every response. */
+const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  "content-security-policy": PAGE_CSP,
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+};
+
+/** How often the peers that are behind are looked at. */
+const WATCH_MS = 25;
+/** Wrong passwords before the connection is closed. */
+const PASSWORD_TRIES = 3;
+
+/** Options for {@linkcode WebServer}; every one has a default. */
+export interface WebServerOptions {
+  /** Address to bind. @default {"127.0.0.1"} */
+  hostname?: string;
+  /** TCP port; 0 picks a free one. @default {8080} */
+  port?: number;
+  /** A certificate chain and key (PEM text): the page and the socket over HTTPS and WSS. */
+  tls?: { cert: string; key: string };
+  /**
+   * Origins (`https://chat.example.org`) whose pages may open the WebSocket,
+   * besides the page's own; `*` for any.
+   * @default {[]}
+   */
+  origins?: readonly string[];
+  /** Longest frame accepted from a browser, in UTF-8 bytes. @default {65536} */
+  maxLine?: number;
+  /** Bytes buffered for a browser past which it is behind. @default {1048576} */
+  sendQueue?: number;
+  /** Milliseconds a closing connection may take to send what is queued. @default {5000} */
+  drainTimeout?: number;
+  /**
+   * Seconds between pings to a quiet browser; one that does not answer within
+   * as long again is disconnected (a phone that left, a peer that stopped reading).
+   * @default {30}
+   */
+  pingSeconds?: number;
+  /**
+   * When set, a browser must send `{"type":"pass","password":…}` that this
+   * accepts before it is let in (the page asks for it).
+   */
+  password?: (candidate: string) => boolean;
+  /** Milliseconds a browser has to give the password. @default {60000} */
+  passwordTimeout?: number;
+}
+
+/** What the web server needs of the chat server it serves (a `ChatServer` has it all). */
+export interface WebHost {
+  /** The chat. */
+  readonly core: ChatCore;
+  /** Admission, shared with the other listeners. */
+  readonly gate: Gate;
+  /** Registers the web server to be closed when the chat server shuts down. */
+  addService?(service: { close(): Promise<void> }): void;
+}
+
+/** A file as served: its bytes, type and ETag. */
+interface ServedFile {
+  readonly body: Uint8Array<ArrayBuffer>;
+  readonly type: string;
+  readonly etag: string;
+}
+
+/** The limits a browser is told in its `welcome` (`limits`), so it can keep to them. */
+export interface WebLimits {
+  /** Longest frame, in bytes. */
+  readonly maxLine: number;
+  /** Lines per second; 0: no limit. */
+  readonly flood: number;
+  /** Seconds of silence before the server disconnects; 0: never. */
+  readonly idleSeconds: number;
+}
+
+/**
+ * The web page and its WebSocket, for a chat server. {@linkcode WebServer.start}
+ * binds it; closing the chat server closes it.
+ *
+ * @example A browser-like client in the default room
+ * ```ts
+ * import { ChatServer } from "../chat_server.ts";
+ * import { WebServer } from "./web.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * await using server = new ChatServer(listener, { relay: true });
+ * const web = await WebServer.start(server, { port: 0 });
+ * const socket = new WebSocket(web.url.replace("http", "ws") + "ws");
+ * const events: { type: string; room?: string }[] = [];
+ * const joined = Promise.withResolvers<void>();
+ * socket.onmessage = (frame) => {
+ *   events.push(JSON.parse(frame.data));
+ *   if (events.at(-1)?.type === "joined") joined.resolve();
+ * };
+ * await joined.promise;
+ * assert.deepEqual(events.map((e) => e.type), ["welcome", "joined"]);
+ * assert.equal(events[1].room, "#lobby");
+ * const closed = new Promise((resolve) => socket.onclose = resolve);
+ * socket.close();
+ * await closed;
+ * ```
+ */
+export class WebServer {
+  /** Where it listens. */
+  readonly addr: Deno.NetAddr;
+  /** The page's address: `http://127.0.0.1:8080/` (https with TLS). */
+  readonly url: string;
+  /** The chat. */
+  readonly core: ChatCore;
+  /** What a browser is told of the limits. */
+  readonly limits: WebLimits;
+  readonly #gate: Gate;
+  readonly #http: Deno.HttpServer<Deno.NetAddr>;
+  readonly #files: ReadonlyMap<string, ServedFile>;
+  readonly #secure: boolean;
+  readonly #origins: ReadonlySet<string>;
+  readonly #anyOrigin: boolean;
+  /** The settings each peer reads. */
+  readonly settings:
+    & Required<
+      Pick<
+        WebServerOptions,
+        "maxLine" | "sendQueue" | "drainTimeout" | "pingSeconds" | "passwordTimeout"
+      >
+    >
+    & { password: WebServerOptions["password"] };
+  /** Every connection, from upgrade to close. */
+  readonly #peers = new Set<WebPeer>();
+  /** Peers by their resume token, while they are attached. */
+  readonly #tokens = new Map<string, WebPeer>();
+  /** Peers that are behind: looked at every {@linkcode WATCH_MS} until they catch up. */
+  readonly #watched = new Set<WebPeer>();
+  #watchTimer: ReturnType<typeof setInterval> | undefined;
+  #closing: Promise<void> | null = null;
+
+  private constructor(
+    host: WebHost,
+    http: Deno.HttpServer<Deno.NetAddr>,
+    files: Map<string, ServedFile>,
+    settings: WebServer["settings"],
+    options: WebServerOptions,
+    handler: { server?: WebServer },
+  ) {
+    this.core = host.core;
+    this.#gate = host.gate;
+    this.#http = http;
+    this.#files = files;
+    this.settings = settings;
+    this.addr = http.addr;
+    this.#secure = options.tls !== undefined;
+    const scheme = this.#secure ? "https" : "http";
+    this.url = `${scheme}://${formatAddress(http.addr)}/`;
+    this.#anyOrigin = (options.origins ?? []).includes("*");
+    this.#origins = new Set((options.origins ?? []).filter((o) => o !== "*").map(normalizeOrigin));
+    const core = host.core.options;
+    this.limits = {
+      maxLine: settings.maxLine,
+      flood: core.flood,
+      idleSeconds: core.idleTimeout / 1000,
+    };
+    handler.server = this;
+  }
+
+  /**
+   * Binds the web port for `host` (a `ChatServer`) and starts serving; the
+   * chat server closes it when it shuts down. A port in use or a bad address
+   * is a {@linkcode ListenError} that says what to try.
+   */
+  static async start(host: WebHost, options: WebServerOptions = {}): Promise<WebServer> {
+    const hostname = options.hostname ?? "127.0.0.1";
+    const port = options.port ?? 8080;
+    for (const origin of options.origins ?? []) {
+      if (origin !== "*") normalizeOrigin(origin); // throws on a bad one
+    }
+    const files = await serveableFiles();
+    const settings = {
+      maxLine: positive("maxLine", options.maxLine ?? 65536),
+      sendQueue: positive("sendQueue", options.sendQueue ?? 1024 * 1024),
+      drainTimeout: nonNegative("drainTimeout", options.drainTimeout ?? 5000),
+      pingSeconds: positive("pingSeconds", options.pingSeconds ?? 30),
+      passwordTimeout: positive("passwordTimeout", options.passwordTimeout ?? 60_000),
+      password: options.password,
+    };
+    // The handler needs the server, which needs the bound HttpServer: the
+    // handler finds it here once the constructor has run (before any request).
+    const handler: { server?: WebServer } = {};
+    let http: Deno.HttpServer<Deno.NetAddr>;
+    try {
+      http = Deno.serve({
+        hostname,
+        port,
+        ...(options.tls ?? {}),
+        onListen() {},
+        onError(error) {
+          host.core.log.event({ event: "error", peer: null, message: `web: ${message(error)}` });
+          return plain(500, "internal error");
+        },
+      }, (request, info) => handler.server!.#respond(request, info));
+    } catch (error) {
+      const where = formatAddress({ transport: "tcp", hostname, port });
+      throw new ListenError(
+        `Cannot listen on "${where}" for the web page: ${explainListenError(error, port)}`,
+        { cause: error },
+      );
+    }
+    const server = new WebServer(host, http, files, settings, options, handler);
+    host.addService?.(server);
+    host.core.log.event({
+      event: "listening",
+      address: server.url,
+      relay: host.core.options.relay,
+      transport: "web",
+    });
+    return server;
+  }
+
+  /** How many WebSocket connections are open (admitted, or dropped and not yet closed). */
+  get connections(): number {
+    return this.#peers.size;
+  }
+
+  /**
+   * Ends every connection: people still here are told the server is shutting
+   * down, what is queued goes out (within the drain timeout), and then the
+   * HTTP server stops, cutting whatever is left. Calling it again returns the
+   * same promise.
+   */
+  close(): Promise<void> {
+    return this.#closing ??= this.#close();
+  }
+
+  async #close(): Promise<void> {
+    for (const peer of [...this.#peers]) peer.shutdown();
+    await Promise.all([...this.#peers].map((peer) => peer.finished));
+    await this.#http.shutdown();
+    clearInterval(this.#watchTimer);
+    this.#watchTimer = undefined;
+  }
+
+  /** Answers one HTTP request. */
+  #respond(request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Response {
+    const remote = info.remoteAddr;
+    const address = formatAddress(remote);
+    const rule = this.#gate.refuses(remote.hostname);
+    if (rule !== null) {
+      this.core.log.event({ event: "refused", address, reason: `web: ${rule}` });
+      return plain(403, "access denied");
+    }
+    const path = new URL(request.url).pathname;
+    if (path === "/ws") return this.#upgrade(request, address);
+    return this.#serveFile(request, path);
+  }
+
+  #serveFile(request: Request, path: string): Response {
+    const file = this.#files.get(path === "/index.html" ? "/" : path);
+    if (file === undefined) return plain(404, "not found");
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return plain(405, "only GET and HEAD", { allow: "GET, HEAD" });
+    }
+    const headers = {
+      ...SECURITY_HEADERS,
+      "content-type": file.type,
+      etag: file.etag,
+      // Always asked again, and answered with a 304 while it has not changed:
+      // a new version of the page is never hidden behind an old cached one.
+      "cache-control": "no-cache",
+    };
+    if (matchesEtag(request.headers.get("if-none-match"), file.etag)) {
+      return new Response(null, { status: 304, headers });
+    }
+    return new Response(request.method === "HEAD" ? null : file.body, {
+      headers: { ...headers, "content-length": String(file.body.length) },
+    });
+  }
+
+  #upgrade(request: Request, address: string): Response {
+    if (request.method !== "GET") return plain(405, "only GET", { allow: "GET" });
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return plain(426, "this is the chat's WebSocket", { upgrade: "websocket" });
+    }
+    const origin = request.headers.get("origin");
+    if (!this.#originAllowed(origin, request.headers.get("host"))) {
+      this.core.log.event({ event: "refused", address, reason: `web: origin ${origin}` });
+      return plain(403, "a page from another origin may not connect here (see --web-origin)");
+    }
+    if (this.#closing !== null || this.core.closing) return plain(503, "server shutting down");
+    const release = this.#gate.enter();
+    if (this.#gate.full) {
+      release();
+      this.core.log.event({ event: "refused", address, reason: "server full" });
+      return plain(503, "server full");
+    }
+    let upgraded: { socket: WebSocket; response: Response };
+    try {
+      upgraded = Deno.upgradeWebSocket(request, { idleTimeout: this.settings.pingSeconds });
+    } catch (error) {
+      release();
+      return plain(400, `not a WebSocket request: ${message(error)}`);
+    }
+    const peer = new WebPeer(this, upgraded.socket, address, () => {
+      this.#peers.delete(peer);
+      this.#watched.delete(peer);
+      release();
+    });
+    this.#peers.add(peer);
+    return upgraded.response;
+  }
+
+  /**
+   * A page may connect from its own origin (the scheme and the Host it was
+   * asked for), or from one allowed with `--web-origin`. Without an Origin
+   * the client is not a browser, and no page of another site can be behind it.
+   */
+  #originAllowed(origin: string | null, host: string | null): boolean {
+    if (origin === null || this.#anyOrigin) return true;
+    const own = host === null ? null : `${this.#secure ? "https" : "http"}://${host}`;
+    const normal = origin.toLowerCase();
+    return normal === own?.toLowerCase() || this.#origins.has(normal);
+  }
+
+  // What the peers ask of their server.
+
+  /** Remembers `peer` under its resume token. */
+  register(token: string, peer: WebPeer): void {
+    this.#tokens.set(token, peer);
+  }
+
+  /** Forgets a token. */
+  unregister(token: string): void {
+    this.#tokens.delete(token);
+  }
+
+  /**
+   * `by` resumes the connection that was given `token`: that one ends at
+   * once, and its name is free for `by` to take.
+   */
+  resume(token: string, by: WebPeer): void {
+    const old = this.#tokens.get(token);
+    if (old === undefined || old === by) return;
+    old.replace();
+  }
+
+  /** Looks at `peer` every {@linkcode WATCH_MS} while its `tick()` returns true. */
+  watch(peer: WebPeer): void {
+    this.#watched.add(peer);
+    this.#watchTimer ??= setInterval(() => {
+      for (const watched of this.#watched) {
+        if (!watched.tick()) this.#watched.delete(watched);
+      }
+      if (this.#watched.size === 0) {
+        clearInterval(this.#watchTimer);
+        this.#watchTimer = undefined;
+      }
+    }, WATCH_MS);
+  }
+}
+
+/** Where a connection is in its life. */
+type PeerState =
+  /** The socket is opening. */
+  | "opening"
+  /** Open, waiting for the password. */
+  | "admitting"
+  /** Open, attached to the core. */
+  | "open"
+  /** Nothing more is read or sent; what was queued is going out. */
+  | "ending"
+  /** The socket is closed. */
+  | "closed";
+
+/**
+ * One browser (or any WebSocket client) as a {@linkcode Peer} of the core: in
+ * any number of rooms, named in every frame it sends; its own lines come back
+ * to it, as the page's confirmation.
+ */
+export class WebPeer implements Peer<JsonFrames> {
+  readonly format = JSON_FRAMES_FORMAT;
+  readonly transport = "web";
+  readonly singleRoom = false;
+  readonly address: string;
+  /** The person, once let in. */
+  session: Session | null = null;
+  /** Settles when the socket is closed, or when its drain timeout has passed. */
+  readonly finished: Promise<void>;
+  /** Settles when the socket is closed (its slot in the gate is free then). */
+  readonly closed: Promise<void>;
+  readonly #server: WebServer;
+  readonly #socket: WebSocket;
+  readonly #release: () => void;
+  readonly #finished = Promise.withResolvers<void>();
+  readonly #closedSocket = Promise.withResolvers<void>();
+  /** Handed to the browser in its welcome; another connection sending it ends this one. */
+  readonly #token = crypto.randomUUID();
+  #state: PeerState = "opening";
+  /** UTF-8 bytes handed to `socket.send()` so far. */
+  #sent = 0;
+  /** Over `sendQueue` bytes buffered: reported to the session, and watched. */
+  #behind = false;
+  /** Why the server ends the connection: the `closing` event's reason, and so the close code. */
+  #closing: keyof typeof CLOSE_CODES | undefined;
+  /** The text of the close frame. */
+  #closeText = "";
+  /**
+   * Frames that arrived while the last one's effects wait (a room held by a
+   * member that is behind; a name claimed in a shared store), in order; null
+   * while nothing waits.
+   */
+  #held: unknown[] | null = null;
+  #heldSize = 0;
+  /** Frames dropped because too many were held. */
+  #dropped = 0;
+  /** An error event came: the close that follows is a broken connection, not a goodbye. */
+  #broken = false;
+  /** Wrong passwords so far. */
+  #tries = 0;
+  #passwordTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** A peer for an upgraded socket; `release` is called once when it has closed. */
+  constructor(server: WebServer, socket: WebSocket, address: string, release: () => void) {
+    this.#server = server;
+    this.#socket = socket;
+    this.address = address;
+    this.#release = release;
+    this.finished = this.#finished.promise;
+    this.closed = this.#closedSocket.promise;
+    socket.onopen = () => this.#opened();
+    socket.onmessage = (event) => this.#input(event.data);
+    socket.onerror = (event) => this.#failed(event);
+    socket.onclose = (event) => this.#closed(event);
+  }
+
+  get written(): number {
+    return this.#sent - this.#socket.bufferedAmount;
+  }
+
+  send(encoded: JsonFrames): void {
+    if (this.#state !== "open" && this.#state !== "admitting") return;
+    const socket = this.#socket;
+    for (const frame of encoded.frames) socket.send(frame);
+    this.#sent += encoded.bytes;
+    if (!this.#behind && socket.bufferedAmount > this.#server.settings.sendQueue) {
+      this.#behind = true;
+      this.session?.setBehind(true);
+      this.#server.watch(this);
+    }
+  }
+
+  deliver(event: ChatEvent): void {
+    if (event.type === "welcome") {
+      // The web's own additions to the welcome: see the module doc of web_protocol.ts.
+      const text = JSON.stringify({ ...event, resume: this.#token, limits: this.#server.limits });
+      return this.send({ frames: [text], bytes: utf8Length(text) });
+    }
+    if (event.type === "closing") {
+      this.#closing = event.reason;
+      this.#closeText = event.text;
+    }
+    this.send(jsonFrame(event));
+  }
+
+  echoes(kind: LineKind): boolean {
+    // The page shows what it sent at once, marked as pending, and confirms it
+    // when its own line comes back in the room's order.
+    return kind !== "notice";
+  }
+
+  disconnect(reason: string, now = false): void {
+    if (this.#state === "ending" || this.#state === "closed") return;
+    this.#state = "ending";
+    this.#held = null;
+    this.#server.unregister(this.#token);
+    // The core calls this from inside its own loops: the person leaves right
+    // after, as a line client does when its read loop ends.
+    const session = this.session;
+    if (session !== null) queueMicrotask(() => session.closed(reason));
+    // The close frame goes out after everything queued, in order. A browser
+    // that stopped reading never gets it: see the module doc.
+    const [code, text] = now
+      ? [CLOSE_CODES.slow, reason]
+      : [CLOSE_CODES[this.#closing ?? "quit"], this.#closeText || reason];
+    this.#socket.close(code, closeText(text));
+    // Shutdown waits for the close, but not longer than the drain timeout.
+    const timer = setTimeout(() => this.#finished.resolve(), this.#server.settings.drainTimeout);
+    this.finished.then(() => clearTimeout(timer));
+  }
+
+  /** The server shuts down: tell whoever has not been told, and end. */
+  shutdown(): void {
+    if (this.#state === "open" && this.session !== null && !this.#server.core.closing) {
+      this.deliver({ type: "closing", reason: "shutdown", text: "server shutting down" });
+      this.session.disconnect("server shutting down");
+    } else if (this.#state === "opening" || this.#state === "admitting") {
+      this.#closing = "shutdown";
+      this.disconnect("server shutting down");
+    }
+  }
+
+  /** Another connection resumed this one: its person leaves now, the name is free. */
+  replace(): void {
+    if (this.#state !== "open") return;
+    this.#closing = "replaced";
+    this.#closeText = "replaced by a new connection";
+    // At once, not in a microtask: the new connection's next frame may be the
+    // name this one holds.
+    this.session?.closed("reconnected");
+    this.disconnect("reconnected");
+  }
+
+  /** Looked at by the server's watch while behind; returns whether to keep watching. */
+  tick(): boolean {
+    if (this.#state !== "open") return false;
+    if (this.#socket.bufferedAmount > this.#server.settings.sendQueue / 2) return true;
+    this.#behind = false;
+    this.session?.setBehind(false);
+    return false;
+  }
+
+  #opened(): void {
+    if (this.#state !== "opening") return;
+    if (this.#server.settings.password === undefined) return this.#attach();
+    this.#state = "admitting";
+    this.#refuse("password", 'this chat needs a password: send {"type":"pass","password":"…"}');
+    this.#passwordTimer = setTimeout(() => {
+      if (this.#state !== "admitting") return;
+      this.#refuse("password", "no password given in time");
+      this.#endAdmission("no password given in time");
+    }, this.#server.settings.passwordTimeout);
+  }
+
+  /** Lets the person in: a session, the welcome, and the default room. */
+  #attach(): void {
+    clearTimeout(this.#passwordTimer);
+    const core = this.#server.core;
+    this.#state = "open";
+    const session = core.attach(this);
+    this.session = session;
+    this.#server.register(this.#token, this);
+    core.welcome(session);
+    // A multi-room peer is put nowhere by the core; the page expects to be
+    // in the default room first, as everyone else is.
+    if (core.options.relay) session.join(core.options.defaultRoom);
+  }
+
+  /** An error for a connection that has no session (yet). */
+  #refuse(code: ErrorCode, text: string): void {
+    this.send(jsonFrame({ type: "error", code, text }));
+  }
+
+  #endAdmission(reason: string): void {
+    this.#server.core.log.event({ event: "refused", address: this.address, reason });
+    this.#closing = "password";
+    this.#closeText = reason;
+    this.disconnect(reason);
+  }
+
+  /** One frame from the browser. */
+  #input(data: unknown): void {
+    if (this.#state !== "open" && this.#state !== "admitting") return;
+    if (this.#held !== null) return this.#hold(data);
+    const wait = this.#frame(data);
+    if (wait !== undefined) this.#waitFor(wait);
+  }
+
+  /** Keeps a frame for when the wait is over, within the send queue's size. */
+  #hold(data: unknown): void {
+    const size = typeof data === "string" ? data.length : 0;
+    if (this.#heldSize + size > this.#server.settings.sendQueue) {
+      if (this.#dropped++ === 0) {
+        this.session?.error("flood", "the room is busy: frames are dropped until it catches up");
+      }
+      return;
+    }
+    this.#held!.push(data);
+    this.#heldSize += size;
+  }
+
+  #waitFor(wait: Promise<unknown>): void {
+    this.#held ??= [];
+    const resume = () => this.#resume();
+    wait.then(resume, resume);
+  }
+
+  /** Handles the frames that waited, until one more has to wait. */
+  #resume(): void {
+    const held = this.#held ?? [];
+    this.#held = null;
+    this.#heldSize = 0;
+    if (this.#dropped > 0) {
+      this.session?.info(`${this.#dropped} frames were dropped while the room was busy`);
+      this.#dropped = 0;
+    }
+    for (let i = 0; i < held.length; i++) {
+      if (this.#state !== "open" && this.#state !== "admitting") return;
+      const wait = this.#frame(held[i]);
+      if (wait !== undefined) {
+        // The rest wait again, ahead of anything that arrives meanwhile.
+        this.#held = held.slice(i + 1);
+        for (const data of this.#held) this.#heldSize += typeof data === "string" ? data.length : 0;
+        this.#waitFor(wait);
+        return;
+      }
+    }
+  }
+
+  /**
+   * Reads and runs one frame. Returns a promise when the next frame must wait
+   * for it (see `Session.flush()` and `Session.run()`).
+   */
+  #frame(data: unknown): Promise<unknown> | undefined {
+    if (typeof data !== "string") {
+      this.#problem("usage", "binary frames are not read: send JSON as text");
+      return undefined;
+    }
+    const maxLine = this.#server.settings.maxLine;
+    if (data.length > maxLine || (data.length * 3 > maxLine && utf8Length(data) > maxLine)) {
+      this.#problem("too_long", `frame longer than ${maxLine} bytes was dropped`);
+      this.#server.core.log.event({
+        event: "error",
+        peer: this.session,
+        message: `web frame longer than ${maxLine} bytes dropped`,
+      });
+      return undefined;
+    }
+    const input = parseFrame(data);
+    if ("error" in input) {
+      this.#problem(input.error, input.text);
+      return undefined;
+    }
+    if (this.#state === "admitting") {
+      this.#password(input);
+      return undefined;
+    }
+    const session = this.session!;
+    switch (input.kind) {
+      case "pass":
+        session.info("you are in already: no password needed now");
+        return undefined;
+      case "resume":
+        this.#server.resume(input.token, this);
+        return undefined;
+      case "line": {
+        const command = lineCommand(input.room, input.text);
+        if ("error" in command) {
+          session.error(command.error, command.text);
+          return undefined;
+        }
+        return this.#run(session, command);
+      }
+      case "command":
+        return this.#run(session, input.command);
+    }
+  }
+
+  #run(session: Session, command: Parameters<Session["run"]>[0]): Promise<unknown> | undefined {
+    const later = session.run(command);
+    const wait = session.flush();
+    if (later === undefined) return wait;
+    return wait === undefined ? later : Promise.all([later, wait]);
+  }
+
+  /** A frame before the person is let in: only the password counts. */
+  #password(input: WebInput): void {
+    if (input.kind !== "pass") {
+      return this.#refuse("password", 'send the password first: {"type":"pass","password":"…"}');
+    }
+    if (this.#server.settings.password!(input.password)) return this.#attach();
+    if (++this.#tries < PASSWORD_TRIES) return this.#refuse("password", "wrong password");
+    this.#refuse("password", "wrong password; closing");
+    this.#endAdmission("wrong password");
+  }
+
+  /** An error about a frame: to the session, or before it exists, straight to the socket. */
+  #problem(code: ErrorCode, text: string): void {
+    if (this.session !== null) this.session.error(code, text);
+    else this.#refuse(code, text);
+  }
+
+  #failed(event: Event): void {
+    this.#broken = true;
+    if (this.#state !== "open" || this.session === null) return;
+    const text = event instanceof ErrorEvent ? event.message : "WebSocket error";
+    this.#server.core.log.event({ event: "error", peer: this.session, message: text });
+  }
+
+  #closed(event: CloseEvent): void {
+    if (this.#state === "closed") return;
+    const was = this.#state;
+    this.#state = "closed";
+    clearTimeout(this.#passwordTimer);
+    this.#held = null;
+    this.#server.unregister(this.#token);
+    if (this.#behind) {
+      this.#behind = false;
+      this.session?.setBehind(false);
+    }
+    if (was === "open" && this.session !== null) {
+      // 1000 and 1001 are a browser's own goodbye (a closed tab, a page left);
+      // anything else, or after an error (pings not answered), is a connection that broke.
+      const goodbye = !this.#broken && (event.code === 1000 || event.code === 1001);
+      this.session.closed(goodbye ? "eof" : "connection lost");
+    }
+    this.#finished.resolve();
+    this.#release();
+    this.#closedSocket.resolve();
+  }
+}
+
+/** The page's files, with their ETags. */
+async function serveableFiles(): Promise<Map<string, ServedFile>> {
+  const encoder = new TextEncoder();
+  const files = new Map<string, ServedFile>();
+  for (const file of PAGE_FILES) {
+    const body = encoder.encode(file.text);
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", body));
+    const hex = [...digest.subarray(0, 12)].map((b) => b.toString(16).padStart(2, "0")).join("");
+    files.set(file.path, { body, type: file.type, etag: `"${hex}"` });
+  }
+  return files;
+}
+
+/** Whether an If-None-Match header names `etag` (or is `*`). */
+function matchesEtag(header: string | null, etag: string): boolean {
+  if (header === null) return false;
+  return header.split(",").some((tag) => {
+    const t = tag.trim();
+    return t === "*" || t === etag || t === `W/${etag}`;
+  });
+}
+
+/** A short text response with the security headers. */
+function plain(status: number, text: string, headers: Record<string, string> = {}): Response {
+  return new Response(`${text}\n`, {
+    status,
+    headers: {
+      ...SECURITY_HEADERS,
+      "content-type": "text/plain; charset=utf-8",
+      "cache-control": "no-store",
+      ...headers,
+    },
+  });
+}
+
+/**
+ * An origin as browsers send it (`https://chat.example.org`, a port only when
+ * not the scheme's own), in lower case.
+ *
+ * @throws {TypeError} When `origin` is not an http or https origin.
+ */
+export function normalizeOrigin(origin: string): string {
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch (error) {
+    throw new TypeError(`Invalid origin "${origin}": not a URL`, { cause: error });
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new TypeError(`Invalid origin "${origin}": must start with http:// or https://`);
+  }
+  if (url.pathname !== "/" || url.search !== "" || url.hash !== "" || url.username !== "") {
+    throw new TypeError(`Invalid origin "${origin}": only a scheme, host and port`);
+  }
+  return url.origin.toLowerCase();
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new RangeError(`Invalid ${name} "${value}": must be a number above 0`);
+  }
+  return value;
+}
+
+function nonNegative(name: string, value: number): number {
+  if (!Number.isFinite(value) || value < 0) {
+    throw new RangeError(`Invalid ${name} "${value}": must be a number of at least 0`);
+  }
+  return value;
+}
