@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { PAGE_CSP, type WebPeer } from "../lib/transports/web.ts";
 import { AccessList } from "../lib/net/cidr.ts";
-import { TestClient, within } from "./_helpers.ts";
+import { makeCertificates } from "../lib/net/make_cert.ts";
+import { Program, TestClient, within } from "./_helpers.ts";
 import { type Event, RawWebSocket, startWebServer, WebClient } from "./_web.ts";
 
 const is = (type: string) => (e: Event) => e.type === type;
@@ -426,4 +427,99 @@ Deno.test("web clients are told the server is shutting down and closed with 1001
   await within(shutdown, "the shutdown");
   const refused = await fetch(`http://127.0.0.1:${t.webPort}/`).catch((e) => e);
   assert.ok(refused instanceof TypeError, "the web port is closed");
+});
+
+Deno.test("server.ts --web serves the page beside the line port and says where", async () => {
+  await using srv = new Program("server.ts", ["--relay", "--port", "0", "--web", "0"]);
+  assert.match((await srv.stdout.next())!, /^listening on 127\.0\.0\.1:\d+$/);
+  const webLine = (await srv.stdout.next())!;
+  const url = /^listening on (http:\/\/127\.0\.0\.1:\d+\/) \(web\)$/.exec(webLine)?.[1];
+  assert.ok(url, webLine);
+  const page = await fetch(url);
+  assert.match(await page.text(), /<title>charla<\/title>/);
+  await using web = await WebClient.joined(`${url.replace("http", "ws")}ws`);
+  assert.match(
+    (await srv.stdout.until(/connected from/)).at(-1)!,
+    /\* #1 user1 connected from 127\.0\.0\.1:\d+ \(web\)$/,
+  );
+  web.say("#lobby", "hola desde el navegador");
+  assert.match(
+    (await srv.stdout.until(/hola desde/)).at(-1)!,
+    /\[#lobby user1\] hola desde el navegador$/,
+  );
+});
+
+Deno.test("server.ts --web with --tls-cert serves the page over HTTPS and the socket over WSS", async () => {
+  const set = await makeCertificates(["localhost", "127.0.0.1"], { days: 1 });
+  const dir = await Deno.makeTempDir({ prefix: "charla-web-tls-" });
+  try {
+    await Deno.writeTextFile(`${dir}/cert.pem`, set.cert);
+    await Deno.writeTextFile(`${dir}/key.pem`, set.key);
+    await using srv = new Program(
+      "server.ts",
+      [
+        "-r",
+        "-p",
+        "0",
+        "--web",
+        "0",
+        "--tls-cert",
+        `${dir}/cert.pem`,
+        "--tls-key",
+        `${dir}/key.pem`,
+      ],
+      ["--allow-read"],
+    );
+    await srv.stdout.next();
+    const webLine = (await srv.stdout.next())!;
+    const port = Number(/^listening on https:\/\/127\.0\.0\.1:(\d+)\/ \(web\)$/.exec(webLine)?.[1]);
+    assert.ok(port > 0, webLine);
+    using client = Deno.createHttpClient({ caCerts: [set.caCert] });
+    const page = await fetch(`https://localhost:${port}/`, { client });
+    assert.equal(page.status, 200);
+    assert.equal(page.headers.get("content-security-policy"), PAGE_CSP);
+    await page.body?.cancel();
+    using wss = await RawWebSocket.connect(port, {
+      tls: { caCerts: [set.caCert], hostname: "localhost" },
+      origin: `https://localhost:${port}`,
+    });
+    assert.equal(wss.answer.status, 101);
+    assert.equal((await wss.event())?.type, "welcome");
+    assert.equal((await wss.event())?.type, "joined");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("server.ts refuses bad --web and --web-origin values, and a web port in use", async () => {
+  for (
+    const [args, message] of [
+      [
+        ["--web", "99999"],
+        'charla server: invalid --web "99999": must be a number from 0 to 65535',
+      ],
+      [
+        ["--web", "localhost:"],
+        'charla server: invalid --web "localhost:": must be a number from 0 to 65535',
+      ],
+      [["--web-origin", "https://a.example"], "charla server: --web-origin needs --web"],
+      [
+        ["--web", "0", "--web-origin", "ftp://a.example"],
+        /^charla server: invalid --web-origin "ftp:\/\/a\.example": .*http:\/\/ or https:\/\//,
+      ],
+    ] as [string[], string | RegExp][]
+  ) {
+    await using srv = new Program("server.ts", ["-p", "0", ...args]);
+    assert.equal(await srv.exit(), 2, args.join(" "));
+    const err = await srv.stderr.rest();
+    if (typeof message === "string") assert.equal(err[0], message);
+    else assert.match(err[0], message);
+  }
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  await using srv = new Program("server.ts", ["-p", "0", "--web", String(taken.addr.port)]);
+  assert.equal(await srv.exit(), 1);
+  assert.deepEqual(await srv.stderr.rest(), [
+    `charla server: cannot listen on "127.0.0.1:${taken.addr.port}" for the web page: the ` +
+    "address is in use (is another server running there?); stop it or pick another --web",
+  ]);
 });

@@ -96,17 +96,20 @@ async function readPem(file: string, what: string): Promise<string> {
   }
 }
 
-/** Why binding `port` failed, for people: what happened and what to try. */
-export function explainListenError(error: unknown, port: number): string {
+/**
+ * Why binding `port` failed, for people: what happened and what to try (`flag`
+ * is the option that picks the port).
+ */
+export function explainListenError(error: unknown, port: number, flag = "--port"): string {
   if (error instanceof Deno.errors.AddrInUse) {
-    return "the address is in use (is another server running there?); stop it or pick another --port";
+    return `the address is in use (is another server running there?); stop it or pick another ${flag}`;
   }
   if (error instanceof Deno.errors.NotCapable) {
     return "network access not allowed; run with --allow-net";
   }
   if (error instanceof Deno.errors.PermissionDenied) {
     return port < 1024
-      ? "permission denied; ports below 1024 need privileges, so pick a --port from 1024 up"
+      ? `permission denied; ports below 1024 need privileges, so pick a ${flag} from 1024 up`
       : "permission denied";
   }
   if (error instanceof Deno.errors.AddrNotAvailable) {

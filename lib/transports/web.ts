@@ -269,7 +269,7 @@ export class WebServer {
     } catch (error) {
       const where = formatAddress({ transport: "tcp", hostname, port });
       throw new ListenError(
-        `Cannot listen on "${where}" for the web page: ${explainListenError(error, port)}`,
+        `Cannot listen on "${where}" for the web page: ${explainListenError(error, port, "--web")}`,
         { cause: error },
       );
     }
