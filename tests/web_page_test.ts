@@ -44,7 +44,7 @@ function serveWeb(): Deno.HttpServer<Deno.NetAddr> {
 /** What went wrong in the page, apart from the refused WebSocket (no server here). */
 function unexpected(page: Page): string[] {
   return page.errors().filter((e) =>
-    !/^log: WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/ws' failed/.test(e)
+    !/^log: WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/ws(\?batch=1)?' failed/.test(e)
   );
 }
 
@@ -62,7 +62,10 @@ Deno.test("web page without a chat server", async (t) => {
     assert.deepEqual(unexpected(page), []);
     // The page did try: the refused WebSocket is the only thing reported.
     await page.waitFor("#status.offline", { text: "offline" });
-    assert.ok(page.errors().some((e) => e.includes("/ws' failed")), page.errors().join("\n"));
+    assert.ok(
+      page.errors().some((e) => e.includes("/ws?batch=1' failed")),
+      page.errors().join("\n"),
+    );
   });
 
   await t.step("web page refuses a bad name in the dialog and keeps asking", async () => {

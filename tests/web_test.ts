@@ -158,6 +158,32 @@ Deno.test("web client gets an error for a bad frame and nothing else is lost", a
   assert.equal(web.socket.readyState, WebSocket.OPEN);
 });
 
+Deno.test("web client that asks for batches gets events together as a JSON array", async () => {
+  await using t = await startWebServer({ relay: true });
+  await using line = await TestClient.connect(t.port);
+  using batched = await RawWebSocket.connect(t.webPort, { path: "/ws?batch=1" });
+  using single = await RawWebSocket.connect(t.webPort);
+  const text = async (raw: RawWebSocket) => {
+    const frame = await raw.frame();
+    assert.equal(frame?.opcode, 1);
+    return JSON.parse(new TextDecoder().decode(frame!.payload));
+  };
+  // The welcome and the room, sent in one turn: one frame for the one that batches.
+  assert.deepEqual((await text(batched)).map((e: Event) => e.type), ["welcome", "joined"]);
+  assert.equal((await text(single)).type, "welcome");
+  assert.equal((await text(single)).type, "joined");
+  await line.lines.until(/user3 joined/);
+  while ((await text(batched)).type !== "join"); // user3, the single one, came in
+  // Five lines in one read: one array frame, in order; five frames for the other.
+  await line.send("uno", "dos", "tres", "cuatro", "cinco");
+  const lines = ["uno", "dos", "tres", "cuatro", "cinco"];
+  assert.deepEqual((await text(batched)).map((e: Event) => e.text), lines);
+  for (const expected of lines) assert.equal((await text(single)).text, expected);
+  // Alone in its turn, an event is sent as it is, not in an array.
+  await line.send("seis");
+  assert.equal((await text(batched)).text, "seis");
+});
+
 Deno.test("web frame over --max-line is dropped with too_long and the connection goes on", async () => {
   await using t = await startWebServer({ relay: true, maxLine: 1000 });
   await using line = await TestClient.connect(t.port);

@@ -77,6 +77,12 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 
 /** How often the peers that are behind are looked at. */
 const WATCH_MS = 25;
+/**
+ * Largest array frame a batching client gets, in UTF-16 units: big enough that
+ * a busy room costs one send per peer per turn, small enough that a browser
+ * parses each one in well under a frame's time.
+ */
+const BATCH_LENGTH = 64 * 1024;
 /** Wrong passwords before the connection is closed. */
 const PASSWORD_TRIES = 3;
 
@@ -198,6 +204,9 @@ export class WebServer {
   readonly #peers = new Set<WebPeer>();
   /** Peers by their resume token, while they are attached. */
   readonly #tokens = new Map<string, WebPeer>();
+  /** Peers with frames in their outbox, flushed together by one timer. */
+  #unflushed = new Set<WebPeer>();
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
   /** Peers that are behind: looked at every {@linkcode WATCH_MS} until they catch up. */
   readonly #watched = new Set<WebPeer>();
   #watchTimer: ReturnType<typeof setInterval> | undefined;
@@ -303,6 +312,7 @@ export class WebServer {
     for (const peer of [...this.#peers]) peer.shutdown();
     await Promise.all([...this.#peers].map((peer) => peer.finished));
     await this.#http.shutdown();
+    clearTimeout(this.#flushTimer);
     clearInterval(this.#watchTimer);
     this.#watchTimer = undefined;
   }
@@ -316,8 +326,11 @@ export class WebServer {
       this.core.log.event({ event: "refused", address, reason: `web: ${rule}` });
       return plain(403, "access denied");
     }
-    const path = new URL(request.url).pathname;
-    if (path === "/ws") return this.#upgrade(request, address);
+    const url = new URL(request.url);
+    if (url.pathname === "/ws") {
+      return this.#upgrade(request, address, url.searchParams.get("batch") === "1");
+    }
+    const path = url.pathname;
     return this.#serveFile(request, path);
   }
 
@@ -343,7 +356,7 @@ export class WebServer {
     });
   }
 
-  #upgrade(request: Request, address: string): Response {
+  #upgrade(request: Request, address: string, batch: boolean): Response {
     if (request.method !== "GET") return plain(405, "only GET", { allow: "GET" });
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return plain(426, "this is the chat's WebSocket", { upgrade: "websocket" });
@@ -370,8 +383,9 @@ export class WebServer {
     const peer = new WebPeer(this, upgraded.socket, address, () => {
       this.#peers.delete(peer);
       this.#watched.delete(peer);
+      this.#unflushed.delete(peer);
       release();
-    });
+    }, batch);
     this.#peers.add(peer);
     return upgraded.response;
   }
@@ -408,6 +422,21 @@ export class WebServer {
     const old = this.#tokens.get(token);
     if (old === undefined || old === by) return;
     old.replace();
+  }
+
+  /**
+   * Flushes `peer`'s outbox once the handlers running now are done (a timer,
+   * not a microtask: frames that arrived together are all handled first, so a
+   * fan-out of many lines is one send per peer, not one per line and peer).
+   */
+  schedule(peer: WebPeer): void {
+    this.#unflushed.add(peer);
+    this.#flushTimer ??= setTimeout(() => {
+      this.#flushTimer = undefined;
+      const peers = this.#unflushed;
+      this.#unflushed = new Set();
+      for (const waiting of peers) waiting.flush();
+    }, 0);
   }
 
   /** Looks at `peer` every {@linkcode WATCH_MS} while its `tick()` returns true. */
@@ -464,6 +493,14 @@ export class WebPeer implements Peer<JsonFrames> {
   #state: PeerState = "opening";
   /** UTF-8 bytes handed to `socket.send()` so far. */
   #sent = 0;
+  /**
+   * Frames to send when the server flushes, after the handlers running now:
+   * everything one peer gets in one turn of the event loop goes to the socket
+   * at once, as one array frame when the client asked for batches.
+   */
+  #outbox: JsonFrames[] = [];
+  /** Their size in UTF-8 bytes. */
+  #outboxBytes = 0;
   /** Over `sendQueue` bytes buffered: reported to the session, and watched. */
   #behind = false;
   /** Why the server ends the connection: the `closing` event's reason, and so the close code. */
@@ -485,8 +522,18 @@ export class WebPeer implements Peer<JsonFrames> {
   #tries = 0;
   #passwordTimer: ReturnType<typeof setTimeout> | undefined;
 
-  /** A peer for an upgraded socket; `release` is called once when it has closed. */
-  constructor(server: WebServer, socket: WebSocket, address: string, release: () => void) {
+  /**
+   * A peer for an upgraded socket; `release` is called once when it has closed;
+   * `batch`: the client takes JSON arrays of events.
+   */
+  constructor(
+    server: WebServer,
+    socket: WebSocket,
+    address: string,
+    release: () => void,
+    batch = false,
+  ) {
+    this.batch = batch;
     this.#server = server;
     this.#socket = socket;
     this.address = address;
@@ -503,16 +550,46 @@ export class WebPeer implements Peer<JsonFrames> {
     return this.#sent - this.#socket.bufferedAmount;
   }
 
+  /** Whether this client asked (`/ws?batch=1`) for several events per frame, as arrays. */
+  readonly batch: boolean;
+
   send(encoded: JsonFrames): void {
     if (this.#state !== "open" && this.#state !== "admitting") return;
-    const socket = this.#socket;
-    for (const frame of encoded.frames) socket.send(frame);
-    this.#sent += encoded.bytes;
-    if (!this.#behind && socket.bufferedAmount > this.#server.settings.sendQueue) {
+    if (this.#outbox.length === 0) this.#server.schedule(this);
+    this.#outbox.push(encoded);
+    this.#outboxBytes += encoded.bytes;
+    if (!this.#behind && this.#buffered() > this.#server.settings.sendQueue) {
       this.#behind = true;
       this.session?.setBehind(true);
       this.#server.watch(this);
     }
+  }
+
+  /** Bytes not yet written to the socket: in the outbox, and in the WebSocket's buffer. */
+  #buffered(): number {
+    return this.#outboxBytes + this.#socket.bufferedAmount;
+  }
+
+  /**
+   * Hands what the outbox holds to the socket: each event as a frame of its
+   * own, or, for a client that asked for batches, as JSON arrays of up to
+   * {@linkcode BATCH_LENGTH}.
+   */
+  flush(): void {
+    const outbox = this.#outbox;
+    if (outbox.length === 0) return;
+    this.#outbox = [];
+    const bytes = this.#outboxBytes;
+    this.#outboxBytes = 0;
+    const socket = this.#socket;
+    if (!this.batch) {
+      for (const encoded of outbox) for (const frame of encoded.frames) socket.send(frame);
+      this.#sent += bytes;
+      return;
+    }
+    const batch = batchFrames(outbox, bytes);
+    for (const frame of batch.frames) socket.send(frame);
+    this.#sent += batch.bytes;
   }
 
   deliver(event: ChatEvent): void {
@@ -545,6 +622,7 @@ export class WebPeer implements Peer<JsonFrames> {
     if (session !== null) queueMicrotask(() => session.closed(reason));
     // The close frame goes out after everything queued, in order. A browser
     // that stopped reading never gets it: see the module doc.
+    this.flush();
     const [code, text] = now
       ? [CLOSE_CODES.slow, reason]
       : [CLOSE_CODES[this.#closing ?? "quit"], this.#closeText || reason];
@@ -579,7 +657,7 @@ export class WebPeer implements Peer<JsonFrames> {
   /** Looked at by the server's watch while behind; returns whether to keep watching. */
   tick(): boolean {
     if (this.#state !== "open") return false;
-    if (this.#socket.bufferedAmount > this.#server.settings.sendQueue / 2) return true;
+    if (this.#buffered() > this.#server.settings.sendQueue / 2) return true;
     this.#behind = false;
     this.session?.setBehind(false);
     return false;
@@ -758,6 +836,8 @@ export class WebPeer implements Peer<JsonFrames> {
     this.#state = "closed";
     clearTimeout(this.#passwordTimer);
     this.#held = null;
+    this.#outbox = [];
+    this.#outboxBytes = 0;
     this.#server.unregister(this.#token);
     if (this.#behind) {
       this.#behind = false;
@@ -773,6 +853,48 @@ export class WebPeer implements Peer<JsonFrames> {
     this.#release();
     this.#closedSocket.resolve();
   }
+}
+
+/**
+ * The last outbox made into array frames, and what it became: the members of a
+ * room are flushed one after the other and, but for their own replies, hold the
+ * same frames in the same order, so the texts are joined once per room and
+ * turn, not once per member.
+ */
+let lastBatch: { outbox: readonly JsonFrames[]; frames: JsonFrames } | null = null;
+
+/**
+ * `outbox` (`bytes` in all) as array frames of up to {@linkcode BATCH_LENGTH}
+ * (an event alone in its frame is sent as it is).
+ */
+function batchFrames(outbox: readonly JsonFrames[], bytes: number): JsonFrames {
+  const last = lastBatch;
+  if (
+    last !== null && last.outbox.length === outbox.length &&
+    last.outbox.every((e, i) => e === outbox[i])
+  ) {
+    return last.frames;
+  }
+  const texts = outbox.length === 1 ? outbox[0].frames : outbox.flatMap((e) => e.frames);
+  const frames: string[] = [];
+  let total = bytes;
+  let from = 0;
+  let size = 0;
+  for (let i = 0; i < texts.length; i++) {
+    size += texts[i].length;
+    if (size >= BATCH_LENGTH || i === texts.length - 1) {
+      if (i === from) frames.push(texts[i]);
+      else {
+        frames.push(`[${texts.slice(from, i + 1).join(",")}]`);
+        total += i - from + 2; // the brackets and commas: the socket counts every byte
+      }
+      from = i + 1;
+      size = 0;
+    }
+  }
+  const batch = { frames, bytes: total };
+  lastBatch = { outbox, frames: batch };
+  return batch;
 }
 
 /** The page's files, with their ETags. */
