@@ -3,7 +3,10 @@
  * browser means ({@linkcode parseFrame}), how a typed line becomes a command
  * ({@linkcode lineCommand}), and which close code goes with which goodbye
  * ({@linkcode closeCode}). Server to browser, every frame is one core
- * `ChatEvent` as JSON (see json_format.ts); browser to server, one of:
+ * `ChatEvent` as JSON (see json_format.ts), or, for a client that connected
+ * to `/ws?batch=1`, possibly a JSON array of them, in order. The `welcome`
+ * carries two more fields: `resume` (this connection's token) and `limits`
+ * (`maxLine`, `flood`, `idleSeconds`). Browser to server, one of:
  *
  * - a `Command` as it is typed in core/messages.ts: `{"type":"join","room":"#dev"}`;
  * - `{"type":"line","room":"#dev","text":"hola"}`: a line as typed in the box,
