@@ -151,8 +151,8 @@ export class WebClient implements AsyncDisposable {
         }
         if (this.socket.readyState === WebSocket.CLOSED) {
           throw new Error(
-            `The WebSocket closed before an event ${what}; got:\n` +
-              this.events.map((e) => JSON.stringify(e)).join("\n"),
+            `The WebSocket closed before an event ${what}; the last ones:\n` +
+              this.events.slice(-10).map((e) => JSON.stringify(e).slice(0, 200)).join("\n"),
           );
         }
         await new Promise<void>((resolve) => this.#waiters.push(resolve));
