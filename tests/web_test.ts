@@ -161,15 +161,15 @@ Deno.test("web client gets an error for a bad frame and nothing else is lost", a
 Deno.test("web client that asks for batches gets events together as a JSON array", async () => {
   await using t = await startWebServer({ relay: true });
   await using line = await TestClient.connect(t.port);
-  using batched = await RawWebSocket.connect(t.webPort, { path: "/ws?batch=1" });
-  using single = await RawWebSocket.connect(t.webPort);
   const text = async (raw: RawWebSocket) => {
     const frame = await raw.frame();
     assert.equal(frame?.opcode, 1);
     return JSON.parse(new TextDecoder().decode(frame!.payload));
   };
+  using batched = await RawWebSocket.connect(t.webPort, { path: "/ws?batch=1" });
   // The welcome and the room, sent in one turn: one frame for the one that batches.
   assert.deepEqual((await text(batched)).map((e: Event) => e.type), ["welcome", "joined"]);
+  using single = await RawWebSocket.connect(t.webPort);
   assert.equal((await text(single)).type, "welcome");
   assert.equal((await text(single)).type, "joined");
   await line.lines.until(/user3 joined/);
