@@ -20,6 +20,7 @@ import {
   parseBytes,
   parseCount,
   parseFlags,
+  parseHostPort,
   parsePort,
   parseRate,
   parseSeconds,
@@ -37,6 +38,7 @@ import { DEFAULT_MAX_LINE } from "./lib/wire/frame.ts";
 import { listen, ListenError, type ListenTarget, readTls } from "./lib/net/listen.ts";
 import { normalizeOrigin, WebServer } from "./lib/transports/web.ts";
 import { Styler, terminalColorDepth } from "./lib/terminal/style.ts";
+import { ircTransport } from "./lib/transports/irc.ts";
 import { VERSION } from "./lib/version.ts";
 
 const USAGE = `charla server ${VERSION}: a TCP chat server with an operator console
@@ -62,6 +64,17 @@ How it behaves:
                             (default 50; 0 for none)
       --json                log events as JSON lines, for jq and log collectors
 
+IRC (irssi, WeeChat, HexChat, bots) in the same rooms:
+      --irc <[host:]port>   also speak IRC there (needs --relay; the host
+                            defaults to --host), e.g. --irc 6667
+      --irc-tls <[host:]port>  IRC over TLS there, e.g. 6697 (needs --tls-cert
+                            and --tls-key, which then serve the line port too)
+      --server-name <name>  the server's name IRC clients see (default charla)
+      --password-file <f>   IRC clients (PASS) and web pages must give this
+                            password, the file's first line (needs --allow-read)
+      --oper-file <f>       IRC operators, one "name password" per line: OPER
+                            lets them disconnect people with KILL (--allow-read)
+
 Limits:
       --max-clients <n>     most clients at once (default 1024)
       --max-line <bytes>    longest line accepted (default ${DEFAULT_MAX_LINE})
@@ -84,6 +97,7 @@ The operator types on stdin: text goes to every client; /to <id|name> <text>,
 
 Examples:
   deno run --allow-net server.ts
+  deno run --allow-net server.ts --relay --irc 6667
   deno run --allow-net server.ts --relay --host 0.0.0.0 --allow 192.0.2.0/24
   deno run --allow-net --allow-read server.ts -r --tls-cert cert.pem --tls-key key.pem
   deno run --allow-net server.ts --relay --web 8080     # then open http://127.0.0.1:8080/`;
@@ -100,6 +114,11 @@ const OPTIONS = {
   room: { type: "string" },
   history: { type: "string" },
   json: { type: "boolean" },
+  irc: { type: "string" },
+  "irc-tls": { type: "string" },
+  "server-name": { type: "string" },
+  "password-file": { type: "string" },
+  "oper-file": { type: "string" },
   "max-clients": { type: "string" },
   "max-line": { type: "string" },
   "send-queue": { type: "string" },
@@ -131,6 +150,12 @@ interface ServerArgs {
   flood: number;
   access: AccessList;
   drainTimeout: number;
+  /** Where to speak IRC, plain and over TLS. */
+  irc: { hostname: string; port: number } | null;
+  ircTls: { hostname: string; port: number } | null;
+  serverName: string;
+  passwordFile: string | undefined;
+  operFile: string | undefined;
 }
 
 function parseServerArgs(args: string[]): ServerArgs {
@@ -139,6 +164,9 @@ function parseServerArgs(args: string[]): ServerArgs {
   requires(v, "tls-cert", "tls-key");
   requires(v, "tls-key", "tls-cert");
   requires(v, "web-origin", "web");
+  requires(v, "irc", "relay");
+  requires(v, "irc-tls", "relay");
+  requires(v, "irc-tls", "tls-cert");
   conflicts(v, [["unix", "tls-cert"], ["unix", "host"], ["unix", "port"]]);
   const webOrigins = v["web-origin"] ?? [];
   for (const origin of webOrigins) {
@@ -165,7 +193,7 @@ function parseServerArgs(args: string[]): ServerArgs {
       certFile: v["tls-cert"],
       keyFile: v["tls-key"],
     },
-    web: v.web === undefined ? null : parseWebAddress(v.web, v.host ?? "127.0.0.1"),
+    web: v.web === undefined ? null : parseHostPort(v.web, "--web", v.host ?? "127.0.0.1"),
     webOrigins,
     relay: v.relay ?? false,
     room: v.room === undefined ? "#lobby" : parseRoom(v.room),
@@ -187,17 +215,14 @@ function parseServerArgs(args: string[]): ServerArgs {
     drainTimeout: v["drain-timeout"] === undefined
       ? 5000
       : parseSeconds(v["drain-timeout"], "--drain-timeout"),
+    irc: v.irc === undefined ? null : parseHostPort(v.irc, "--irc", v.host ?? "127.0.0.1"),
+    ircTls: v["irc-tls"] === undefined
+      ? null
+      : parseHostPort(v["irc-tls"], "--irc-tls", v.host ?? "127.0.0.1"),
+    serverName: v["server-name"] === undefined ? "charla" : parseServerName(v["server-name"]),
+    passwordFile: v["password-file"],
+    operFile: v["oper-file"],
   };
-}
-
-/**
- * `--web`: `8080`, `0.0.0.0:8080`, `[::1]:8080` or `localhost:8080`; without a
- * host, the line port's.
- */
-function parseWebAddress(text: string, defaultHost: string): { hostname: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:\[\]]+)):(\d+)$/.exec(text);
-  if (match === null) return { hostname: defaultHost, port: parsePort(text, "--web") };
-  return { hostname: match[1] ?? match[2], port: parsePort(match[3], "--web") };
 }
 
 /** A room name given on the command line: `#dev`, or `dev` for short. */
@@ -206,6 +231,52 @@ function parseRoom(text: string): string {
   const problem = checkRoomName(room);
   if (problem !== null) throw new UsageError(`invalid --room "${text}": ${problem}`);
   return room;
+}
+
+/** A server name for IRC: a host name's characters, as IRC prefixes need. */
+function parseServerName(text: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(text)) {
+    throw new UsageError(
+      `invalid --server-name "${text}": use letters, digits, "." and "-", as in a host name`,
+    );
+  }
+  return text;
+}
+
+/** The password in `file`: its first line. */
+async function readPassword(file: string): Promise<string> {
+  const text = await readSecretFile(file, "--password-file");
+  const password = text.split(/\r?\n/)[0];
+  if (password === "") throw new Error(`the password file "${file}" is empty`);
+  return password;
+}
+
+/** IRC operators in `file`: `name password` per line; blank lines and `#` comments skipped. */
+async function readOperators(file: string): Promise<Map<string, string>> {
+  const operators = new Map<string, string>();
+  const lines = (await readSecretFile(file, "--oper-file")).split(/\r?\n/);
+  lines.forEach((line, i) => {
+    if (line.trim() === "" || line.trimStart().startsWith("#")) return;
+    const [name, password, ...rest] = line.trim().split(/\s+/);
+    if (password === undefined || rest.length > 0) {
+      throw new Error(`line ${i + 1} of "${file}" is not "name password"`);
+    }
+    operators.set(name, password);
+  });
+  return operators;
+}
+
+async function readSecretFile(file: string, flag: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(file);
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotCapable
+      ? "reading it needs --allow-read"
+      : error instanceof Deno.errors.NotFound
+      ? "no such file"
+      : (error as Error).message;
+    throw new Error(`cannot read ${flag} "${file}": ${why}`, { cause: error });
+  }
 }
 
 /** Runs the server with these command-line arguments; resolves with the exit code. */
@@ -227,10 +298,31 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
 
-  let listener: Deno.Listener;
+  let password: string | undefined;
+  let operators: Map<string, string> | undefined;
   try {
-    listener = await listen(options.target);
+    if (options.passwordFile !== undefined) password = await readPassword(options.passwordFile);
+    if (options.operFile !== undefined) operators = await readOperators(options.operFile);
   } catch (error) {
+    stderr.line(problemLine("server", (error as Error).message));
+    await stderr.drained();
+    return 1;
+  }
+
+  // Every port is bound before anything is served: one that cannot be ends the start.
+  const listeners: Deno.Listener[] = [];
+  let listener: Deno.Listener;
+  let ircListener: Deno.Listener | null = null;
+  let ircTlsListener: Deno.Listener | null = null;
+  try {
+    listeners.push(listener = await listen(options.target));
+    if (options.irc !== null) listeners.push(ircListener = await listen(options.irc));
+    if (options.ircTls !== null) {
+      const { certFile, keyFile } = options.target;
+      listeners.push(ircTlsListener = await listen({ ...options.ircTls, certFile, keyFile }));
+    }
+  } catch (error) {
+    for (const bound of listeners) bound.close();
     if (!(error instanceof ListenError)) throw error;
     stderr.line(problemLine("server", error.message));
     await stderr.drained();
@@ -267,9 +359,20 @@ export async function main(args: string[]): Promise<number> {
     flood: options.flood,
     access: options.access,
     drainTimeout: options.drainTimeout,
+    password,
     log,
     signal: shutdown.signal,
   });
+  const irc = {
+    serverName: options.serverName,
+    sendQueue: options.sendQueue,
+    drainTimeout: options.drainTimeout,
+    operators,
+  };
+  if (ircListener !== null) server.serve(ircListener, ircTransport(server.core, irc));
+  if (ircTlsListener !== null) {
+    server.serve(ircTlsListener, ircTransport(server.core, { ...irc, tls: true }));
+  }
   try {
     if (options.web !== null) {
       try {

@@ -328,3 +328,40 @@ export function parseRate(text: string, flag: string): number {
   }
   return Number(text);
 }
+
+/**
+ * `[host:]port` as `--irc` takes it: `6667`, `127.0.0.1:6667` or `[::1]:6667`.
+ * Without a host, `host` (the `--host` address) is used.
+ *
+ * @throws {UsageError} When the port is not a number from 0 to 65535, or an
+ * IPv6 address is not in brackets.
+ *
+ * @example
+ * ```ts
+ * import { parseHostPort } from "./cli.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(parseHostPort("6667", "--irc", "127.0.0.1"), { hostname: "127.0.0.1", port: 6667 });
+ * assert.deepEqual(parseHostPort("[::1]:6697", "--irc-tls", "127.0.0.1"), { hostname: "::1", port: 6697 });
+ * ```
+ */
+export function parseHostPort(
+  text: string,
+  flag: string,
+  host: string,
+): { hostname: string; port: number } {
+  const bracketed = /^\[([0-9A-Fa-f:.]+)\]:(.*)$/.exec(text);
+  if (bracketed !== null) return { hostname: bracketed[1], port: parsePort(bracketed[2], flag) };
+  const colon = text.lastIndexOf(":");
+  if (colon < 0) return { hostname: host, port: parsePort(text, flag) };
+  const hostname = text.slice(0, colon);
+  if (hostname.includes(":")) {
+    throw new UsageError(
+      `invalid ${flag} "${text}": write an IPv6 address in brackets, as [::1]:6667`,
+    );
+  }
+  return {
+    hostname: hostname === "" ? host : hostname,
+    port: parsePort(text.slice(colon + 1), flag),
+  };
+}

@@ -8,6 +8,8 @@
  * - {@linkcode Bot} is a client for programs: messages as plain objects,
  *   `say()`, `join()`. {@linkcode ChatClient} is the lower level one client.ts
  *   is made of (reconnecting, an outbox).
+ * - {@linkcode ircTransport} serves IRC clients in the same rooms:
+ *   `server.serve(listener, ircTransport(server.core))`.
  * - Events ({@linkcode ChatEvent}) and commands ({@linkcode Command}) are typed;
  *   they are also the JSON protocol.
  *
@@ -61,6 +63,7 @@ export { AccessList } from "./net/cidr.ts";
 export { type ConnectionHandler, Gate } from "./net/acceptor.ts";
 export { listen, ListenError, type ListenTarget } from "./net/listen.ts";
 export { runOperatorLine } from "./operator.ts";
+export { CAPABILITIES, ircTransport, type IrcTransportOptions } from "./transports/irc.ts";
 export { MemoryStore } from "./store/memory.ts";
 export type { Ban, Store, StoredTopic, StoreEvent, StoreOptions } from "./store/store.ts";
 export { ServerConsole } from "./terminal/server_console.ts";

@@ -336,3 +336,23 @@ Deno.test("/join works with 1,000 rooms in use, and /rooms lists 200 of them", a
     for (const c of clients) c.close();
   }
 });
+
+Deno.test("operator /whois shows the address and transport; /topic sets a room's topic", async () => {
+  await using t = startServer({ relay: true });
+  await using a = await inRoom(t.port, "#dev");
+  await a.send("/away comiendo");
+  await a.lines.until("* you are away: comiendo");
+  const [line] = runOperatorLine(t.server, "/whois user1").replies;
+  assert.match(
+    line,
+    /^#1 user1: in #dev, from 127\.0\.0\.1:\d+ \(line\), since \d\d:\d\d:\d\d, idle \d+s, away: comiendo$/,
+  );
+  assert.deepEqual(runOperatorLine(t.server, "/topic #dev bienvenidos").replies, []);
+  assert.equal(
+    (await a.lines.until(/topic/)).at(-1),
+    "* the operator set the topic of #dev: bienvenidos",
+  );
+  assert.deepEqual(runOperatorLine(t.server, "/topic #nada x").replies, [
+    "error: nobody is in #nada; /rooms lists the rooms",
+  ]);
+});

@@ -330,10 +330,7 @@ Deno.test("web client that stops reading is dropped as too slow and the room goe
 });
 
 Deno.test("web client must give the password first; a wrong one is refused", async () => {
-  await using t = await startWebServer({
-    relay: true,
-    web: { password: (candidate) => candidate === "sésamo" },
-  });
+  await using t = await startWebServer({ relay: true, password: "sésamo" });
   await using web = await WebClient.open(t.wsUrl);
   const asked = await web.next(is("error"));
   assert.equal(asked.code, "password");
@@ -487,6 +484,26 @@ Deno.test("server.ts --web serves the page beside the line port and says where",
   );
 });
 
+Deno.test("server.ts --password-file makes the web page ask for the password", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "charla-web-pass-" });
+  try {
+    await Deno.writeTextFile(`${dir}/password`, "sésamo\n");
+    await using srv = new Program(
+      "server.ts",
+      ["-r", "-p", "0", "--web", "0", "--password-file", `${dir}/password`],
+      ["--allow-read"],
+    );
+    await srv.stdout.next();
+    const url = /(http:\S+) \(web\)$/.exec((await srv.stdout.next())!)![1];
+    await using web = await WebClient.open(`${url.replace("http", "ws")}ws`);
+    assert.equal((await web.next(is("error"))).code, "password");
+    web.send({ type: "pass", password: "sésamo" });
+    await web.next(is("joined"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("server.ts --web with --tls-cert serves the page over HTTPS and the socket over WSS", async () => {
   const set = await makeCertificates(["localhost", "127.0.0.1"], { days: 1 });
   const dir = await Deno.makeTempDir({ prefix: "charla-web-tls-" });
@@ -538,7 +555,11 @@ Deno.test("server.ts refuses bad --web and --web-origin values, and a web port i
       ],
       [
         ["--web", "localhost:"],
-        'charla server: invalid --web "localhost:": must be a number from 0 to 65535',
+        'charla server: invalid --web "": must be a number from 0 to 65535',
+      ],
+      [
+        ["--web", "::1:8080"],
+        /^charla server: invalid --web "::1:8080": write an IPv6 address in brackets/,
       ],
       [["--web-origin", "https://a.example"], "charla server: --web-origin needs --web"],
       [

@@ -64,6 +64,11 @@ export interface ChatCoreOptions {
   /** @default {65536} */
   minProgress?: number;
   /**
+   * The server password: a transport asks for it before a person is attached
+   * (IRC's PASS). @default none: anyone may connect
+   */
+  password?: string;
+  /**
    * Milliseconds a person may go without saying or doing anything before they
    * are disconnected; 0 for never. Bytes that never make a complete line do not
    * count as activity.
@@ -159,6 +164,8 @@ export class ChatCore {
   #allClosed: PromiseWithResolvers<void> | null = null;
   /** Settles once topics are loaded from the store. */
   readonly ready: Promise<void>;
+  /** The server password, as bytes; null when there is none. */
+  readonly #password: Uint8Array | null;
 
   /** A core; see {@linkcode ChatCoreOptions}. */
   constructor(options: ChatCoreOptions = {}) {
@@ -178,6 +185,7 @@ export class ChatCore {
     this.directory = new Directory({ ids: options.ids, claims: options.claims });
     this.store = options.store ?? new MemoryStore();
     this.log = options.log ?? SILENT_LOG;
+    this.#password = options.password === undefined ? null : encoder.encode(options.password);
     this.ready = this.#loadTopics();
     if (this.options.idleTimeout > 0) {
       // One sweep for everyone instead of a timer each: cheaper per idle person.
@@ -195,6 +203,24 @@ export class ChatCore {
   /** How many people are connected. */
   get size(): number {
     return this.directory.size;
+  }
+
+  /** Whether connecting takes the server password (see {@linkcode checkPassword}). */
+  get passwordRequired(): boolean {
+    return this.#password !== null;
+  }
+
+  /**
+   * Whether `given` is the server password (anything is, when there is none).
+   * Compared in time that does not depend on where the first difference is.
+   */
+  checkPassword(given: string | null | undefined): boolean {
+    const password = this.#password;
+    if (password === null) return true;
+    const bytes = encoder.encode(given ?? "");
+    let diff = bytes.length ^ password.length;
+    for (let i = 0; i < password.length; i++) diff |= password[i] ^ (bytes[i] ?? 0);
+    return given !== null && given !== undefined && diff === 0;
   }
 
   /**
@@ -335,15 +361,20 @@ export class ChatCore {
     if (batch.count === 0 || from === null || room === null) return batch.clear();
     try {
       room.publish(from, batch);
-      const text = batch.text.bytes;
-      for (let i = 0; i < batch.count; i++) {
-        this.store.append({
-          room: room.name,
-          time: batch.time,
-          from: from.name,
-          kind: batch.kind,
-          text: decoder.decode(text.subarray(batch.start(i), batch.ends[i])),
-        });
+      const store = this.store;
+      if (store.appendBatch !== undefined) {
+        store.appendBatch(room.name, from.name, batch);
+      } else {
+        const text = batch.text.bytes;
+        for (let i = 0; i < batch.count; i++) {
+          store.append({
+            room: room.name,
+            time: batch.time,
+            from: from.name,
+            kind: batch.kind,
+            text: decoder.decode(text.subarray(batch.start(i), batch.ends[i])),
+          });
+        }
       }
     } finally {
       // Whatever happened, these lines must not go out again with someone else's.
@@ -526,6 +557,7 @@ export class ChatCore {
 }
 
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 
 function nonNegative(name: string, value: number): number {
   if (!Number.isFinite(value) || value < 0) {

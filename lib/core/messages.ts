@@ -86,7 +86,8 @@ export type ChatEvent =
   | { readonly type: "broadcast"; readonly room: RoomName | null; readonly text: string }
   /**
    * A private message. `echo` is the sender's own copy (`-> *bea* hola`);
-   * `from` null is the operator.
+   * `from` null is the operator. `notice`: sent as an IRC NOTICE, which
+   * nothing answers automatically (no away reply; bots must not reply).
    */
   | {
     readonly type: "private";
@@ -96,6 +97,7 @@ export type ChatEvent =
     readonly action: boolean;
     readonly echo: boolean;
     readonly time: number;
+    readonly notice?: boolean;
   }
   /** *room*: someone came into the room (`from`: the room they left for it, if any). */
   | {
@@ -163,8 +165,8 @@ export type ChatEvent =
     /** The room you were in before (line clients: one room at a time). */
     readonly from?: RoomName;
   }
-  /** Reply: you left `room`. */
-  | { readonly type: "parted"; readonly room: RoomName }
+  /** Reply: you left `room` (with the part message you gave, if any). */
+  | { readonly type: "parted"; readonly room: RoomName; readonly reason?: string }
   /** Reply to `/who`: the people in a room (up to a limit) and how many in all. */
   | {
     readonly type: "who";
@@ -223,6 +225,8 @@ export type ErrorCode =
   | "name_taken"
   | "bad_room"
   | "not_in_room"
+  /** Only the room's operators may do that (its topic is locked). */
+  | "not_operator"
   | "not_relay"
   | "flood"
   | "too_long"
@@ -250,7 +254,14 @@ export type Command =
   /** Say `text` in `room` (line clients: their one room). */
   | { readonly type: "say"; readonly room?: RoomName; readonly text: string }
   | { readonly type: "action"; readonly room?: RoomName; readonly text: string }
-  | { readonly type: "msg"; readonly to: string; readonly text: string; readonly action?: boolean }
+  /** `notice`: an IRC NOTICE, answered by nothing automatic (no away reply). */
+  | {
+    readonly type: "msg";
+    readonly to: string;
+    readonly text: string;
+    readonly action?: boolean;
+    readonly notice?: boolean;
+  }
   | { readonly type: "join"; readonly room: RoomName }
   | { readonly type: "part"; readonly room?: RoomName; readonly reason?: string }
   | { readonly type: "nick"; readonly name: string }

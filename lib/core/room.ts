@@ -25,6 +25,20 @@ export class Room {
   /** Who set the topic, and when (milliseconds since the epoch). */
   topicBy = "";
   topicTime = 0;
+  /** When the room was made, in milliseconds since the epoch. */
+  readonly created: number = Date.now();
+  /**
+   * Members who may lock the topic and name other operators (IRC's channel
+   * operators, `@`): whoever made the room, and whom an operator named. Line
+   * clients cannot change these, but they are bound by them.
+   */
+  readonly operators: Set<Session> = new Set();
+  /** Members an operator marked (IRC's voice, `+`): a mark, with no power here. */
+  readonly voiced: Set<Session> = new Set();
+  /** Only operators may change the topic (IRC's `+t`). */
+  topicLocked = false;
+  /** Listed (in `/rooms`, `/who`, `/whois`) only to its members (IRC's `+s`). */
+  secret = false;
   /** Members in the order they came. */
   readonly members: Set<Session> = new Set();
   /** Members by the wire format their peer speaks. */
@@ -66,6 +80,8 @@ export class Room {
   /** Removes a member; false when it was not one. */
   remove(member: Session): boolean {
     if (!this.members.delete(member)) return false;
+    this.operators.delete(member);
+    this.voiced.delete(member);
     this.#ungroup(member, member.peer.format);
     if (member.behind) this.memberBehind(false);
     return true;

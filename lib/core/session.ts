@@ -169,7 +169,8 @@ export class Session implements Who, PeerInfo {
     const from = text.length;
     text.appendSanitized(buf, start, end);
     batch.endLine();
-    if (kind === "message") core.log.message(room.name, this, text.bytes, from, text.length);
+    // An IRC NOTICE is a line like any other for the log.
+    if (kind !== "action") core.log.message(room.name, this, text.bytes, from, text.length);
     else {
       const action = decoder.decode(text.bytes.subarray(from, text.length));
       core.log.event({ event: "action", peer: this, room: room.name, text: action });
@@ -254,7 +255,7 @@ export class Session implements Who, PeerInfo {
         return;
       }
       case "msg":
-        return this.#msg(command.to, command.text, command.action ?? false);
+        return this.#msg(command.to, command.text, command.action ?? false, command.notice);
       case "nick":
         return this.#nick(command.name);
       case "quit":
@@ -345,6 +346,8 @@ export class Session implements Who, PeerInfo {
   enter(room: Room, from?: RoomName): void {
     const core = this.#core;
     room.add(this);
+    // Whoever makes a room is its first operator (IRC's channel creator).
+    if (room.size === 1) room.operators.add(this);
     this.rooms.push(room);
     core.log.event({ event: "join", peer: this, room: room.name });
     if (room.size <= core.options.presenceLimit) {
@@ -440,7 +443,11 @@ export class Session implements Who, PeerInfo {
       return this.join(lobby);
     }
     this.#leaveRoom(room, clean === undefined ? {} : { reason: clean });
-    this.deliver({ type: "parted", room: room.name });
+    this.deliver(
+      clean === undefined
+        ? { type: "parted", room: room.name }
+        : { type: "parted", room: room.name, reason: clean },
+    );
   }
 
   #nick(name: string): void | Promise<void> {
@@ -467,7 +474,7 @@ export class Session implements Who, PeerInfo {
     done(result);
   }
 
-  #msg(target: string, text: string, action: boolean): void {
+  #msg(target: string, text: string, action: boolean, notice = false): void {
     const core = this.#core;
     const clean = sanitizeText(text);
     const time = Date.now();
@@ -491,17 +498,39 @@ export class Session implements Who, PeerInfo {
     if (to === this) return this.error("usage", "that is you");
     const from = whoOf(this);
     const toWho = whoOf(to);
+    const kind = notice ? { notice } : {};
     if (!to.ignores(this)) {
-      to.deliver({ type: "private", from, to: toWho, text: clean, action, echo: false, time });
+      to.deliver({
+        type: "private",
+        from,
+        to: toWho,
+        text: clean,
+        action,
+        echo: false,
+        time,
+        ...kind,
+      });
       if (to.behind) this.#messaged.push(to);
     }
     core.log.event({ event: "private", from: this, to, text: clean });
-    this.deliver({ type: "private", from, to: toWho, text: clean, action, echo: true, time });
-    if (to.away !== null) this.deliver({ type: "away_is", who: toWho, text: to.away });
+    this.deliver({
+      type: "private",
+      from,
+      to: toWho,
+      text: clean,
+      action,
+      echo: true,
+      time,
+      ...kind,
+    });
+    // Nothing answers a notice automatically (IRC's rule, so that bots never loop).
+    if (to.away !== null && !notice) {
+      this.deliver({ type: "away_is", who: toWho, text: to.away });
+    }
   }
 
   #rooms(): void {
-    const all = [...this.#core.rooms()];
+    const all = [...this.#core.rooms()].filter((room) => this.#sees(room));
     const rooms = all.slice(0, LISTED_ROOMS).map((room) => ({
       room: room.name,
       count: room.size,
@@ -512,7 +541,8 @@ export class Session implements Who, PeerInfo {
   }
 
   #who(name: RoomName | undefined): void {
-    const room = name === undefined ? this.room : this.#core.findRoom(name);
+    const found = name === undefined ? this.room : this.#core.findRoom(name);
+    const room = found === undefined || found === null || this.#sees(found) ? found : undefined;
     if (room === null) return this.error("not_in_room", "you are in no room; /who #room");
     if (room === undefined) return this.error("no_such_room", `there is no room ${name}`);
     this.deliver({
@@ -529,7 +559,7 @@ export class Session implements Who, PeerInfo {
     this.deliver({
       type: "whois",
       who: whoOf(who),
-      rooms: who.rooms.map((room) => room.name),
+      rooms: who.rooms.filter((room) => this.#sees(room)).map((room) => room.name),
       transport: who.transport,
       since: who.connectedAt,
       idleSeconds: Math.floor((performance.now() - who.lastActive) / 1000),
@@ -543,6 +573,9 @@ export class Session implements Who, PeerInfo {
     if (!room) return;
     if (text === undefined) {
       return this.deliver({ type: "topic_is", room: room.name, topic: room.topic });
+    }
+    if (room.topicLocked && !room.operators.has(this)) {
+      return this.error("not_operator", `only the operators of ${room.name} may change its topic`);
     }
     const topic = sanitizeText(text).slice(0, MAX_TOPIC);
     this.#core.setTopic(room, topic, this);
@@ -594,6 +627,11 @@ export class Session implements Who, PeerInfo {
       lines.length === 0 ? this.info(`no history in ${room.name}`) : this.#sendHistory(room, lines);
     if (recent instanceof Promise) recent.then(send, () => send([]));
     else send(recent);
+  }
+
+  /** Whether this person may see that `room` exists: it is not secret, or they are in it. */
+  #sees(room: Room): boolean {
+    return !room.secret || room.members.has(this);
   }
 
   /** Takes a token from the flood bucket; false when the line must be dropped. */

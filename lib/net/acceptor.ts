@@ -78,6 +78,12 @@ export interface ConnectionHandler {
   accept(conn: Deno.Conn, release: () => void): void;
   /** Tells a refused connection why, in the transport's words, and closes it. */
   refuse(conn: Deno.Conn, why: Refusal): Promise<void>;
+  /**
+   * The listener stopped accepting (the server shuts down): end the
+   * connections that are not attached to the core yet (IRC clients that have
+   * not registered), which the core's shutdown does not know of.
+   */
+  close?(reason: string): void;
 }
 
 /** Options for {@linkcode Acceptor}. */
@@ -133,6 +139,7 @@ export class Acceptor {
     }
     for (const conn of this.#admitting) closeQuietly(conn);
     this.#admitting.clear();
+    this.#handler.close?.("server shutting down");
   }
 
   /**

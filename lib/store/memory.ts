@@ -7,6 +7,7 @@
  */
 
 import type { HistoryLine, RoomName } from "../core/messages.ts";
+import { type LineBatch, LineLog } from "./line_log.ts";
 import type { Ban, Store, StoredTopic, StoreOptions } from "./store.ts";
 
 /**
@@ -51,8 +52,25 @@ export class HistoryRing<T = HistoryLine> {
   }
 }
 
+/** Options for {@linkcode MemoryStore}. */
+export interface MemoryStoreOptions extends StoreOptions {
+  /**
+   * Most bytes of text kept per room: long lines are kept, but fewer of them.
+   * @default {4194304}
+   */
+  maxRoomBytes?: number;
+  /**
+   * Most bytes of text kept in all: past it, the rooms that have been quiet
+   * longest lose their oldest lines first, so a flood of new rooms cannot take
+   * the server's memory.
+   * @default {67108864}
+   */
+  maxBytes?: number;
+}
+
 /**
- * History, topics and bans in memory.
+ * History, topics and bans in memory. Each room's lines are kept as bytes (see
+ * line_log.ts): appending the relay's batch makes no object per line.
  *
  * @example
  * ```ts
@@ -70,27 +88,66 @@ export class HistoryRing<T = HistoryLine> {
 export class MemoryStore implements Store {
   readonly description: string = "memory";
   readonly #keep: number;
-  /** Rings by lower-cased room name. */
-  readonly #rooms = new Map<string, HistoryRing>();
+  readonly #maxRoomBytes: number;
+  readonly #maxBytes: number;
+  /** Logs by lower-cased room name, the one appended to least recently first. */
+  readonly #rooms = new Map<string, LineLog>();
+  /** Bytes of text in all logs. */
+  #bytes = 0;
   readonly #topics = new Map<string, StoredTopic>();
   readonly #bans = new Map<string, Ban>();
 
-  /** An empty store; see {@linkcode StoreOptions}. */
-  constructor(options: StoreOptions = {}) {
+  /** An empty store; see {@linkcode MemoryStoreOptions}. */
+  constructor(options: MemoryStoreOptions = {}) {
     this.#keep = options.keep ?? 10_000;
+    this.#maxRoomBytes = options.maxRoomBytes ?? 4 * 1024 * 1024;
+    this.#maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
   }
 
   append(line: HistoryLine): void {
-    const key = line.room.toLowerCase();
-    let ring = this.#rooms.get(key);
-    if (ring === undefined) this.#rooms.set(key, ring = new HistoryRing(this.#keep));
-    ring.push(line);
+    const log = this.#log(line.room);
+    const before = log.bytes;
+    log.appendText(line.from, line.kind, line.time, line.text);
+    this.#grew(log.bytes - before);
+  }
+
+  appendBatch(room: RoomName, from: string, batch: LineBatch): void {
+    const log = this.#log(room);
+    const before = log.bytes;
+    log.append(from, batch);
+    this.#grew(log.bytes - before);
   }
 
   recent(room: RoomName, count: number): HistoryLine[] {
     return this.#rooms.get(room.toLowerCase())?.last(count) ?? [];
   }
 
+  /** The room's log, made if new, and moved to the end of the least-recently-used order. */
+  #log(room: RoomName): LineLog {
+    const key = room.toLowerCase();
+    let log = this.#rooms.get(key);
+    if (log === undefined) {
+      log = new LineLog(room, { keep: this.#keep, maxBytes: this.#maxRoomBytes });
+    } else {
+      this.#rooms.delete(key);
+    }
+    this.#rooms.set(key, log);
+    return log;
+  }
+
+  /** Counts what a log grew by (it may have shrunk), then keeps the total within bounds. */
+  #grew(delta: number): void {
+    this.#bytes += delta;
+    if (this.#bytes <= this.#maxBytes) return;
+    for (const [key, log] of this.#rooms) {
+      const over = this.#bytes - this.#maxBytes;
+      if (over <= 0) break;
+      const before = log.bytes;
+      log.shrinkTo(Math.max(0, before - over));
+      this.#bytes -= before - log.bytes;
+      if (log.size === 0) this.#rooms.delete(key);
+    }
+  }
   topics(): StoredTopic[] {
     return [...this.#topics.values()];
   }

@@ -10,6 +10,7 @@
  */
 
 import type { HistoryLine, RoomName } from "../core/messages.ts";
+import type { LineBatch } from "./line_log.ts";
 
 /** A ban: by name (kicks whoever holds it and bans their address) or by address/CIDR. */
 export interface Ban {
@@ -54,6 +55,13 @@ export interface Store {
    * reports it through `onEvent` and the chat goes on.
    */
   append(line: HistoryLine): void;
+  /**
+   * Keeps the lines of one relayed batch (see `SaidBatch`), said in `room` by
+   * `from`: for stores that can keep bytes without a string per line. The
+   * core uses it when present, `append()` otherwise. Same rules: never waits,
+   * never throws.
+   */
+  appendBatch?(room: RoomName, from: string, batch: LineBatch): void;
   /**
    * The last `count` lines of `room`, oldest first, including lines appended
    * but not yet committed. Synchronous where the store can answer at once

@@ -133,11 +133,10 @@ export interface WebServerOptions {
    */
   pingSeconds?: number;
   /**
-   * When set, a browser must send `{"type":"pass","password":…}` that this
-   * accepts before it is let in (the page asks for it).
+   * Milliseconds a browser has to give the server password (the core's
+   * `password`, `--password-file`), when there is one.
+   * @default {60000}
    */
-  password?: (candidate: string) => boolean;
-  /** Milliseconds a browser has to give the password. @default {60000} */
   passwordTimeout?: number;
 }
 
@@ -212,14 +211,12 @@ export class WebServer {
   readonly #origins: ReadonlySet<string>;
   readonly #anyOrigin: boolean;
   /** The settings each peer reads. */
-  readonly settings:
-    & Required<
-      Pick<
-        WebServerOptions,
-        "maxLine" | "sendQueue" | "drainTimeout" | "pingSeconds" | "passwordTimeout"
-      >
+  readonly settings: Required<
+    Pick<
+      WebServerOptions,
+      "maxLine" | "sendQueue" | "drainTimeout" | "pingSeconds" | "passwordTimeout"
     >
-    & { password: WebServerOptions["password"] };
+  >;
   /** Every connection, from upgrade to close. */
   readonly #peers = new Set<WebPeer>();
   /** Peers by their resume token, while they are attached. */
@@ -285,7 +282,6 @@ export class WebServer {
       drainTimeout: nonNegative("drainTimeout", options.drainTimeout ?? 5000),
       pingSeconds: positive("pingSeconds", options.pingSeconds ?? 30),
       passwordTimeout: positive("passwordTimeout", options.passwordTimeout ?? 60_000),
-      password: options.password,
     };
     // The handler needs the server, which needs the bound HttpServer: the
     // handler finds it here once the constructor has run (before any request).
@@ -740,7 +736,7 @@ export class WebPeer implements Peer<JsonFrames> {
 
   #opened(): void {
     if (this.#state !== "opening") return;
-    if (this.#server.settings.password === undefined) return this.#attach();
+    if (!this.#server.core.passwordRequired) return this.#attach();
     this.#state = "admitting";
     this.#refuse("password", 'this chat needs a password: send {"type":"pass","password":"…"}');
     this.#passwordTimer = setTimeout(() => {
@@ -930,7 +926,7 @@ export class WebPeer implements Peer<JsonFrames> {
     if (input.kind !== "pass") {
       return this.#refuse("password", 'send the password first: {"type":"pass","password":"…"}');
     }
-    if (this.#server.settings.password!(input.password)) return this.#attach();
+    if (this.#server.core.checkPassword(input.password)) return this.#attach();
     if (++this.#tries < PASSWORD_TRIES) return this.#refuse("password", "wrong password");
     this.#refuse("password", "wrong password; closing");
     this.#endAdmission("wrong password");

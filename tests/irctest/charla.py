@@ -4,12 +4,21 @@ conformance suite (../shared/irctest, unmodified) against server.ts.
 Each test case starts its own server:
 
     deno run --allow-net --allow-read <repo>/server.ts --relay -p 0 \
-        --irc 127.0.0.1:<port> [--password-file <tmp>/password]
+        --irc 127.0.0.1:<port> --server-name My.Little.Server \
+        --oper-file <tmp>/opers [--password-file <tmp>/password]
 
 and waits until the IRC port accepts a connection. Everything binds and
 connects on 127.0.0.1 only (irctest's own port finder answers 0.0.0.0, which
 this controller does not use). TLS, websockets and services are not offered:
-those test cases are skipped as "not implemented by controller".
+those test cases are skipped as "not implemented by controller". The IRC
+operator irctest's OPER tests use (operuser, operpassword) is in the opers
+file; the server is named My.Little.Server, as the tests expect.
+
+What charla claims decides what irctest skips: the IRCv3 capabilities below
+(a test that needs message-tags, batch or labeled-response is skipped when
+the server NAKs it), and the ISUPPORT tokens (ELIST is M, N and U: the
+creation and topic time filters C and T are not offered, so the two tests
+that sleep for minutes of fake time are skipped).
 
 If the server stops before its IRC port opens (say, it does not know --irc),
 the whole run stops at once with the server's own error, rather than failing
@@ -28,7 +37,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from typing import FrozenSet, List, Optional, Set, Tuple, Type
+from typing import Dict, FrozenSet, List, Optional, Set, Tuple, Type
 
 import pytest
 
@@ -49,12 +58,30 @@ class CharlaController(BaseServerController, DirectoryBasedController):
     software_name = "charla"
     supported_sasl_mechanisms: Set[str] = set()
     supports_sts = False
-    # What 005 must declare (isupport.py testValues checks it): the same as
-    # BASE_ISUPPORT in lib/transports/irc_message.ts.
-    isupport = {"CASEMAPPING": "ascii", "CHANTYPES": "#", "NICKLEN": "32", "CHANNELLEN": "33"}
-    # IRCv3 capabilities charla offers; a test that needs one not listed here is
-    # skipped when the server NAKs it, and fails when it is listed and NAKed.
-    capabilities: FrozenSet[Capabilities] = frozenset()
+    # What 005 must declare (isupport.py testValues checks it): what
+    # IrcNetwork in lib/transports/irc.ts declares.
+    isupport: Dict[str, Optional[str]] = {
+        "CASEMAPPING": "ascii",
+        "CHANTYPES": "#",
+        "NICKLEN": "32",
+        "CHANNELLEN": "33",
+        "PREFIX": "(ov)@+",
+        "CHANMODES": ",,,nst",
+        "ELIST": "MNU",
+        "UTF8ONLY": None,  # tokens without a value
+        "WHOX": None,
+    }
+    # IRCv3 capabilities charla offers (CAPABILITIES in lib/transports/irc.ts,
+    # besides userhost-in-names, which irctest has no name for); a test that
+    # needs one not listed here is skipped when the server NAKs it, and fails
+    # when it is listed and NAKed.
+    capabilities: FrozenSet[Capabilities] = frozenset(
+        {
+            Capabilities.ECHO_MESSAGE,
+            Capabilities.MULTI_PREFIX,
+            Capabilities.SERVER_TIME,
+        }
+    )
 
     def get_hostname_and_port(self) -> Tuple[str, int]:
         # irctest picks a free port by binding "" and reports 0.0.0.0; keep the
@@ -63,7 +90,9 @@ class CharlaController(BaseServerController, DirectoryBasedController):
         (_, port) = super().get_hostname_and_port()
         return (LOOPBACK, port)
 
-    def server_command(self, port: int, password_file: Optional[Path]) -> List[str]:
+    def server_command(
+        self, port: int, password_file: Optional[Path], oper_file: Optional[Path] = None
+    ) -> List[str]:
         """The command line that runs the server with its IRC port on `port`."""
         deno = os.environ.get("DENO") or shutil.which("deno") or "deno"
         command = [
@@ -77,7 +106,11 @@ class CharlaController(BaseServerController, DirectoryBasedController):
             "0",
             "--irc",
             f"{LOOPBACK}:{port}",
+            "--server-name",
+            "My.Little.Server",
         ]
+        if oper_file is not None:
+            command += ["--oper-file", str(oper_file)]
         if password_file is not None:
             command += ["--password-file", str(password_file)]
         return command
@@ -112,11 +145,13 @@ class CharlaController(BaseServerController, DirectoryBasedController):
         if password is not None:
             password_file = self.directory / "password"
             password_file.write_text(password + "\n")
+        oper_file = self.directory / "opers"
+        oper_file.write_text("operuser operpassword\n")
         self.stderr_path = self.directory / "stderr.txt"
         self.stderr_file = self.stderr_path.open("wb")
         debug = self.debug_mode
         self.proc = self.execute(
-            self.server_command(port, password_file),
+            self.server_command(port, password_file, oper_file),
             proc_name="charla",
             stdin=subprocess.DEVNULL,
             stdout=None if debug else subprocess.DEVNULL,

@@ -24,8 +24,33 @@ if [ ! -f "$IRCTEST/conftest.py" ]; then
     "beside the repository; set IRCTEST_DIR to use another folder" >&2
   exit 1
 fi
-if ! python3 -c 'import pytest' 2>/dev/null; then
-  echo "irctest: python3 has no pytest (irctest runs under pytest)" >&2
+# irctest runs under pytest 7.4 or newer (its conftest uses hookimpl(wrapper=True)),
+# but not 9.0.0 (pytest-dev/pytest#13895): the first python3 on PATH with such a
+# pytest, else the system's; else Debian's python3-pytest is installed when we may
+# (root with apt-get; bookworm's 7.2 is too old, trixie's 8.3 is fine); else stop
+# and say how to get one.
+usable() {
+  command -v "$1" >/dev/null 2>&1 && "$1" - <<'PY' 2>/dev/null
+import pytest
+pytest.hookimpl(wrapper=True)
+assert pytest.__version__ != "9.0.0"
+PY
+}
+PYTHON=""
+for candidate in python3 /usr/bin/python3; do
+  if usable "$candidate"; then PYTHON=$candidate; break; fi
+done
+if [ -z "$PYTHON" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 &&
+  ! /usr/bin/python3 -c 'import pytest' 2>/dev/null; then
+  echo "irctest: no python3 with pytest; installing Debian's python3-pytest" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends python3-pytest >&2 || true
+  usable /usr/bin/python3 && PYTHON=/usr/bin/python3
+fi
+if [ -z "$PYTHON" ]; then
+  found=$(python3 -c 'import pytest; print(pytest.__version__)' 2>/dev/null || echo none)
+  echo "irctest: needs python3 with pytest 7.4 or newer, not 9.0.0 (python3 has: $found); then run again:" >&2
+  echo "  python3 -m pip install 'pytest>=7.4,!=9.0.0'" >&2
   exit 1
 fi
 
@@ -44,8 +69,8 @@ export PYTHONPATH="$PWD/tests/irctest${PYTHONPATH:+:$PYTHONPATH}"
 # pytest-benchmark's .benchmarks/ into the repository, where it is installed).
 export PYTHONDONTWRITEBYTECODE=1
 plugins=(-p no:cacheprovider)
-python3 -c 'import pytest_benchmark' 2>/dev/null && plugins+=(-p no:benchmark)
-exec python3 -m pytest "${plugins[@]}" \
+"$PYTHON" -c 'import pytest_benchmark' 2>/dev/null && plugins+=(-p no:benchmark)
+exec "$PYTHON" -m pytest "${plugins[@]}" \
   --rootdir "$IRCTEST" -c "$IRCTEST/pytest.ini" "$IRCTEST/irctest/server_tests" \
   --controller charla \
   -m 'not Ergo and not deprecated and not strict and not services' \

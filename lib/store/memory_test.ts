@@ -1,0 +1,64 @@
+import assert from "node:assert/strict";
+import { SaidBatch } from "../core/peer.ts";
+import { LineLog } from "./line_log.ts";
+import { MemoryStore } from "./memory.ts";
+
+const encoder = new TextEncoder();
+
+/** One batch, reused: what the relay makes of a read. */
+const shared = new SaidBatch();
+
+/** `lines` as a batch, as the relay makes them. */
+function batch(lines: string[], kind: "message" | "action" = "message", time = 1): SaidBatch {
+  shared.clear();
+  for (const line of lines) {
+    shared.text.append(encoder.encode(line));
+    shared.endLine();
+  }
+  shared.kind = kind;
+  shared.time = time;
+  return shared;
+}
+
+Deno.test("LineLog keeps the last lines in order across many moves of its buffer", () => {
+  const log = new LineLog("#lobby", { keep: 1000, maxBytes: 1 << 20 });
+  const text = (n: number) => `n${n} ${"x".repeat(n % 300)} ñ`;
+  for (let n = 0; n < 20_000; n += 4) {
+    log.append("ana", batch([text(n), text(n + 1), text(n + 2), text(n + 3)]));
+  }
+  const last = log.last(1000);
+  assert.equal(last.length, 1000);
+  for (const [i, line] of last.entries()) assert.equal(line.text, text(19_000 + i));
+  assert.deepEqual(log.last(2).map((l) => l.text), [text(19_998), text(19_999)]);
+});
+
+Deno.test("LineLog keeps at most maxBytes of text, but always the newest line", () => {
+  const log = new LineLog("#big", { keep: 100, maxBytes: 1000 });
+  for (let i = 0; i < 10; i++) log.append("ana", batch([`${i}`.repeat(300)]));
+  assert.ok(log.bytes <= 1000);
+  assert.deepEqual(log.last(10).map((l) => l.text[0]), ["7", "8", "9"]);
+  log.append("ana", batch(["z".repeat(5000)]));
+  assert.deepEqual(log.last(10).map((l) => l.text.length), [5000]);
+});
+
+Deno.test("LineLog keeps who said it, the kind and the time", () => {
+  const log = new LineLog("#lobby", { keep: 10, maxBytes: 1000 });
+  log.append("ana", batch(["saluda"], "action", 42));
+  log.appendText("server", "notice", 43, "hola a todos");
+  assert.deepEqual(log.last(5), [
+    { room: "#lobby", time: 42, from: "ana", kind: "action", text: "saluda" },
+    { room: "#lobby", time: 43, from: "server", kind: "notice", text: "hola a todos" },
+  ]);
+});
+
+Deno.test("MemoryStore stays within its total bytes: the room quiet longest gives way", () => {
+  const store = new MemoryStore({ keep: 1000, maxRoomBytes: 10_000, maxBytes: 15_000 });
+  for (let i = 0; i < 10; i++) store.appendBatch("#old", "ana", batch(["o".repeat(1000)]));
+  for (let i = 0; i < 10; i++) store.appendBatch("#new", "bea", batch(["n".repeat(1000)]));
+  assert.equal(store.recent("#new", 100).length, 10);
+  assert.equal(store.recent("#old", 100).length, 5);
+  // A busy #old again: now #new is the quiet one.
+  for (let i = 0; i < 3; i++) store.appendBatch("#old", "ana", batch(["o".repeat(1000)]));
+  assert.equal(store.recent("#old", 100).length, 8);
+  assert.equal(store.recent("#new", 100).length, 7);
+});
