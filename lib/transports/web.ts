@@ -17,17 +17,21 @@
  *   input: at most `maxLine` bytes, under the flood limit, counted as activity
  *   for the idle timeout.
  *
- * Sending, in turns. Deno's WebSocket costs about 10 µs per `send()` (an op
- * and a write each), so a client that opened `/ws?batch=1` (the page does)
- * does not get a frame per event: what it gets during a turn waits in its
- * outbox, and at the end of the turn goes out as one frame, a JSON array of
- * the events in order (up to 64 Ki characters a frame; an event alone is sent
- * as it is). The members of a room hold the same events, so the array is
- * joined once per room and turn. Lines a browser says go the same way: into
- * the core's batch, relayed at the end of the turn, as a line client's lines
- * are at the end of its read. A turn ends as soon as frames stop coming, or
- * after 10 ms of them (see `WebServer.busy()`). Other clients get each event
- * as its own frame, at once.
+ * Turns. Deno reads a WebSocket eagerly, and writes only when the event loop
+ * gets back to it: while frames keep coming, nothing sent is written (and
+ * timers wait). So frames only go into their peer's inbox as they come, and a
+ * task handles the inboxes afterwards, for at most 10 ms, sharing the time
+ * between peers, before it lets the event loop write (`WebServer.inputReady()`).
+ * Lines a browser says go into the core's batch and are relayed when the task
+ * is done, as a line client's lines are at the end of its read.
+ *
+ * Sending. Deno's WebSocket costs about 10 µs per `send()`, so a client that
+ * opened `/ws?batch=1` (the page does) does not get a frame per event: what it
+ * gets during a task waits in its outbox and then goes out as one frame, a
+ * JSON array of the events in order (up to 64 Ki characters a frame; an event
+ * alone is sent as it is). The members of a room hold the same events, so the
+ * array is joined once per room and task. Other clients get each event as its
+ * own frame, at once.
  *
  * Flow control. A WebSocket's only measure of what is still to go out is its
  * `bufferedAmount` (UTF-8 bytes handed to `send()` and not yet written to the
@@ -89,17 +93,18 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 
 const encoder = new TextEncoder();
 /**
- * Under a steady stream of frames, the longest a turn lasts before what it
- * made is sent, in milliseconds: the most it adds to a line's way, and only
- * under load. 10 relayed twice as much as 2 with 1,000 browsers in a room.
+ * The longest one task handles frames before it returns to the event loop, so
+ * that what it sent is written, in milliseconds.
  */
-const TURN_MS = 10;
+const INPUT_MS = 10;
+/** Frames one peer has handled before the others get their turn in a task. */
+const FRAMES_PER_SHARE = 64;
 
 /** How often the peers that are behind are looked at. */
 const WATCH_MS = 25;
 /**
  * Largest array frame a batching client gets, in UTF-16 units: big enough that
- * a busy room costs one send per peer per turn, small enough that a browser
+ * a busy room costs one send per peer per task, small enough that a browser
  * parses each one in well under a frame's time.
  */
 const BATCH_LENGTH = 64 * 1024;
@@ -223,14 +228,13 @@ export class WebServer {
   readonly #tokens = new Map<string, WebPeer>();
   /** Peers with frames in their outbox, flushed together by one timer. */
   #unflushed = new Set<WebPeer>();
-  /** Peers whose lines wait in the core's batch until the turn ends. */
+  /** Peers whose lines wait in the core's batch until the task handling frames is done. */
   #saying = new Set<WebPeer>();
-  /** Whether a turn is under way (its end will be looked for), and since when. */
-  #turnArmed = false;
-  #turnStart = 0;
-  /** Frames so far, and as the last check saw them: unchanged means the frames stopped. */
-  #activity = 0;
-  #seen = 0;
+  /** Peers with frames in their inbox, and the task that will handle them. */
+  #ready = new Set<WebPeer>();
+  #inputTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Whether a microtask will flush `#unflushed`. */
+  #flushQueued = false;
   /** Peers that are behind: looked at every {@linkcode WATCH_MS} until they catch up. */
   readonly #watched = new Set<WebPeer>();
   #watchTimer: ReturnType<typeof setInterval> | undefined;
@@ -335,6 +339,7 @@ export class WebServer {
     for (const peer of [...this.#peers]) peer.shutdown();
     await Promise.all([...this.#peers].map((peer) => peer.finished));
     await this.#http.shutdown();
+    clearTimeout(this.#inputTimer);
     clearInterval(this.#watchTimer);
     this.#watchTimer = undefined;
   }
@@ -406,6 +411,8 @@ export class WebServer {
       this.#peers.delete(peer);
       this.#watched.delete(peer);
       this.#unflushed.delete(peer);
+      this.#ready.delete(peer);
+      this.#saying.delete(peer);
       release();
     }, batch);
     this.#peers.add(peer);
@@ -446,62 +453,68 @@ export class WebServer {
     old.replace();
   }
 
-  // Turns. What web peers said is relayed, and what peers got is sent, at the
-  // end of a turn: once frames stop coming for a moment, or after TURN_MS of
-  // frames. Not with a timer: Deno reads WebSockets eagerly, so while frames
-  // keep coming the event loop runs one long chain of microtasks and timers
-  // wait (measured here: a zero-delay timer fired after 100 to 500 ms, tens of
-  // thousands of frames later). So the end of a turn is looked for in
-  // microtasks too: a check queued behind the frames being handled ends the
-  // turn when no frame came since the last check.
+  // Input and output, in turns. Deno reads a WebSocket eagerly: while frames
+  // keep coming, the event loop runs one long chain of microtasks, and what
+  // was sent is written (and timers fire) only when that chain ends. Measured
+  // here: a zero-delay timer fired 100 to 500 ms late under a stream of
+  // frames, and frames sent in a loop of 2 s all arrived at its end. Handling
+  // each frame as it comes would make a busy sender hold every browser's
+  // output until it stops. So frames only go into their peer's inbox as they
+  // come (cheap: the chain ends soon), and a task handles the inboxes after
+  // it, for at most INPUT_MS at a time, and then returns to the event loop.
 
-  /** Flushes `peer`'s outbox when the turn ends. */
-  schedule(peer: WebPeer): void {
-    this.#unflushed.add(peer);
-    this.#armTurn();
+  /** `peer` has frames to handle: a task will. */
+  inputReady(peer: WebPeer): void {
+    this.#ready.add(peer);
+    this.#inputTimer ??= setTimeout(() => this.#takeInput(), 0);
   }
 
   /**
-   * `peer` said lines this turn, kept in the core's batch: they are relayed
-   * when the turn ends, with the lines said after them, as a line client's
-   * lines are at the end of its read.
+   * Handles the frames in the inboxes for up to {@linkcode INPUT_MS}, a
+   * share for each peer in turn; then relays what web peers said (one batch
+   * each, as a line client's read), and comes back for the rest later.
    */
-  said(peer: WebPeer): void {
-    this.#saying.add(peer);
-    this.#armTurn();
-  }
-
-  /** A frame came: the turn goes on. */
-  busy(): void {
-    this.#activity++;
-  }
-
-  #armTurn(): void {
-    if (this.#turnArmed) return;
-    this.#turnArmed = true;
-    this.#turnStart = performance.now();
-    this.#seen = this.#activity;
-    queueMicrotask(() => this.#checkTurn());
-  }
-
-  #checkTurn(): void {
-    if (this.#activity !== this.#seen && performance.now() - this.#turnStart < TURN_MS) {
-      this.#seen = this.#activity;
-      queueMicrotask(() => this.#checkTurn());
-      return;
+  #takeInput(): void {
+    this.#inputTimer = undefined;
+    const deadline = performance.now() + INPUT_MS;
+    let ready = this.#ready;
+    this.#ready = new Set();
+    while (ready.size > 0 && performance.now() < deadline) {
+      const more = new Set<WebPeer>();
+      for (const peer of ready) {
+        if (peer.takeInput(FRAMES_PER_SHARE)) more.add(peer);
+      }
+      ready = more;
     }
-    this.#endTurn();
-  }
-
-  /** The turn is over: relay what was said, then send what every peer got. */
-  #endTurn(): void {
-    this.#turnArmed = false;
+    for (const peer of ready) this.#ready.add(peer);
     const saying = this.#saying;
     this.#saying = new Set();
     for (const peer of saying) peer.endTurn();
-    const peers = this.#unflushed;
-    this.#unflushed = new Set();
-    for (const peer of peers) peer.flush();
+    if (this.#ready.size > 0) this.#inputTimer ??= setTimeout(() => this.#takeInput(), 0);
+  }
+
+  /**
+   * `peer` said lines while its frames were handled, kept in the core's
+   * batch: they are relayed when this task is done with the inboxes.
+   */
+  said(peer: WebPeer): void {
+    this.#saying.add(peer);
+  }
+
+  /**
+   * Flushes `peer`'s outbox once the code running now is done: everything
+   * one task gave it goes out in one send.
+   */
+  schedule(peer: WebPeer): void {
+    this.#unflushed.add(peer);
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => {
+      this.#flushQueued = false;
+      const peers = this.#unflushed;
+      this.#unflushed = new Set();
+      for (const waiting of peers) waiting.flush();
+    });
   }
 
   /** Looks at `peer` every {@linkcode WATCH_MS} while its `tick()` returns true. */
@@ -573,15 +586,17 @@ export class WebPeer implements Peer<JsonFrames> {
   /** The text of the close frame. */
   #closeText = "";
   /**
-   * Frames that arrived while the last one's effects wait (a room held by a
-   * member that is behind; a name claimed in a shared store), in order; null
-   * while nothing waits.
+   * Frames not handled yet, in order, from `#inboxHead` on: they wait for the
+   * server's next task, or for the effects of an earlier one (a room held by
+   * someone behind, a name claimed in a shared store).
    */
-  #held: unknown[] | null = null;
-  /** How many waits the held frames wait for. */
+  #inbox: unknown[] = [];
+  #inboxHead = 0;
+  /** Their size, in UTF-16 units. */
+  #inboxSize = 0;
+  /** How many waits the inbox waits for. */
   #waits = 0;
-  #heldSize = 0;
-  /** Frames dropped because too many were held. */
+  /** Frames dropped because the inbox was full. */
   #dropped = 0;
   /** An error event came: the close that follows is a broken connection, not a goodbye. */
   #broken = false;
@@ -684,7 +699,8 @@ export class WebPeer implements Peer<JsonFrames> {
   disconnect(reason: string, now = false): void {
     if (this.#state === "ending" || this.#state === "closed") return;
     this.#state = "ending";
-    this.#held = null;
+    this.#inbox = [];
+    this.#inboxHead = 0;
     this.#server.unregister(this.#token);
     // The core calls this from inside its own loops: the person leaves right
     // after, as a line client does when its read loop ends.
@@ -772,57 +788,66 @@ export class WebPeer implements Peer<JsonFrames> {
     this.disconnect(reason);
   }
 
-  /** One frame from the browser. */
+  /**
+   * One frame from the browser: into the inbox, within the send queue's
+   * size (see `WebServer.inputReady()`); past it, frames are dropped, with
+   * one `flood` error.
+   */
   #input(data: unknown): void {
     if (this.#state !== "open" && this.#state !== "admitting") return;
-    this.#server.busy();
-    if (this.#held !== null) return this.#hold(data);
-    const wait = this.#frame(data);
-    if (wait !== undefined) this.#waitFor(wait);
-  }
-
-  /** Keeps a frame for when the wait is over, within the send queue's size. */
-  #hold(data: unknown): void {
     const size = typeof data === "string" ? data.length : 0;
-    if (this.#heldSize + size > this.#server.settings.sendQueue) {
+    if (this.#inboxSize + size > this.#server.settings.sendQueue) {
       if (this.#dropped++ === 0) {
-        this.session?.error("flood", "the room is busy: frames are dropped until it catches up");
+        this.#problem(
+          "flood",
+          "frames come faster than they can be handled: dropped until the server catches up",
+        );
       }
       return;
     }
-    this.#held!.push(data);
-    this.#heldSize += size;
+    this.#inbox.push(data);
+    this.#inboxSize += size;
+    if (this.#waits === 0) this.#server.inputReady(this);
   }
 
+  /**
+   * Handles up to `most` frames of the inbox, in order, stopping early when
+   * one has to wait (its wait, when done, makes the peer ready again).
+   * Returns whether frames are left that could be handled now.
+   */
+  takeInput(most: number): boolean {
+    const inbox = this.#inbox;
+    let taken = 0;
+    while (this.#inboxHead < inbox.length && taken < most) {
+      if (this.#waits > 0 || (this.#state !== "open" && this.#state !== "admitting")) break;
+      const data = inbox[this.#inboxHead];
+      inbox[this.#inboxHead++] = undefined;
+      this.#inboxSize -= typeof data === "string" ? data.length : 0;
+      taken++;
+      const wait = this.#frame(data);
+      if (wait !== undefined) this.#waitFor(wait);
+    }
+    if (this.#inboxHead === inbox.length) {
+      this.#inbox = [];
+      this.#inboxHead = 0;
+      if (this.#dropped > 0) {
+        this.session?.info(`${this.#dropped} frames were dropped while the server caught up`);
+        this.#dropped = 0;
+      }
+      return false;
+    }
+    return this.#waits === 0 && (this.#state === "open" || this.#state === "admitting");
+  }
+
+  /** Frames wait for `wait` (a room held by someone behind, a name being claimed). */
   #waitFor(wait: Promise<unknown>): void {
-    this.#held ??= [];
     this.#waits++;
     const done = () => {
-      if (--this.#waits === 0) this.#resume();
+      if (--this.#waits === 0 && this.#inboxHead < this.#inbox.length) {
+        this.#server.inputReady(this);
+      }
     };
     wait.then(done, done);
-  }
-
-  /** Handles the frames that waited, until one more has to wait. */
-  #resume(): void {
-    const held = this.#held ?? [];
-    this.#held = null;
-    this.#heldSize = 0;
-    if (this.#dropped > 0) {
-      this.session?.info(`${this.#dropped} frames were dropped while the room was busy`);
-      this.#dropped = 0;
-    }
-    for (let i = 0; i < held.length; i++) {
-      if (this.#state !== "open" && this.#state !== "admitting") return;
-      const wait = this.#frame(held[i]);
-      if (wait !== undefined) {
-        // The rest wait again, ahead of anything that arrives meanwhile.
-        this.#held = held.slice(i + 1);
-        for (const data of this.#held) this.#heldSize += typeof data === "string" ? data.length : 0;
-        this.#waitFor(wait);
-        return;
-      }
-    }
   }
 
   /**
@@ -877,10 +902,10 @@ export class WebPeer implements Peer<JsonFrames> {
 
   /**
    * The hot path: plain text for a room this person is in goes into the core's
-   * batch, and is relayed when the turn ends (see `WebServer.said()`), so the
-   * lines of a busy sender are one batch, not one relay each. False for
-   * anything else (a command, a room they are not in, no rooms at all), which
-   * the caller runs as a command.
+   * batch, and is relayed when the server's task is done with the inboxes (see
+   * `WebServer.said()`), so the lines of a busy sender are one batch, not one
+   * relay each. False for anything else (a command, a room they are not in),
+   * which the caller runs as a command.
    */
   #sayLine(session: Session, name: string, text: string): boolean {
     if (text.startsWith("/") && !text.startsWith("//")) return false;
@@ -906,7 +931,7 @@ export class WebPeer implements Peer<JsonFrames> {
     this.session?.flush();
   }
 
-  /** The turn ended: relay the lines said in it, and wait as the core says before reading on. */
+  /** The server's task is done: relay the lines said in it, and wait as the core says. */
   endTurn(): void {
     this.#saidThisTurn = false;
     if (this.#state !== "open" || this.session === null) return;
@@ -950,7 +975,8 @@ export class WebPeer implements Peer<JsonFrames> {
     const was = this.#state;
     this.#state = "closed";
     clearTimeout(this.#passwordTimer);
-    this.#held = null;
+    this.#inbox = [];
+    this.#inboxHead = 0;
     this.#outbox = [];
     this.#outboxBytes = 0;
     this.#server.unregister(this.#token);
