@@ -72,6 +72,12 @@ export class BenchClient {
   readonly #welcome = Promise.withResolvers<void>();
   /** Whether to stamp `readAt`. */
   readonly #timestamps: boolean;
+  /** Set by waitNotice(): who is waiting for which notice. */
+  #noticeWaiter: {
+    match: (text: string) => boolean;
+    resolve: (text: string) => void;
+    reject: (error: Error) => void;
+  } | null = null;
 
   private constructor(conn: Deno.TcpConn, options: ClientOptions) {
     this.conn = conn;
@@ -96,6 +102,34 @@ export class BenchClient {
     while (done < bytes.length) {
       done += await this.conn.write(done === 0 ? bytes : bytes.subarray(done));
     }
+  }
+
+  /**
+   * Waits for the next notice (a `* ` line, decoded, line ending removed) that
+   * `match` accepts, for at most `ms`: a server that never answers fails the wait
+   * instead of hanging it. Rejects as well when the connection ends first. One
+   * wait at a time; call it before sending what the notice answers.
+   */
+  waitNotice(match: (text: string) => boolean, ms: number): Promise<string> {
+    if (this.#noticeWaiter !== null) throw new Error("Already waiting for a notice");
+    if (this.closed) return Promise.reject(new Error("The connection has ended"));
+    const { promise, resolve, reject } = Promise.withResolvers<string>();
+    const timer = setTimeout(() => {
+      this.#noticeWaiter = null;
+      reject(new Error(`No answer from the server in ${ms} ms`));
+    }, ms);
+    this.#noticeWaiter = {
+      match,
+      resolve: (text) => {
+        clearTimeout(timer);
+        resolve(text);
+      },
+      reject: (error) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    };
+    return promise;
   }
 
   /** Closes the socket; the read loop then ends. Safe to call twice. */
@@ -170,6 +204,8 @@ export class BenchClient {
     } finally {
       this.closed = true;
       if (this.user === 0) this.#welcome.reject(new Error("Connection ended before the welcome"));
+      this.#noticeWaiter?.reject(new Error("The connection ended before the expected notice"));
+      this.#noticeWaiter = null;
     }
   }
 
@@ -187,6 +223,14 @@ export class BenchClient {
       this.#welcome.resolve();
     } else if (buf[start] === STAR) {
       this.notices++;
+      const waiter = this.#noticeWaiter;
+      if (waiter !== null) {
+        const text = new TextDecoder().decode(buf.subarray(start, end));
+        if (waiter.match(text)) {
+          this.#noticeWaiter = null;
+          waiter.resolve(text);
+        }
+      }
     } else if (this.handler === null || !this.handler.line(buf, start, end, view)) {
       this.rejected++;
     }

@@ -91,19 +91,32 @@ export class FanoutReceiver implements LineHandler {
   gaps = 0;
   /** This client's own lines sent back to it. */
   own = 0;
+  /** Lines from a sender outside this client's room (see `from`). */
+  foreign = 0;
   readonly #run: FanoutRun;
   /** This client's sender index, or -1 if it only receives. */
   readonly #self: number;
+  /** `from[s]` is 1 when this client must receive sender `s`; null: every sender. */
+  readonly #from: Uint8Array | null;
   readonly #expected: number;
   /** Sender of the previous line: the first guess for the next one. */
   #last = 0;
 
-  constructor(run: FanoutRun, self: number) {
+  /**
+   * A receiver of every sender of `run` but itself (`self`, -1 for none), or with
+   * `from` (rooms) only of the senders marked there: a line of any other sender
+   * is counted in `foreign`.
+   */
+  constructor(run: FanoutRun, self: number, from: Uint8Array | null = null) {
     this.#run = run;
     this.#self = self;
+    this.#from = from;
     const senders = run.prefixes.length;
     this.next = new Int32Array(senders);
-    this.#expected = (self < 0 ? senders : senders - 1) * run.lines;
+    let fromCount = senders;
+    if (from !== null) fromCount = from.reduce((t, x) => t + x, 0);
+    const selfCounted = self >= 0 && (from === null || from[self] === 1);
+    this.#expected = (selfCounted ? fromCount - 1 : fromCount) * run.lines;
     if (this.#expected === 0) run.receiverDone();
   }
 
@@ -134,6 +147,10 @@ export class FanoutReceiver implements LineHandler {
     this.#last = sender;
     if (sender === this.#self) {
       this.own++;
+      return true;
+    }
+    if (this.#from !== null && this.#from[sender] === 0) {
+      this.foreign++;
       return true;
     }
     const want = this.next[sender];
@@ -196,21 +213,26 @@ export async function allReceived(
   return { end, stalled };
 }
 
-/** Lines lost, cut, duplicated, reordered or sent back, and the failures they make. */
+/**
+ * Lines lost, cut, duplicated, reordered, sent back or (with `rooms`) delivered to
+ * another room, and the failures they make.
+ */
 export function checkDeliveries(
   receivers: FanoutReceiver[],
   clients: BenchClient[],
   stalled: boolean,
   writeError: unknown,
+  rooms = false,
 ): { counts: Record<string, number>; failures: string[] } {
   const sum = (pick: (r: FanoutReceiver) => number) => receivers.reduce((t, r) => t + pick(r), 0);
-  const counts = {
+  const counts: Record<string, number> = {
     lost: sum((r) => r.lost),
     cut: clients.reduce((t, c) => t + c.rejected + c.overlong, 0),
     dup: sum((r) => r.dup),
     reordered: sum((r) => r.gaps),
     own: sum((r) => r.own),
   };
+  if (rooms) counts.wrong_room = sum((r) => r.foreign);
   const failures: string[] = [];
   if (stalled) failures.push("not every line arrived");
   if (writeError !== null) failures.push(`a sender's write failed: ${writeError}`);

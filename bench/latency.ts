@@ -44,7 +44,7 @@ const DRAIN_MS = 5_000;
  * One thread handles the 99 receivers' reads one after the other, so a line's
  * figure includes the generator's own work on the reads handled before it: at
  * about 4-5 µs per read here, up to ~0.5 ms for the last receiver and half that
- * on average. Both servers are measured through the same floor; the generator's
+ * on average. Every server is measured through the same floor; the generator's
  * CPU time, reported beside each run, shows its size.
  */
 class LatencyReceiver implements LineHandler {

@@ -1,23 +1,31 @@
 // deno-lint-ignore-file no-console
 /**
- * `deno task bench`: load generator for charla, compared in the same run with the
- * expert Node relay (`bench/peers/node_relay.mjs`).
+ * `deno task bench`: load generator for charla, compared in the same run with
+ * three peers (`bench/peers/`), so that every figure has its ratio to the
+ * practical limit, to the runtime's floor and to Node:
+ *
+ * - C: a minimal single-threaded epoll relay (`c_relay.c`, built with `cc -O2`
+ *   into `bench/results/`; skipped with a note when there is no `cc`);
+ * - Node: the expert Node relay (`node_relay.mjs`; skipped when there is no `node`);
+ * - Deno: the bare Deno relay (`deno_relay.ts`), `Deno.Conn` reads and writes and
+ *   nothing more, run with no V8 flags as `deno run --allow-net server.ts` is.
  *
  * Each run starts a fresh server on 127.0.0.1 and an ephemeral port and measures
- * it; the table shows charla's figure beside the peer's with their ratio (for the
- * short fanout and ingest scenarios, the median of three runs), and every run is
- * appended as one JSON line to `bench/results/<date>.jsonl`.
+ * it; the table shows every server's figure side by side with charla's ratio to
+ * each (for the short fanout, rooms and ingest scenarios, the median of three
+ * runs), and every run is appended as one JSON line to `bench/results/<date>.jsonl`.
  *
  * ```sh
- * deno task bench                        # everything, both servers (about a minute)
+ * deno task bench                        # everything, every server (about five minutes)
  * deno task bench --quick                # smaller sizes, for a smoke run
  * deno task bench --only fanout,latency  # some scenarios
- * deno task bench --server charla        # one server only (charla | node | both)
+ * deno task bench --server charla,c      # some servers (charla, c, node, deno)
  * deno task bench --charla-args="--send-queue 64m"  # charla with other settings
  * ```
  *
  * Exit code 1 when any run failed its checks (lost, cut, duplicated or reordered
- * lines, dropped clients, a server that would not start); 2 on bad flags.
+ * lines, lines in the wrong room, dropped clients, a server that would not start or
+ * build); 2 on bad flags.
  *
  * @module
  */
@@ -31,7 +39,16 @@ import { runLatency } from "./latency.ts";
 import type { Outcome } from "./outcome.ts";
 import { cpuInfo } from "./proc.ts";
 import { type Metric, printCpuTable, printTable, type RunRecord } from "./report.ts";
-import { nodeVersion, type ServerKind, ServerProcess } from "./server_process.ts";
+import { runRooms } from "./rooms.ts";
+import {
+  buildCRelay,
+  nodeVersion,
+  SERVER_KINDS,
+  serverCommands,
+  type ServerKind,
+  type ServerOptions,
+  ServerProcess,
+} from "./server_process.ts";
 import { runStalled, sendQueueBound } from "./stalled.ts";
 
 /** One measured configuration, run `runs` times per server. */
@@ -58,7 +75,7 @@ interface Scenario {
 }
 
 /** Scenario names, in the order they run. */
-const NAMES = ["fanout", "latency", "idle", "broadcast", "ingest", "stalled"];
+const NAMES = ["fanout", "rooms", "latency", "idle", "broadcast", "ingest", "stalled"];
 
 /**
  * The scenarios at full size, or at `--quick` size. Fanout sizes give each run
@@ -91,6 +108,25 @@ function scenarios(quick: boolean, charlaArgs: string[]): Scenario[] {
       run: (server) => runFanout(server, params),
     });
   }
+  // 10 rooms of 100, 5 senders each: 2.5 M deliveries, as in the fanout runs.
+  const rooms = { rooms: 10, perRoom: 100, senders: 5, lines: q(500, 50) };
+  list.push({
+    name: "rooms",
+    label: `rooms: ${rooms.rooms} rooms x ${rooms.perRoom} clients, S=${rooms.senders} L=${
+      rooms.lines.toLocaleString("en")
+    }`,
+    params: {
+      ...rooms,
+      deliveries: rooms.rooms * rooms.senders * rooms.lines * (rooms.perRoom - 1),
+    },
+    relay: true,
+    runs: q(3, 1),
+    metrics: [
+      { key: "deliveries_per_s", label: "deliveries/s", better: "higher" },
+      { key: "server_cpu_ns_per_delivery", label: "server CPU ns/delivery", better: "lower" },
+    ],
+    run: (server) => runRooms(server, rooms),
+  });
   const latency = { clients: 100, rate: 1_000, seconds: q(5, 1) };
   list.push({
     name: "latency",
@@ -105,20 +141,22 @@ function scenarios(quick: boolean, charlaArgs: string[]): Scenario[] {
     })),
     run: (server) => runLatency(server, latency),
   });
-  const idle = { connections: q(15_000, 1_500) };
-  list.push({
-    name: "idle",
-    label: `idle ${idle.connections.toLocaleString("en")} connections`,
-    params: idle,
-    relay: true,
-    runs: 1,
-    metrics: [
-      { key: "kib_per_connection", label: "KiB/connection", better: "lower" },
-      { key: "held", label: "held", better: "higher" },
-      { key: "connections_per_s", label: "connects/s", better: "higher" },
-    ],
-    run: (server) => runIdle(server, idle),
-  });
+  for (const connections of [q(10_000, 1_000), q(15_000, 1_500)]) {
+    const idle = { connections };
+    list.push({
+      name: "idle",
+      label: `idle ${idle.connections.toLocaleString("en")} connections`,
+      params: idle,
+      relay: true,
+      runs: 1,
+      metrics: [
+        { key: "kib_per_connection", label: "KiB/connection", better: "lower" },
+        { key: "held", label: "held", better: "higher" },
+        { key: "connections_per_s", label: "connects/s", better: "higher" },
+      ],
+      run: (server) => runIdle(server, idle),
+    });
+  }
   const broadcast = { clients: q(10_000, 1_000), repeats: q(5, 3) };
   list.push({
     name: "broadcast",
@@ -171,12 +209,13 @@ function scenarios(quick: boolean, charlaArgs: string[]): Scenario[] {
   return list;
 }
 
-const USAGE = `Usage: deno task bench [--quick] [--only <scenario,...>] [--server charla|node|both]
+const USAGE = `Usage: deno task bench [--quick] [--only <scenario,...>] [--server <server,...>]
 
 Scenarios: ${NAMES.join(", ")}
+Servers: ${SERVER_KINDS.join(", ")}
   --quick    smaller sizes, for a smoke run
   --only     run only these scenarios (comma-separated)
-  --server   which server to measure (default: both)
+  --server   which servers to measure (comma-separated; default: every one available)
   --charla-args="<args>"  extra server.ts arguments (e.g. "--send-queue 16m"); the
              default run uses charla's defaults, and records these in the results`;
 
@@ -189,7 +228,7 @@ export async function main(args: string[]): Promise<number> {
       options: {
         only: { type: "string" },
         quick: { type: "boolean", default: false },
-        server: { type: "string", default: "both" },
+        server: { type: "string", default: SERVER_KINDS.join(",") },
         "charla-args": { type: "string", default: "" },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -204,34 +243,57 @@ export async function main(args: string[]): Promise<number> {
   }
   const only = flags.only?.split(",").map((name) => name.trim()).filter(Boolean) ?? NAMES;
   const unknown = only.filter((name) => !NAMES.includes(name));
-  if (unknown.length > 0 || !["charla", "node", "both"].includes(flags.server)) {
+  // "both" was the only way to ask for two servers before the C and Deno peers.
+  const wanted = flags.server === "both" ? ["charla", "node"] : flags.server.split(",")
+    .map((name) => name.trim().toLowerCase()).filter(Boolean);
+  const badServer = wanted.find((name) => !(SERVER_KINDS as string[]).includes(name));
+  if (unknown.length > 0 || badServer !== undefined || wanted.length === 0) {
     console.error(
-      `${unknown.length > 0 ? `Unknown scenario "${unknown[0]}"` : "Bad --server"}\n${USAGE}`,
+      `${
+        unknown.length > 0 ? `Unknown scenario "${unknown[0]}"` : `Unknown server "${badServer}"`
+      }\n${USAGE}`,
     );
     return 2;
   }
+  // The tables always show the servers in the same order, whatever order was asked.
+  const kinds = SERVER_KINDS.filter((kind) => wanted.includes(kind));
 
+  const resultsDir = new URL("./results/", import.meta.url);
+  await Deno.mkdir(resultsDir, { recursive: true });
   const node = await nodeVersion();
-  const kinds: ServerKind[] = flags.server === "both"
-    ? ["charla", "node"]
-    : [flags.server as ServerKind];
   if (node === null && kinds.includes("node")) {
     console.log("note: `node` is not on PATH: the Node relay comparison is skipped");
     kinds.splice(kinds.indexOf("node"), 1);
+  }
+  let cRelay: string | undefined;
+  let buildFailed = false;
+  if (kinds.includes("c")) {
+    let built: string | null = null;
+    try {
+      built = await buildCRelay(resultsDir);
+      if (built === null) {
+        console.log("note: `cc` is not on PATH: the C relay comparison is skipped");
+      }
+    } catch (error) {
+      console.log(`!!! ${(error as Error).message}\n!!! the C relay comparison is skipped`);
+      buildFailed = true;
+    }
+    if (built === null) kinds.splice(kinds.indexOf("c"), 1);
+    else cRelay = built;
   }
   if (kinds.length === 0) return 2;
 
   const charlaArgs = flags["charla-args"].split(/\s+/).filter(Boolean);
   const cpu = await cpuInfo();
   const date = new Date();
-  const resultsDir = new URL("./results/", import.meta.url);
-  await Deno.mkdir(resultsDir, { recursive: true });
   const resultsFile = new URL(`${date.toISOString().slice(0, 10)}.jsonl`, resultsDir);
   console.log(
     `charla bench: deno ${Deno.version.deno}, node ${node ?? "-"}, ${cpu.model} x${cpu.cpus}` +
       (flags.quick ? " (quick)" : "") +
       (charlaArgs.length > 0 ? `, charla with ${charlaArgs.join(" ")}` : ""),
   );
+  const commands = await serverCommands();
+  for (const kind of kinds) console.log(`  ${kind.padEnd(6)}  ${commands[kind]}`);
 
   const selected = scenarios(flags.quick, charlaArgs).filter((scenario) =>
     only.includes(scenario.name)
@@ -242,7 +304,7 @@ export async function main(args: string[]): Promise<number> {
     for (const kind of kinds) {
       const runs: RunRecord[] = [];
       for (let run = 1; run <= scenario.runs; run++) {
-        const outcome = await runOne(scenario, kind, charlaArgs);
+        const outcome = await runOne(scenario, kind, { charlaArgs, cRelay });
         const record: RunRecord = {
           date: new Date().toISOString(),
           scenario: scenario.name,
@@ -291,18 +353,18 @@ export async function main(args: string[]): Promise<number> {
     }
   }
   console.log(`\nresults appended to ${resultsFile.pathname}`);
-  return failed.length > 0 ? 1 : 0;
+  return failed.length > 0 || buildFailed ? 1 : 0;
 }
 
 /** Starts the server, runs the scenario, stops the server; failures become outcomes. */
 async function runOne(
   scenario: Scenario,
   kind: ServerKind,
-  charlaArgs: string[],
+  options: Pick<ServerOptions, "charlaArgs" | "cRelay">,
 ): Promise<Outcome> {
   let server: ServerProcess;
   try {
-    server = await ServerProcess.start(kind, { relay: scenario.relay, charlaArgs });
+    server = await ServerProcess.start(kind, { relay: scenario.relay, ...options });
   } catch (error) {
     return failedOutcome(`server did not start: ${(error as Error).message}`);
   }

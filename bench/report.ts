@@ -1,13 +1,13 @@
 // deno-lint-ignore-file no-console
 /**
- * The bench's tables: charla's figures beside the Node relay's, and where the CPU
- * time went.
+ * The bench's tables: every server's figures side by side with charla's ratio to
+ * each peer, and where the CPU time went.
  *
  * @module
  */
 
 import type { Outcome } from "./outcome.ts";
-import type { ServerKind } from "./server_process.ts";
+import { SERVER_TITLES, type ServerKind } from "./server_process.ts";
 
 /** One figure a scenario compares across servers. */
 export interface Metric {
@@ -49,35 +49,51 @@ export interface RunRecord extends Outcome {
   cpus: number;
 }
 
-/** Prints figure by figure: charla, node, charla/node, and which way is better. */
+/**
+ * Prints figure by figure: each server's figure, then charla's ratio to each
+ * peer (charla/C, charla/Node, charla/Deno), and which way is better. A ratio
+ * above 1 is charla's figure being larger: worse for a time or a cost, better
+ * for a rate.
+ */
 export function printTable(
   scenarios: { label: string; metrics: Metric[] }[],
   records: RunRecord[],
   kinds: ServerKind[],
 ): void {
-  const rows: string[][] = [["scenario", "figure", ...kinds]];
-  const both = kinds.length === 2;
-  if (both) rows[0].push("charla/node", "better");
+  const peers = kinds.includes("charla") ? kinds.filter((kind) => kind !== "charla") : [];
+  const rows: string[][] = [[
+    "scenario",
+    "figure",
+    ...kinds.map((kind) => SERVER_TITLES[kind]),
+    ...peers.map((kind) => `charla/${SERVER_TITLES[kind]}`),
+  ]];
+  if (peers.length > 0) rows[0].push("better");
   for (const scenario of scenarios) {
-    const runs = kinds.map((kind) =>
-      records.find((r) => r.label === scenario.label && r.server === kind)
-    );
+    const runs = new Map(kinds.map((kind) => [
+      kind,
+      records.find((r) => r.label === scenario.label && r.server === kind),
+    ]));
+    const ok = (kind: ServerKind) => {
+      const run = runs.get(kind);
+      return run !== undefined && run.failures.length === 0;
+    };
     for (const metric of scenario.metrics) {
-      const values = runs.map((run) => run?.figures[metric.key]);
+      const value = (kind: ServerKind) => runs.get(kind)?.figures[metric.key];
       // A failed run's figures measure the failure (say, the time until clients were
       // dropped), not the server: they stay in the results file but not in the table.
-      const cells = runs.map((run, i) =>
-        run !== undefined && run.failures.length > 0 ? "FAILED" : format(values[i])
+      const cells = kinds.map((kind) =>
+        runs.get(kind) !== undefined && !ok(kind) ? "FAILED" : format(value(kind))
       );
-      const row = [scenario.label, metric.label, ...cells];
-      if (both) {
-        const [charla, node] = values;
-        const failed = runs.some((run) => run === undefined || run.failures.length > 0);
-        const ratio = !failed && charla !== undefined && node !== undefined && node !== 0
-          ? `${(charla / node).toFixed(2)}x`
+      const ratios = peers.map((kind) => {
+        const charla = value("charla");
+        const peer = value(kind);
+        return ok("charla") && ok(kind) && charla !== undefined && peer !== undefined &&
+            peer !== 0 && Number.isFinite(charla / peer)
+          ? `${(charla / peer).toFixed(2)}x`
           : "-";
-        row.push(ratio, metric.better);
-      }
+      });
+      const row = [scenario.label, metric.label, ...cells, ...ratios];
+      if (peers.length > 0) row.push(metric.better);
       rows.push(row);
     }
   }

@@ -1,7 +1,10 @@
 /**
- * A server under test, run as a child process on 127.0.0.1 and an ephemeral port.
+ * A server under test, run as a child process on 127.0.0.1 and an ephemeral port:
+ * charla, or one of the peers it is compared with (`bench/peers/`): the C relay
+ * (the practical limit), the Node relay (the expert in another runtime) and the
+ * bare Deno relay (the runtime's floor).
  *
- * Both servers are spawned through `sh -c 'exec "$@" >out 2>err'`: the shell
+ * Every server is spawned through `sh -c 'exec "$@" >out 2>err'`: the shell
  * replaces itself with the server (so `child.pid` is the server's own pid, which
  * is checked through `/proc/<pid>/comm`), and the server writes its stdout straight
  * to a file as an operator's `> log` would. Piping stdout into the generator
@@ -17,7 +20,18 @@
 import { commandOf, type ProcessUsage, processUsage } from "./proc.ts";
 
 /** Which server implementation to run. */
-export type ServerKind = "charla" | "node";
+export type ServerKind = "charla" | "c" | "node" | "deno";
+
+/** Every server, in the order the tables show them. */
+export const SERVER_KINDS: readonly ServerKind[] = ["charla", "c", "node", "deno"];
+
+/** What the tables call each server. */
+export const SERVER_TITLES: Record<ServerKind, string> = {
+  charla: "charla",
+  c: "C",
+  node: "Node",
+  deno: "Deno",
+};
 
 /**
  * How `deno task server` runs charla's server, from deno.json, so the bench
@@ -31,8 +45,51 @@ async function charlaCommand(): Promise<string[]> {
   if (words[0] !== "deno") throw new Error(`Unexpected server task: ${config.tasks.server}`);
   return words.slice(1).map((w) => w.endsWith(".ts") ? new URL(w, root).pathname : w);
 }
-/** The comparison peer: the expert Node relay. */
+/** The expert Node relay. */
 const NODE_RELAY = new URL("./peers/node_relay.mjs", import.meta.url).pathname;
+/** The bare Deno relay. */
+const DENO_RELAY = new URL("./peers/deno_relay.ts", import.meta.url).pathname;
+/** Source of the C relay, built by {@linkcode buildCRelay}. */
+const C_RELAY_SOURCE = new URL("./peers/c_relay.c", import.meta.url).pathname;
+
+/**
+ * How each server is run, for the report. The bare Deno relay runs as the README's
+ * first command runs charla (`deno run --allow-net server.ts`), with no V8 flags:
+ * it is the floor a user gets from the runtime as it comes.
+ */
+export async function serverCommands(): Promise<Record<ServerKind, string>> {
+  return {
+    charla: `deno ${(await charlaCommand()).join(" ").replace(/\S*\/server\.ts/, "server.ts")}`,
+    c: "bench/results/c_relay (cc -O2 bench/peers/c_relay.c)",
+    node: "node bench/peers/node_relay.mjs",
+    deno: "deno run --allow-net bench/peers/deno_relay.ts",
+  };
+}
+
+/**
+ * Builds the C relay with `cc -O2` into `dir` (git-ignored: the binary is never
+ * committed). Returns its path, or null when there is no `cc`; throws with the
+ * compiler's output when the build fails.
+ */
+export async function buildCRelay(dir: URL): Promise<string | null> {
+  const path = new URL("c_relay", dir).pathname;
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command("cc", {
+      args: ["-O2", "-Wall", "-o", path, C_RELAY_SOURCE],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+  if (!out.success) {
+    const text = new TextDecoder().decode(out.stderr).trim();
+    throw new Error(`cc could not build ${C_RELAY_SOURCE}:\n${text}`);
+  }
+  return path;
+}
 
 /** How the server is started. */
 export interface ServerOptions {
@@ -49,6 +106,33 @@ export interface ServerOptions {
    * @default {[]}
    */
   charlaArgs?: string[];
+  /** Path of the C relay's binary (from {@linkcode buildCRelay}); needed for kind "c". */
+  cRelay?: string;
+}
+
+/** The command line of a server, and the name its process runs under (`/proc/<pid>/comm`). */
+async function commandFor(
+  kind: ServerKind,
+  args: string[],
+  options: ServerOptions,
+): Promise<{ command: string[]; comm: string }> {
+  switch (kind) {
+    case "charla":
+      return {
+        command: [Deno.execPath(), ...await charlaCommand(), ...args, ...options.charlaArgs ?? []],
+        comm: "deno",
+      };
+    case "node":
+      return { command: ["node", NODE_RELAY, ...args], comm: "node" };
+    case "deno":
+      return {
+        command: [Deno.execPath(), "run", "--allow-net", DENO_RELAY, ...args],
+        comm: "deno",
+      };
+    case "c":
+      if (options.cRelay === undefined) throw new TypeError("The C relay has not been built");
+      return { command: [options.cRelay, ...args], comm: "c_relay" };
+  }
 }
 
 /** A running server; dispose of it with `await using` (stops it and removes its files). */
@@ -103,9 +187,7 @@ export class ServerProcess implements AsyncDisposable {
     const args = ["--host", "127.0.0.1", "--port", "0"];
     args.push("--max-clients", String(options.maxClients ?? 20_000));
     if (options.relay) args.push("--relay");
-    const command = kind === "charla"
-      ? [Deno.execPath(), ...await charlaCommand(), ...args, ...options.charlaArgs ?? []]
-      : ["node", NODE_RELAY, ...args];
+    const { command, comm } = await commandFor(kind, args, options);
     const dir = await Deno.makeTempDir({ prefix: `charla-bench-${kind}-` });
     const child = new Deno.Command("sh", {
       args: ["-c", 'exec "$@" >"$0/stdout.log" 2>"$0/stderr.log"', dir, ...command],
@@ -143,10 +225,9 @@ export class ServerProcess implements AsyncDisposable {
     const server = new ServerProcess(kind, child, port, dir);
     // Memory and CPU are read from this pid: make sure the shell has become the server.
     const running = await commandOf(server.pid);
-    const expected = kind === "charla" ? "deno" : "node";
-    if (running !== expected) {
+    if (running !== comm) {
       await server[Symbol.asyncDispose]();
-      throw new Error(`Server pid ${server.pid} runs "${running}", not "${expected}"`);
+      throw new Error(`Server pid ${server.pid} runs "${running}", not "${comm}"`);
     }
     return server;
   }

@@ -207,7 +207,7 @@ export async function runStalled(server: ServerProcess, params: StalledParams): 
     const drained = await stalled.drain(DRAIN_MS);
     const dropped = drained.end !== "kept";
 
-    // charla logs `* #<id> userN left (too slow)`; the Node relay logs no reasons.
+    // charla logs `* #<id> userN left (too slow)`; the peers never drop anyone.
     const log = await Deno.readTextFile(server.stdoutPath);
     const tooSlow = log.split("\n").filter((line) => line.endsWith(" left (too slow)"));
     const stalledName = `user${stalled.user}`;

@@ -11,6 +11,9 @@ set -euo pipefail
 NEEDED=(
   "chromium:chromium"
   "nc:netcat-openbsd"
+  # bench/peers_test.ts builds the C relay and runs the Node one.
+  "cc:gcc"
+  "node:nodejs"
   "redis-server:redis-server"
   "openssl:openssl"
   # Real IRC clients (tests/_irc_clients.ts): ii, sic, WeeChat, irssi under

@@ -5,7 +5,9 @@
  * It speaks charla's line protocol and keeps its guarantees: the welcome line,
  * `* ` notices (an "online" list of at most 20 names; joins and leaves announced
  * while the room has at most 100 people, as charla does), `<userN> text` relayed
- * to every other client, `<server> text` for each line typed on stdin, every
+ * to every other client of the sender's room (`/join #name` moves a client from
+ * the lobby to room #name and is answered `* you are now in #name (<n> people)`;
+ * other commands are refused), `<server> text` for each line typed on stdin, every
  * client line logged to stdout as `HH:MM:SS [#id name] text` (in both modes, as
  * charla does), and on a client's EOF a log line and a close. A line split across
  * chunks is never cut, lines are bounded (64 KiB), and control characters or
@@ -53,6 +55,11 @@ const maxClients = Number(flags["max-clients"]);
 
 /** Connected peers, in the order they joined (a Set iterates in insertion order). */
 const peers = new Set();
+/** Where everyone starts; `/join` moves a peer to a named room (one room at a time). */
+const lobby = { name: "", members: new Set() };
+/** Named rooms by "#name"; never removed (this is a bench peer). */
+const rooms = new Map();
+const ROOM_NAME = /^#[A-Za-z0-9_-]{1,32}$/;
 let nextId = 1;
 
 // ---------------------------------------------------------------------------
@@ -157,7 +164,10 @@ function onData(peer, chunk) {
     if (end - pos > MAX_LINE) {
       tooLong(peer);
     } else if (data[pos] === SLASH && data[pos + 1] !== SLASH) {
-      notice(peer, "error: commands are not supported by this relay");
+      // What came before the command goes first: /join changes where lines go.
+      if (count > 0) deliver(peer, data, count);
+      count = 0;
+      command(peer, data.toString("utf8", pos, end));
     } else {
       if (data[pos] === SLASH) pos++; // "//text" is the text "/text"
       if (count * 2 + 2 > bounds.length) {
@@ -187,11 +197,30 @@ function onData(peer, chunk) {
 
 const EMPTY = Buffer.alloc(0);
 
+/** A line starting with "/" (not "//"): only `/join #name` is understood. */
+function command(peer, line) {
+  const join = /^\/join (.*)$/.exec(line);
+  if (join === null) return notice(peer, "error: commands are not supported by this relay");
+  const name = join[1];
+  if (!ROOM_NAME.test(name)) {
+    return notice(peer, "error: usage: /join #room (1-32 letters, digits, _ or -)");
+  }
+  let room = rooms.get(name);
+  if (room === undefined) {
+    room = { name, members: new Set() };
+    rooms.set(name, room);
+  }
+  peer.room.members.delete(peer);
+  peer.room = room;
+  room.members.add(peer);
+  notice(peer, `you are now in ${name} (${room.members.size} people)`);
+}
+
 function tooLong(peer) {
   notice(peer, `error: line longer than ${MAX_LINE} bytes was dropped`);
 }
 
-/** Relays the `count` lines of `data` (in `bounds`) to every other peer, and logs them. */
+/** Relays the `count` lines of `data` (in `bounds`) to the rest of the room, and logs them. */
 function deliver(peer, data, count) {
   const prefix = peer.prefix;
   const tag = peer.tag;
@@ -230,7 +259,7 @@ function deliver(peer, data, count) {
   }
   cleaned.clear();
   if (out !== null) {
-    for (const other of peers) if (other !== peer) other.socket.write(out);
+    for (const other of peer.room.members) if (other !== peer) other.socket.write(out);
   }
   output(logged);
 }
@@ -281,8 +310,11 @@ function join(socket) {
     partial: null,
     /** True while dropping the rest of an over-long line. */
     discarding: false,
+    /** The room whose members get this peer's lines. */
+    room: lobby,
   };
   peers.add(peer);
+  lobby.members.add(peer);
   log(`* #${id} ${name} joined from ${socket.remoteAddress}:${socket.remotePort}`);
   notice(peer, `welcome, you are ${name}`);
   if (relay) {
@@ -305,6 +337,7 @@ function join(socket) {
 
 function leave(peer) {
   if (!peers.delete(peer)) return;
+  peer.room.members.delete(peer);
   log(`* #${peer.id} ${peer.name} left`);
   if (relay && peers.size <= PRESENCE_LIMIT) broadcast(`* ${peer.name} left\n`, null);
 }
