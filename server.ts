@@ -13,7 +13,10 @@
  */
 
 import { AccessList } from "./lib/net/cidr.ts";
-import { ChatServer } from "./lib/chat_server.ts";
+import { ChatServer, type ChatServerOptions } from "./lib/chat_server.ts";
+import { Cluster, ClusterError } from "./lib/cluster/cluster.ts";
+import { parseRedisUrl } from "./lib/cluster/redis.ts";
+import { MemoryStore } from "./lib/store/memory.ts";
 import {
   conflicts,
   MAX_LINE_LIMIT,
@@ -35,7 +38,13 @@ import { processTerminal, Terminal } from "./lib/terminal/terminal.ts";
 import { reportUnhandledRejections } from "./lib/core/events.ts";
 import { checkRoomName } from "./lib/core/names.ts";
 import { DEFAULT_MAX_LINE } from "./lib/wire/frame.ts";
-import { listen, ListenError, type ListenTarget, readTls } from "./lib/net/listen.ts";
+import {
+  listen,
+  ListenError,
+  type ListenTarget,
+  readTls,
+  reusePortAvailable,
+} from "./lib/net/listen.ts";
 import { normalizeOrigin, WebServer } from "./lib/transports/web.ts";
 import { Styler, terminalColorDepth } from "./lib/terminal/style.ts";
 import { ircTransport } from "./lib/transports/irc.ts";
@@ -51,6 +60,9 @@ Where to listen:
       --unix <path>         listen on a Unix socket instead (needs --allow-read --allow-write)
       --tls-cert <pem>      serve TLS with this certificate chain (needs --allow-read)
       --tls-key <pem>       ... and this private key
+      --reuse-port          share the port with the other nodes of a --cluster on
+                            this machine (Linux spreads connections among them;
+                            needs Deno's --unstable-net)
       --web [host:]port     also serve the chat page for browsers, and its
                             WebSocket, there (host: as --host; HTTPS with --tls-cert)
       --web-origin <url>    let pages from this origin connect too, besides the
@@ -62,6 +74,7 @@ How it behaves:
       --room <#name>        the room everyone starts in (default #lobby)
       --history <n>         lines of a room's history shown on joining it
                             (default 50; 0 for none)
+      --history-keep <n>    lines of history kept per room (default 10000)
       --json                log events as JSON lines, for jq and log collectors
 
 IRC (irssi, WeeChat, HexChat, bots) in the same rooms:
@@ -74,6 +87,17 @@ IRC (irssi, WeeChat, HexChat, bots) in the same rooms:
                             password, the file's first line (needs --allow-read)
       --oper-file <f>       IRC operators, one "name password" per line: OPER
                             lets them disconnect people with KILL (--allow-read)
+
+Cluster (several processes or machines sharing rooms, through Redis):
+      --cluster <url>       redis://[user:password@]host[:port][/db], or rediss://
+                            for TLS; needs --relay
+      --cluster-password-file <file>
+                            read the Redis password from this file (needs --allow-read)
+      --cluster-ca <pem>    trust this authority for rediss:// (needs --allow-read)
+      --node <name>         this node's name in the cluster (default host:pid;
+                            the host name needs --allow-sys=hostname)
+      --node-timeout <s>    a node silent this long is taken for dead and its
+                            people for gone (default 3)
 
 Limits:
       --max-clients <n>     most clients at once (default 1024)
@@ -100,6 +124,8 @@ Examples:
   deno run --allow-net server.ts --relay --irc 6667
   deno run --allow-net server.ts --relay --host 0.0.0.0 --allow 192.0.2.0/24
   deno run --allow-net --allow-read server.ts -r --tls-cert cert.pem --tls-key key.pem
+  deno run --allow-net server.ts -r --cluster redis://127.0.0.1:6379 --node a -p 5000
+  deno run --allow-net --unstable-net server.ts -r --reuse-port --cluster redis://127.0.0.1
   deno run --allow-net server.ts --relay --web 8080     # then open http://127.0.0.1:8080/`;
 
 const OPTIONS = {
@@ -127,6 +153,13 @@ const OPTIONS = {
   allow: { type: "string", multiple: true },
   deny: { type: "string", multiple: true },
   "drain-timeout": { type: "string" },
+  "history-keep": { type: "string" },
+  "reuse-port": { type: "boolean" },
+  cluster: { type: "string" },
+  "cluster-password-file": { type: "string" },
+  "cluster-ca": { type: "string" },
+  node: { type: "string" },
+  "node-timeout": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -150,6 +183,15 @@ interface ServerArgs {
   flood: number;
   access: AccessList;
   drainTimeout: number;
+  historyKeep: number;
+  /** The cluster to join, if any. */
+  cluster: {
+    url: string;
+    passwordFile?: string;
+    caFile?: string;
+    node?: string;
+    nodeTimeout: number;
+  } | null;
   /** Where to speak IRC, plain and over TLS. */
   irc: { hostname: string; port: number } | null;
   ircTls: { hostname: string; port: number } | null;
@@ -167,7 +209,29 @@ function parseServerArgs(args: string[]): ServerArgs {
   requires(v, "irc", "relay");
   requires(v, "irc-tls", "relay");
   requires(v, "irc-tls", "tls-cert");
-  conflicts(v, [["unix", "tls-cert"], ["unix", "host"], ["unix", "port"]]);
+  conflicts(v, [["unix", "tls-cert"], ["unix", "host"], ["unix", "port"], ["unix", "reuse-port"]]);
+  for (const flag of ["cluster-password-file", "cluster-ca", "node", "node-timeout"]) {
+    requires(v, flag, "cluster");
+  }
+  requires(v, "cluster", "relay");
+  if (v.cluster !== undefined) {
+    try {
+      parseRedisUrl(v.cluster);
+    } catch (error) {
+      throw new UsageError(`--cluster: ${(error as Error).message}`, { cause: error });
+    }
+  }
+  if (v["reuse-port"] && v.cluster === undefined) {
+    throw new UsageError(
+      "--reuse-port needs --cluster: processes that share a port must share their rooms",
+    );
+  }
+  if (v["reuse-port"] && !reusePortAvailable()) {
+    throw new UsageError(
+      "--reuse-port needs Deno's --unstable-net flag: " +
+        "deno run --allow-net --unstable-net server.ts --reuse-port …",
+    );
+  }
   const webOrigins = v["web-origin"] ?? [];
   for (const origin of webOrigins) {
     try {
@@ -192,6 +256,7 @@ function parseServerArgs(args: string[]): ServerArgs {
       path: v.unix,
       certFile: v["tls-cert"],
       keyFile: v["tls-key"],
+      reusePort: v["reuse-port"] ?? false,
     },
     web: v.web === undefined ? null : parseHostPort(v.web, "--web", v.host ?? "127.0.0.1"),
     webOrigins,
@@ -215,6 +280,18 @@ function parseServerArgs(args: string[]): ServerArgs {
     drainTimeout: v["drain-timeout"] === undefined
       ? 5000
       : parseSeconds(v["drain-timeout"], "--drain-timeout"),
+    historyKeep: v["history-keep"] === undefined
+      ? 10_000
+      : parseCount(v["history-keep"], "--history-keep"),
+    cluster: v.cluster === undefined ? null : {
+      url: v.cluster,
+      passwordFile: v["cluster-password-file"],
+      caFile: v["cluster-ca"],
+      node: v.node,
+      nodeTimeout: v["node-timeout"] === undefined
+        ? 3000
+        : parseSeconds(v["node-timeout"], "--node-timeout", 0.1),
+    },
     irc: v.irc === undefined ? null : parseHostPort(v.irc, "--irc", v.host ?? "127.0.0.1"),
     ircTls: v["irc-tls"] === undefined
       ? null
@@ -298,6 +375,19 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
 
+  // The cluster first: a Redis that cannot be reached is said before a port is taken.
+  let cluster: Cluster | null = null;
+  if (options.cluster !== null) {
+    try {
+      cluster = await joinCluster(options.cluster, options.historyKeep);
+    } catch (error) {
+      if (!(error instanceof ClusterError)) throw error;
+      stderr.line(problemLine("server", error.message));
+      await stderr.drained();
+      return 1;
+    }
+  }
+
   let password: string | undefined;
   let operators: Map<string, string> | undefined;
   try {
@@ -316,14 +406,21 @@ export async function main(args: string[]): Promise<number> {
   let ircTlsListener: Deno.Listener | null = null;
   try {
     listeners.push(listener = await listen(options.target));
-    if (options.irc !== null) listeners.push(ircListener = await listen(options.irc));
+    // The nodes of a cluster on one machine share the IRC ports too.
+    const { reusePort } = options.target;
+    if (options.irc !== null) {
+      listeners.push(ircListener = await listen({ ...options.irc, reusePort }));
+    }
     if (options.ircTls !== null) {
       const { certFile, keyFile } = options.target;
-      listeners.push(ircTlsListener = await listen({ ...options.ircTls, certFile, keyFile }));
+      listeners.push(
+        ircTlsListener = await listen({ ...options.ircTls, certFile, keyFile, reusePort }),
+      );
     }
   } catch (error) {
     for (const bound of listeners) bound.close();
     if (!(error instanceof ListenError)) throw error;
+    await cluster?.close();
     stderr.line(problemLine("server", error.message));
     await stderr.drained();
     return 1;
@@ -348,7 +445,11 @@ export async function main(args: string[]): Promise<number> {
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   for (const signal of signals) Deno.addSignalListener(signal, onInterrupt);
 
+  const shared: ChatServerOptions = cluster === null
+    ? { store: new MemoryStore({ keep: options.historyKeep }) }
+    : { bus: cluster, ids: cluster.ids, claims: cluster.claims, store: cluster.store };
   const server = new ChatServer(listener, {
+    ...shared,
     relay: options.relay,
     defaultRoom: options.room,
     history: options.history,
@@ -373,6 +474,8 @@ export async function main(args: string[]): Promise<number> {
   if (ircTlsListener !== null) {
     server.serve(ircTlsListener, ircTransport(server.core, { ...irc, tls: true }));
   }
+  // After the listening line, which scripts read first.
+  if (cluster !== null) log.event({ event: "cluster", message: cluster.joined });
   try {
     if (options.web !== null) {
       try {
@@ -413,6 +516,36 @@ export async function main(args: string[]): Promise<number> {
     unguard();
   }
   return 0;
+}
+
+/** Reads the password and CA files the flags name, and joins the cluster. */
+async function joinCluster(
+  flags: NonNullable<ServerArgs["cluster"]>,
+  historyKeep: number,
+): Promise<Cluster> {
+  const read = async (file: string, what: string) => {
+    try {
+      return await Deno.readTextFile(file);
+    } catch (error) {
+      const why = error instanceof Deno.errors.NotCapable
+        ? "reading it needs --allow-read"
+        : error instanceof Deno.errors.NotFound
+        ? "no such file"
+        : (error as Error).message;
+      throw new ClusterError(`Cannot read the ${what} "${file}": ${why}`, { cause: error });
+    }
+  };
+  const password = flags.passwordFile === undefined
+    ? undefined
+    : (await read(flags.passwordFile, "Redis password file")).replace(/\r?\n$/, "");
+  const ca = flags.caFile === undefined ? undefined : await read(flags.caFile, "CA certificate");
+  return await Cluster.connect(flags.url, {
+    node: flags.node,
+    password,
+    caCerts: ca === undefined ? undefined : [ca],
+    historyKeep,
+    nodeTimeout: flags.nodeTimeout,
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -32,6 +32,7 @@
 
 import { parseArgs } from "node:util";
 import { runBroadcast } from "./broadcast.ts";
+import { runCluster } from "./cluster.ts";
 import { runFanout } from "./fanout.ts";
 import { runIdle } from "./idle.ts";
 import { runIngest } from "./ingest.ts";
@@ -42,6 +43,7 @@ import { type Metric, printCpuTable, printTable, type RunRecord } from "./report
 import { runRooms } from "./rooms.ts";
 import {
   buildCRelay,
+  exportRevision,
   nodeVersion,
   SERVER_KINDS,
   serverCommands,
@@ -80,7 +82,17 @@ interface Scenario {
 }
 
 /** Scenario names, in the order they run. */
-const NAMES = ["fanout", "web", "rooms", "latency", "idle", "broadcast", "ingest", "stalled"];
+const NAMES = [
+  "fanout",
+  "web",
+  "rooms",
+  "latency",
+  "idle",
+  "broadcast",
+  "ingest",
+  "stalled",
+  "cluster",
+];
 
 /**
  * The scenarios at full size, or at `--quick` size. Fanout sizes give each run
@@ -236,12 +248,14 @@ function scenarios(quick: boolean, charlaArgs: string[]): Scenario[] {
 const USAGE = `Usage: deno task bench [--quick] [--only <scenario,...>] [--server <server,...>]
 
 Scenarios: ${NAMES.join(", ")}
-Servers: ${SERVER_KINDS.join(", ")}
+Servers: charla, c, node, deno (and base, with --base)
   --quick    smaller sizes, for a smoke run
   --only     run only these scenarios (comma-separated)
   --server   which servers to measure (comma-separated; default: every one available)
   --charla-args="<args>"  extra server.ts arguments (e.g. "--send-queue 16m"); the
-             default run uses charla's defaults, and records these in the results`;
+             default run uses charla's defaults, and records these in the results
+  --base <rev>  also run charla as it was at a git revision (its own server task),
+             as the server "base", shown as "before": a change measured in one run`;
 
 /** Runs the bench; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -252,8 +266,9 @@ export async function main(args: string[]): Promise<number> {
       options: {
         only: { type: "string" },
         quick: { type: "boolean", default: false },
-        server: { type: "string", default: SERVER_KINDS.join(",") },
+        server: { type: "string", default: "charla,c,node,deno" },
         "charla-args": { type: "string", default: "" },
+        base: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     }).values;
@@ -280,7 +295,9 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   // The tables always show the servers in the same order, whatever order was asked.
-  const kinds = SERVER_KINDS.filter((kind) => wanted.includes(kind));
+  const kinds = SERVER_KINDS.filter((kind) =>
+    wanted.includes(kind) || (kind === "base" && flags.base !== undefined)
+  );
 
   const resultsDir = new URL("./results/", import.meta.url);
   await Deno.mkdir(resultsDir, { recursive: true });
@@ -304,6 +321,15 @@ export async function main(args: string[]): Promise<number> {
     }
     if (built === null) kinds.splice(kinds.indexOf("c"), 1);
     else cRelay = built;
+  }
+  let base: URL | undefined;
+  if (flags.base !== undefined) {
+    try {
+      base = await exportRevision(flags.base, resultsDir);
+    } catch (error) {
+      console.error(`${(error as Error).message}\n${USAGE}`);
+      return 2;
+    }
   }
   if (kinds.length === 0) return 2;
 
@@ -332,6 +358,7 @@ export async function main(args: string[]): Promise<number> {
         const outcome = await runOne(scenario, kind, {
           charlaArgs: [...charlaArgs, ...scenario.charlaArgs ?? []],
           cRelay,
+          base,
         });
         const record: RunRecord = {
           date: new Date().toISOString(),
@@ -381,14 +408,20 @@ export async function main(args: string[]): Promise<number> {
     }
   }
   console.log(`\nresults appended to ${resultsFile.pathname}`);
-  return failed.length > 0 || buildFailed ? 1 : 0;
+  // Two charla nodes and Redis against one node: a table of its own (bench/cluster.ts).
+  let clusterFailed = 0;
+  if (only.includes("cluster")) {
+    console.log("\ncluster: 2 nodes + Redis against 1 node, the same clients split over the nodes");
+    clusterFailed = await runCluster({ quick: flags.quick, faults: true });
+  }
+  return failed.length > 0 || buildFailed || clusterFailed > 0 ? 1 : 0;
 }
 
 /** Starts the server, runs the scenario, stops the server; failures become outcomes. */
 async function runOne(
   scenario: Scenario,
   kind: ServerKind,
-  options: Pick<ServerOptions, "charlaArgs" | "cRelay">,
+  options: Pick<ServerOptions, "charlaArgs" | "cRelay" | "base">,
 ): Promise<Outcome> {
   let server: ServerProcess;
   try {

@@ -73,7 +73,9 @@ export async function joinRooms(clients: BenchClient[], perRoom: number): Promis
         );
       }
       const rest = text.slice(JOINED.length);
-      if (rest !== room && !rest.startsWith(`${room} `)) {
+      // "#r0 (3 people)" from the peers; "#r0, with …" or "#r0; nobody else is here" from charla.
+      const after = rest.slice(room.length);
+      if (!rest.startsWith(room) || (after !== "" && !/^[ ,;]/.test(after))) {
         throw new Error(`"/join ${room}" was answered "${text}"`);
       }
     }

@@ -20,10 +20,10 @@
 import { commandOf, type ProcessUsage, processUsage } from "./proc.ts";
 
 /** Which server implementation to run. */
-export type ServerKind = "charla" | "c" | "node" | "deno";
+export type ServerKind = "charla" | "c" | "node" | "deno" | "base";
 
 /** Every server, in the order the tables show them. */
-export const SERVER_KINDS: readonly ServerKind[] = ["charla", "c", "node", "deno"];
+export const SERVER_KINDS: readonly ServerKind[] = ["charla", "c", "node", "deno", "base"];
 
 /** What the tables call each server. */
 export const SERVER_TITLES: Record<ServerKind, string> = {
@@ -31,6 +31,7 @@ export const SERVER_TITLES: Record<ServerKind, string> = {
   c: "C",
   node: "Node",
   deno: "Deno",
+  base: "before",
 };
 
 /**
@@ -38,8 +39,7 @@ export const SERVER_TITLES: Record<ServerKind, string> = {
  * measures the server exactly as the project runs it (runtime flags included):
  * `["run", "--allow-net", …, "/abs/path/server.ts"]`.
  */
-async function charlaCommand(): Promise<string[]> {
-  const root = new URL("../", import.meta.url);
+async function charlaCommand(root = new URL("../", import.meta.url)): Promise<string[]> {
   const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
   const words = String(config.tasks.server).split(/\s+/);
   if (words[0] !== "deno") throw new Error(`Unexpected server task: ${config.tasks.server}`);
@@ -63,7 +63,37 @@ export async function serverCommands(): Promise<Record<ServerKind, string>> {
     c: "bench/results/c_relay (cc -O2 bench/peers/c_relay.c)",
     node: "node bench/peers/node_relay.mjs",
     deno: "deno run --allow-net bench/peers/deno_relay.ts",
+    base: "the server task of an earlier revision (--base), from bench/results/base-<rev>/",
   };
+}
+
+/**
+ * Writes the tree of revision `rev` (as `git archive` gives it) into a folder
+ * under `dir`, for the `base` server: charla as it was, measured in the same
+ * run as charla as it is. Returns the folder.
+ */
+export async function exportRevision(rev: string, dir: URL): Promise<URL> {
+  const root = new URL("../", import.meta.url);
+  const resolved = await new Deno.Command("git", {
+    args: ["rev-parse", "--short", `${rev}^{commit}`],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!resolved.success) throw new Error(`git does not know the revision "${rev}"`);
+  const short = new TextDecoder().decode(resolved.stdout).trim();
+  const target = new URL(`base-${short}/`, dir);
+  await Deno.remove(target, { recursive: true }).catch(() => {});
+  await Deno.mkdir(target, { recursive: true });
+  const archive = await new Deno.Command("sh", {
+    args: ["-c", `git archive "${short}" | tar -x -C "${target.pathname}"`],
+    cwd: root,
+    stderr: "piped",
+  }).output();
+  if (!archive.success) {
+    throw new Error(`git archive ${short} failed: ${new TextDecoder().decode(archive.stderr)}`);
+  }
+  return target;
 }
 
 /**
@@ -108,6 +138,8 @@ export interface ServerOptions {
   charlaArgs?: string[];
   /** Path of the C relay's binary (from {@linkcode buildCRelay}); needed for kind "c". */
   cRelay?: string;
+  /** The earlier revision's tree (from {@linkcode exportRevision}); needed for kind "base". */
+  base?: URL;
 }
 
 /** The command line of a server, and the name its process runs under (`/proc/<pid>/comm`). */
@@ -132,6 +164,12 @@ async function commandFor(
     case "c":
       if (options.cRelay === undefined) throw new TypeError("The C relay has not been built");
       return { command: [options.cRelay, ...args], comm: "c_relay" };
+    case "base":
+      if (options.base === undefined) throw new TypeError("No --base revision was exported");
+      return {
+        command: [Deno.execPath(), ...await charlaCommand(options.base), ...args],
+        comm: "deno",
+      };
   }
 }
 

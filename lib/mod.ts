@@ -12,6 +12,8 @@
  *   `server.serve(listener, ircTransport(server.core))`.
  * - Events ({@linkcode ChatEvent}) and commands ({@linkcode Command}) are typed;
  *   they are also the JSON protocol.
+ * - {@linkcode Cluster} joins a server to others through Redis: pass it as the
+ *   core's `bus`, with its `ids`, `claims` and `store` (see server.ts).
  *
  * @example A room and two bots
  * ```ts
@@ -38,6 +40,11 @@
 
 export { ChatServer, type ChatServerOptions } from "./chat_server.ts";
 export { ChatCore, type ChatCoreOptions } from "./core/chat.ts";
+export type { Bus, BusMessage } from "./core/bus.ts";
+export type { IdSource, NameClaims } from "./core/directory.ts";
+export { RemotePerson } from "./core/remote.ts";
+export { Cluster, ClusterError, type ClusterOptions } from "./cluster/cluster.ts";
+export { RedisStore } from "./cluster/redis_store.ts";
 export type { PeerInfo, ServerEvent, ServerLog } from "./core/events.ts";
 export type {
   ChatEvent,

@@ -7,6 +7,9 @@
  */
 
 import type { ChatServer } from "./chat_server.ts";
+import type { RemotePerson } from "./core/remote.ts";
+import type { Room } from "./core/room.ts";
+import { Session } from "./core/session.ts";
 import { duration, splitWord } from "./wire/text.ts";
 
 /** What the console should do after a line. */
@@ -73,8 +76,20 @@ export function runOperatorLine(server: ChatServer, line: string): OperatorResul
       return done(...listRooms(server));
     case "whois": {
       if (target === "") return done("error: usage: /whois <id|name>");
-      const session = server.find(target);
-      if (session === undefined) return done(noClient(target));
+      const person = server.core.findPerson(target);
+      if (person === undefined) return done(noClient(target));
+      if (!(person instanceof Session)) {
+        const idle = Math.floor((performance.now() - person.lastActive) / 1000);
+        const rooms = person.rooms.length === 0
+          ? "in no room"
+          : `in ${person.rooms.map((r) => r.name).join(", ")}`;
+        return done(
+          `#${person.id} ${person.name}: on node ${person.node}, ${rooms} (${person.transport}), ` +
+            `since ${clock(person.since)}, idle ${duration(idle)}` +
+            (person.away === null ? "" : `, away: ${person.away}`),
+        );
+      }
+      const session = person;
       const idle = Math.floor((performance.now() - session.lastActive) / 1000);
       return done(
         `#${session.id} ${session.name}: ${
@@ -115,33 +130,51 @@ function noRoom(target: string): string {
   return `error: nobody is in ${target}; /rooms lists the rooms`;
 }
 
-/** `/list`: one line per client, aligned. */
+/**
+ * `/list`: one line per client, aligned; in a cluster, the people on other
+ * nodes after those here, with their node where the address would be.
+ */
 function listClients(server: ChatServer): string[] {
-  const clients = server.clients();
+  const clients: (Session | RemotePerson)[] = server.clients();
+  const here = clients.length;
+  clients.push(...server.core.remote.people());
   if (clients.length === 0) return ["no clients"];
   const now = Date.now();
   const rows = clients.map((c) => [
     `#${c.id}`,
     c.name,
     c.rooms.map((r) => r.name).join(",") || "-",
-    c.address,
+    c instanceof Session ? c.address : `on ${c.node}`,
     `since ${clock(c.since)} (${duration(Math.floor((now - c.since.getTime()) / 1000))})`,
   ]);
   const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i].length)));
+  const remote = clients.length - here;
   return [
-    `${clients.length} connected:`,
+    remote === 0
+      ? `${clients.length} connected:`
+      : `${clients.length} connected (${here} here, ${remote} on other nodes):`,
     ...rows.map((r) => "  " + r.map((cell, i) => i < 4 ? cell.padEnd(widths[i]) : cell).join("  ")),
   ];
 }
 
-/** `/rooms`: one line per room. */
+/** `/rooms`: one line per room; in a cluster, every room, with where its people are. */
 function listRooms(server: ChatServer): string[] {
   const rooms = server.rooms();
   if (rooms.length === 0) return ["no rooms"];
   return [
     `${rooms.length} room${rooms.length === 1 ? "" : "s"}:`,
-    ...rooms.map((r) => `  ${r.name} (${r.size})${r.topic === "" ? "" : `: ${r.topic}`}`),
+    ...rooms.map((r) => `  ${r.name} (${count(r)})${r.topic === "" ? "" : `: ${r.topic}`}`),
   ];
+}
+
+/** `3`, or `3: 1 here, 2 on b` when some are on other nodes of a cluster. */
+function count(room: Room): string {
+  if (room.remote.size === 0) return `${room.size}`;
+  const nodes = new Map<string, number>();
+  for (const person of room.remote) nodes.set(person.node, (nodes.get(person.node) ?? 0) + 1);
+  const where = [...nodes].map(([node, n]) => `${n} on ${node}`);
+  if (room.members.size > 0) where.unshift(`${room.members.size} here`);
+  return `${room.size}: ${where.join(", ")}`;
 }
 
 function clock(date: Date): string {

@@ -28,6 +28,8 @@ const NEEDS: { program: "server" | "client"; feature: string; permissions: strin
   { program: "client", feature: "--unix", permissions: ["--allow-read", "--allow-write"] },
   // node:sqlite opens the file and writes it and its WAL files beside it.
   { program: "server", feature: "--db (SQLite)", permissions: ["--allow-read", "--allow-write"] },
+  // A cluster node is named after its host by default (--node): Deno.hostname().
+  { program: "server", feature: "--cluster", permissions: ["--allow-sys=hostname"] },
   // 256 colours are chosen from TERM and COLORTERM (style.ts terminalColorDepth()); without
   // these two variables the terminal gets 16. Nothing else of the environment is read.
   { program: "server", feature: "256 colours", permissions: ["--allow-env=TERM,COLORTERM"] },

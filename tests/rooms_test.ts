@@ -282,18 +282,19 @@ Deno.test("a reader that stops reading in #a holds #a only: #b goes on", async (
   const reader = await inRoom(t.port, "#b");
   try {
     const stalledSession = t.server.find(stalled.name)!;
-    // Flood #a until the stalled reader is behind: the talker's writes then block.
-    const line = "x".repeat(1000);
+    // Told the moment the stalled reader falls behind (its queue past the mark).
+    const fellBehind = Promise.withResolvers<void>();
+    const setBehind = stalledSession.setBehind.bind(stalledSession);
+    stalledSession.setBehind = (behind) => {
+      setBehind(behind);
+      if (behind) fellBehind.resolve();
+    };
+    // Flood #a (64 lines of 1,000 bytes a write) until then: the talker's writes then block.
+    const lines = Array.from({ length: 64 }, () => "x".repeat(1000));
     const flooding = (async () => {
-      for (let i = 0; i < 20_000 && !stalledSession.behind; i++) await talker.send(line);
+      for (let i = 0; i < 1000 && !stalledSession.behind; i++) await talker.send(...lines);
     })();
-    await within(
-      new Promise<void>((resolve) => {
-        const check = () => stalledSession.behind ? resolve() : setTimeout(check, 5);
-        check();
-      }),
-      "the stalled reader to fall behind",
-    );
+    await within(fellBehind.promise, "the stalled reader to fall behind");
     // #a is held now; #b's 2,000 lines all arrive while it still is.
     const count = 2000;
     await sender.send(...Array.from({ length: count }, (_, i) => `b${i}`));

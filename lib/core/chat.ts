@@ -6,11 +6,13 @@
  * @module
  */
 
+import type { Bus } from "./bus.ts";
 import { Directory, type IdSource, type NameClaims } from "./directory.ts";
 import { type ServerLog, SILENT_LOG } from "./events.ts";
-import type { ChatEvent, RoomEvent, RoomName } from "./messages.ts";
+import type { RoomEvent, RoomName } from "./messages.ts";
 import { checkRoomName, roomKey } from "./names.ts";
 import { type Peer, SaidBatch } from "./peer.ts";
+import { Remote, type RemotePerson } from "./remote.ts";
 import { Room } from "./room.ts";
 import { Session, whoOf } from "./session.ts";
 import { MemoryStore } from "../store/memory.ts";
@@ -54,6 +56,11 @@ export interface ChatCoreOptions {
   ids?: IdSource;
   /** Who else must agree to a name (a cluster). @default nobody */
   claims?: NameClaims;
+  /**
+   * The other nodes of a cluster: what happens here is told to them, and
+   * theirs comes in through {@linkcode ChatCore.remote}. @default none: alone
+   */
+  bus?: Bus;
   /**
    * The window, in milliseconds, in which a peer that is behind must make
    * progress; a peer that catches up by less than `minProgress` bytes in one is
@@ -130,6 +137,10 @@ export interface CoreSettings {
 export class ChatCore {
   /** Everyone connected here. */
   readonly directory: Directory<Session>;
+  /** In a cluster, everyone connected to other nodes, and what they say here. */
+  readonly remote: Remote;
+  /** The other nodes of a cluster; null alone. */
+  readonly bus: Bus | null;
   /** The settings in force. */
   readonly options: CoreSettings;
   /** Where history, topics and bans live. */
@@ -186,6 +197,9 @@ export class ChatCore {
     this.store = options.store ?? new MemoryStore();
     this.log = options.log ?? SILENT_LOG;
     this.#password = options.password === undefined ? null : encoder.encode(options.password);
+    this.remote = new Remote(this);
+    this.bus = options.bus ?? null;
+    this.bus?.attach(this);
     this.ready = this.#loadTopics();
     if (this.options.idleTimeout > 0) {
       // One sweep for everyone instead of a timer each: cheaper per idle person.
@@ -195,12 +209,21 @@ export class ChatCore {
   }
 
   async #loadTopics(): Promise<void> {
-    for (const t of await this.store.topics()) {
-      this.#topics.set(roomKey(t.room), { topic: t.topic, by: t.by, time: t.time });
+    for (const t of await this.store.topics()) this.rememberTopic(t.room, t.topic, t.by, t.time);
+  }
+
+  /** Keeps a topic set elsewhere (the store, another node), and shows it in the room if it exists. */
+  rememberTopic(name: RoomName, topic: string, by: string, time: number): void {
+    this.#topics.set(roomKey(name), { topic, by, time });
+    const room = this.findRoom(name);
+    if (room !== undefined) {
+      room.topic = topic;
+      room.topicBy = by;
+      room.topicTime = time;
     }
   }
 
-  /** How many people are connected. */
+  /** How many people are connected here. */
   get size(): number {
     return this.directory.size;
   }
@@ -232,6 +255,7 @@ export class ChatCore {
     const session = new Session(this, peer, this.directory.nextId());
     this.directory.add(session);
     this.log.event({ event: "connect", peer: session });
+    this.bus?.publish({ type: "connect", who: session });
     return session;
   }
 
@@ -241,6 +265,8 @@ export class ChatCore {
    */
   welcome(session: Session): void {
     session.deliver({ type: "welcome", you: whoOf(session), server: "charla" });
+    const degraded = this.bus?.degraded;
+    if (degraded) session.info(`${degraded}: people on other servers cannot hear you yet`);
     if (!this.options.relay) {
       this.#aboutConsole(session);
     } else if (session.peer.singleRoom) {
@@ -260,6 +286,11 @@ export class ChatCore {
 
   #aboutConsole(session: Session): void {
     session.info("you are talking with the operator of this server; /help lists commands");
+  }
+
+  /** The person here or, in a cluster, on another node with this name (any case) or id. */
+  findPerson(target: string): Session | RemotePerson | undefined {
+    return this.directory.find(target) ?? this.remote.find(target);
   }
 
   /** The room with this name (any case), if anyone is in it. */
@@ -306,6 +337,7 @@ export class ChatCore {
     this.#topics.set(roomKey(room.name), { topic, by: name, time: room.topicTime });
     this.store.setTopic({ room: room.name, topic, by: name, time: room.topicTime });
     room.broadcast({ type: "topic", room: room.name, topic, by: by === null ? null : by.name });
+    this.bus?.publish({ type: "topic", room, topic, by: name, time: room.topicTime });
     this.log.event({ event: "topic", peer: by, room: room.name, topic });
   }
 
@@ -361,6 +393,7 @@ export class ChatCore {
     if (batch.count === 0 || from === null || room === null) return batch.clear();
     try {
       room.publish(from, batch);
+      if (this.bus !== null) this.bus.lines(room, from, batch);
       const store = this.store;
       if (store.appendBatch !== undefined) {
         store.appendBatch(room.name, from.name, batch);
@@ -416,30 +449,54 @@ export class ChatCore {
       if (target === undefined) return undefined;
       target.broadcast({ type: "broadcast", room: target.name, text: clean });
       this.store.append({ room: target.name, time, from: "server", kind: "notice", text: clean });
+      this.bus?.publish({ type: "notice", room: target, text: clean, time });
       this.log.event({ event: "broadcast", room: target.name, text: clean });
       return target.size;
     }
-    // Everyone, whatever room (or none) they are in: encoded once per format.
-    const event: ChatEvent = { type: "broadcast", room: null, text: clean };
+    this.tellEveryone({ type: "broadcast", room: null, text: clean });
+    for (const target of this.#rooms.values()) {
+      // Rooms with nobody here are known from other nodes only: theirs to keep.
+      if (target.members.size > 0) {
+        this.store.append({ room: target.name, time, from: "server", kind: "notice", text: clean });
+      }
+    }
+    this.bus?.publish({ type: "broadcast", text: clean });
+    this.log.event({ event: "broadcast", room: null, text: clean });
+    return this.directory.size + this.remote.size;
+  }
+
+  /**
+   * Sends `event` to everyone connected here, whatever room (or none) they are
+   * in, encoded once per wire format.
+   */
+  tellEveryone(event: RoomEvent | { readonly type: "info"; readonly text: string }): void {
     const encoded = new Map<unknown, unknown>();
     for (const session of this.directory.entries()) {
+      if (event.type === "info") {
+        session.deliver(event);
+        continue;
+      }
       const format = session.peer.format;
       let bytes = encoded.get(format);
       if (bytes === undefined) encoded.set(format, bytes = format.encodeEvent(event));
       if (bytes !== null) session.peer.send(bytes);
     }
-    for (const target of this.#rooms.values()) {
-      this.store.append({ room: target.name, time, from: "server", kind: "notice", text: clean });
-    }
-    this.log.event({ event: "broadcast", room: null, text: clean });
-    return this.directory.size;
   }
 
-  /** The operator says `text` to one person: `*server* text`. Undefined when there is nobody by that name. */
-  whisper(target: string, text: string): Session | undefined {
-    const to = this.directory.find(target);
+  /**
+   * The operator says `text` to one person (here or on another node): `*server*
+   * text`. Undefined when there is nobody by that name.
+   */
+  whisper(target: string, text: string): Session | RemotePerson | undefined {
+    const to = this.findPerson(target);
     if (to === undefined) return undefined;
     const clean = sanitizeText(text);
+    if (!(to instanceof Session)) {
+      const time = Date.now();
+      this.bus?.publish({ type: "private", from: null, to, text: clean, action: false, time });
+      this.log.event({ event: "private", from: null, to, text: clean });
+      return to;
+    }
     to.deliver({
       type: "private",
       from: null,
@@ -453,11 +510,19 @@ export class ChatCore {
     return to;
   }
 
-  /** Disconnects one person, telling them why. Undefined when there is nobody by that name. */
-  kick(target: string, reason = ""): Session | undefined {
-    const session = this.directory.find(target);
+  /**
+   * Disconnects one person (here, or on another node by asking it), telling
+   * them why. Undefined when there is nobody by that name.
+   */
+  kick(target: string, reason = ""): Session | RemotePerson | undefined {
+    const session = this.findPerson(target);
     if (session === undefined) return undefined;
     const clean = sanitizeText(reason);
+    if (!(session instanceof Session)) {
+      this.bus?.publish({ type: "kick", target: session, reason: clean });
+      this.log.event({ event: "kick", peer: session, reason: clean });
+      return session;
+    }
     session.deliver({
       type: "closing",
       reason: "kicked",
@@ -488,6 +553,7 @@ export class ChatCore {
       await this.#allClosed.promise;
     }
     await this.store.flush();
+    await this.bus?.close();
   }
 
   // Flow control.

@@ -18,6 +18,8 @@ export interface PeerInfo {
   readonly since: Date;
   /** How: `line`, `tls`, `unix`, `irc`, `web`. */
   readonly transport: string;
+  /** In a cluster, the node someone on another node is connected to; absent for people here. */
+  readonly node?: string;
 }
 
 /** Something that happened on the server, other than a plain message. */
@@ -72,7 +74,9 @@ export type ServerEvent =
   | { readonly event: "refused"; readonly address: string; readonly reason: string }
   /** A problem with one peer (`peer` set) or with the server. */
   | { readonly event: "error"; readonly peer: PeerInfo | null; readonly message: string }
-  | { readonly event: "shutdown"; readonly reason: string };
+  | { readonly event: "shutdown"; readonly reason: string }
+  /** The cluster's state changed: degraded, back, a node gone (see lib/cluster/). */
+  | { readonly event: "cluster"; readonly message: string };
 
 /** Receives a server's events; the operator console is one. */
 export interface ServerLog {

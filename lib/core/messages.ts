@@ -184,6 +184,8 @@ export type ChatEvent =
     readonly idleSeconds: number;
     readonly away?: string;
     readonly address?: string;
+    /** In a cluster, the node they are connected to when it is not this one. */
+    readonly node?: string;
   }
   /** Reply to `/rooms`: the first rooms (at most 200), and how many there are. */
   | { readonly type: "rooms"; readonly rooms: readonly RoomInfo[]; readonly total: number }
@@ -234,7 +236,9 @@ export type ErrorCode =
   | "password"
   | "denied"
   | "full"
-  | "slow";
+  | "slow"
+  /** In a cluster: the person is on a node this one cannot reach now. */
+  | "unreachable";
 
 /** Why the server closes a connection (see the `closing` event). */
 export type ClosingReason = "quit" | "kicked" | "banned" | "shutdown" | "timeout";

@@ -9,8 +9,9 @@
  * @module
  */
 
-import type { RoomEvent, RoomName } from "./messages.ts";
+import type { RoomEvent, RoomName, Who } from "./messages.ts";
 import type { SaidBatch, WireFormat } from "./peer.ts";
+import type { RemotePerson } from "./remote.ts";
 import type { Session } from "./session.ts";
 
 /**
@@ -39,23 +40,30 @@ export class Room {
   topicLocked = false;
   /** Listed (in `/rooms`, `/who`, `/whois`) only to its members (IRC's `+s`). */
   secret = false;
-  /** Members in the order they came. */
+  /** Members connected here, in the order they came: the fan-out's targets. */
   readonly members: Set<Session> = new Set();
+  /**
+   * Members connected to other nodes of a cluster: counted and listed, never
+   * sent to (their own node does that). Changed by `Remote` only.
+   */
+  readonly remote: Set<RemotePerson> = new Set();
   /** Members by the wire format their peer speaks. */
   readonly #groups = new Map<WireFormat, Set<Session>>();
   /** Members whose send queue is over its mark: while any is, senders here wait. */
   #behind = 0;
   /** Settles when `#behind` is back to 0; null while nobody is behind. */
   #held: PromiseWithResolvers<void> | null = null;
+  /** Settles when the cluster lets this room's senders go on; null while it does. */
+  #paused: PromiseWithResolvers<void> | null = null;
 
   /** An empty room. */
   constructor(name: RoomName) {
     this.name = name;
   }
 
-  /** How many people are in the room. */
+  /** How many people are in the room, here and on other nodes. */
   get size(): number {
-    return this.members.size;
+    return this.members.size + this.remote.size;
   }
 
   /**
@@ -67,6 +75,27 @@ export class Room {
    */
   get held(): Promise<void> | undefined {
     return this.#held?.promise;
+  }
+
+  /**
+   * Undefined unless, in a cluster, another node reads this room too far
+   * behind: then a promise that settles when it has caught up. Senders here
+   * wait for it as for {@linkcode held}; what this node relays from other
+   * nodes does not (it must go on reading, or two nodes would wait for each other).
+   */
+  get paused(): Promise<void> | undefined {
+    return this.#paused?.promise;
+  }
+
+  /** Makes this room's senders here wait (true), or lets them go on (false). */
+  pause(on: boolean): void {
+    if (on) {
+      this.#paused ??= Promise.withResolvers();
+    } else {
+      const paused = this.#paused;
+      this.#paused = null;
+      paused?.resolve();
+    }
   }
 
   /** Adds a member (already marked behind or not). */
@@ -117,6 +146,21 @@ export class Room {
       const encoded = format.encodeLines(this.name, from, batch);
       for (const member of group) {
         if (member === from ? !echo : member.ignores(from)) continue;
+        if (member.replaying !== null && member.hold(this, encoded)) continue;
+        member.peer.send(encoded);
+      }
+    }
+  }
+
+  /**
+   * Relays lines someone on another node said here to every member but those
+   * ignoring them, encoded once per wire format. Never waits.
+   */
+  relay(from: Who, batch: SaidBatch): void {
+    for (const [format, group] of this.#groups) {
+      const encoded = format.encodeLines(this.name, from, batch);
+      for (const member of group) {
+        if (member.ignores(from)) continue;
         if (member.replaying !== null && member.hold(this, encoded)) continue;
         member.peer.send(encoded);
       }

@@ -21,6 +21,7 @@ import type {
 } from "./messages.ts";
 import { checkName, checkRoomName } from "./names.ts";
 import type { Peer } from "./peer.ts";
+import type { RemotePerson } from "./remote.ts";
 import type { Room } from "./room.ts";
 import { TokenBucket } from "./token_bucket.ts";
 import { ByteBuilder, sanitizeText } from "../wire/text.ts";
@@ -186,7 +187,8 @@ export class Session implements Who, PeerInfo {
   /**
    * End of a read: relays what was said as one batch. Returns a promise when
    * the transport must wait before reading on: a room said into is held by a
-   * member that is behind, someone messaged is behind, this person is behind
+   * member that is behind (or, in a cluster, paused for a node that reads it
+   * too slowly), someone messaged is behind, this person is behind
    * (replies to their own commands count against their own queue), or the
    * operator's log is.
    */
@@ -198,7 +200,10 @@ export class Session implements Who, PeerInfo {
       if (p !== undefined) waits.push(p);
     };
     if (this.#saidIn.length > 0) {
-      for (const room of this.#saidIn) wait(room.held);
+      for (const room of this.#saidIn) {
+        wait(room.held);
+        wait(room.paused);
+      }
       this.#saidIn.length = 0;
     }
     if (this.#messaged.length > 0) {
@@ -317,6 +322,7 @@ export class Session implements Who, PeerInfo {
       const names = rooms.map((room) => room.name);
       core.tellCoMembers(rooms, { type: "quit", who: whoOf(this), reason: why, rooms: names });
     }
+    core.bus?.publish({ type: "quit", who: this, rooms, reason: why });
     for (const room of rooms) core.dropIfEmpty(room);
     core.detach(this, why);
   }
@@ -349,6 +355,8 @@ export class Session implements Who, PeerInfo {
     // Whoever makes a room is its first operator (IRC's channel creator).
     if (room.size === 1) room.operators.add(this);
     this.rooms.push(room);
+    // Before the history is asked for: in a cluster, the bus starts following the room here.
+    core.bus?.publish({ type: "join", room, who: this, ...(from === undefined ? {} : { from }) });
     core.log.event({ event: "join", peer: this, room: room.name });
     if (room.size <= core.options.presenceLimit) {
       room.broadcast({
@@ -411,6 +419,7 @@ export class Session implements Who, PeerInfo {
     if (room.size < core.options.presenceLimit) {
       room.broadcast({ type: "part", room: room.name, who: whoOf(this), ...how });
     }
+    core.bus?.publish({ type: "part", room, who: this, ...how });
     core.dropIfEmpty(room);
   }
 
@@ -461,17 +470,24 @@ export class Session implements Who, PeerInfo {
       }
       if (outcome === "same") return this.info(`you are already ${name}`);
       if (outcome !== "renamed") return;
-      this.deliver({ type: "renamed", you: whoOf(this), from: old });
-      this.#core.log.event({ event: "nick", peer: this, from: old });
-      const rooms = this.rooms.map((room) => room.name);
-      this.#core.tellCoMembers(
-        this.rooms,
-        { type: "nick", who: whoOf(this), from: old, rooms },
-        this,
-      );
+      this.renamed(old);
     };
     if (result instanceof Promise) return result.then(done);
     done(result);
+  }
+
+  /**
+   * Tells this person, the people who share a room with them and (in a
+   * cluster) the other nodes that they are no longer called `old`: after the
+   * directory renamed them.
+   */
+  renamed(old: string): void {
+    const core = this.#core;
+    this.deliver({ type: "renamed", you: whoOf(this), from: old });
+    core.log.event({ event: "nick", peer: this, from: old });
+    const rooms = this.rooms.map((room) => room.name);
+    core.tellCoMembers(this.rooms, { type: "nick", who: whoOf(this), from: old, rooms }, this);
+    core.bus?.publish({ type: "nick", who: this, from: old });
   }
 
   #msg(target: string, text: string, action: boolean, notice = false): void {
@@ -493,11 +509,12 @@ export class Session implements Who, PeerInfo {
     if (!core.options.relay) {
       return this.error("not_relay", "here you can only /msg server (other people need --relay)");
     }
-    const to = core.directory.find(target);
+    const to = core.findPerson(target);
     if (to === undefined) return this.error("no_such_name", `nobody here is called "${target}"`);
     if (to === this) return this.error("usage", "that is you");
     const from = whoOf(this);
     const toWho = whoOf(to);
+    if (!(to instanceof Session)) return this.#msgRemote(to, clean, action, time, notice);
     const kind = notice ? { notice } : {};
     if (!to.ignores(this)) {
       to.deliver({
@@ -529,6 +546,29 @@ export class Session implements Who, PeerInfo {
     }
   }
 
+  /** A private message for someone on another node: their node delivers it. */
+  #msgRemote(
+    to: RemotePerson,
+    text: string,
+    action: boolean,
+    time: number,
+    notice: boolean,
+  ): void {
+    const core = this.#core;
+    const bus = core.bus;
+    if (bus === null || bus.degraded !== null) {
+      const why = bus?.degraded ?? "this server is in no cluster";
+      return this.error("unreachable", `cannot reach ${to.name} on ${to.node}: ${why}`);
+    }
+    const from = whoOf(this);
+    const toWho = whoOf(to);
+    const kind = notice ? { notice } : {};
+    bus.publish({ type: "private", from, to, text, action, time, ...kind });
+    core.log.event({ event: "private", from: this, to, text });
+    this.deliver({ type: "private", from, to: toWho, text, action, echo: true, time, ...kind });
+    if (to.away !== null && !notice) this.deliver({ type: "away_is", who: toWho, text: to.away });
+  }
+
   #rooms(): void {
     const all = [...this.#core.rooms()].filter((room) => this.#sees(room));
     const rooms = all.slice(0, LISTED_ROOMS).map((room) => ({
@@ -554,8 +594,20 @@ export class Session implements Who, PeerInfo {
   }
 
   #whois(name: string): void {
-    const who = this.#core.directory.find(name);
+    const who = this.#core.findPerson(name);
     if (who === undefined) return this.error("no_such_name", `nobody here is called "${name}"`);
+    if (!(who instanceof Session)) {
+      return this.deliver({
+        type: "whois",
+        who: whoOf(who),
+        rooms: who.rooms.map((room) => room.name),
+        transport: who.transport,
+        since: who.connectedAt,
+        idleSeconds: Math.floor((performance.now() - who.lastActive) / 1000),
+        node: who.node,
+        ...(who.away === null ? {} : { away: who.away }),
+      });
+    }
     this.deliver({
       type: "whois",
       who: whoOf(who),
@@ -585,11 +637,12 @@ export class Session implements Who, PeerInfo {
     const clean = text === undefined ? "" : sanitizeText(text).slice(0, MAX_TOPIC);
     this.away = clean === "" ? null : clean;
     this.deliver(this.away === null ? { type: "away" } : { type: "away", text: this.away });
+    this.#core.bus?.publish({ type: "away", who: this });
   }
 
   #ignore(name: string | undefined): void {
     if (name !== undefined) {
-      const who = this.#core.directory.find(name);
+      const who = this.#core.findPerson(name);
       if (who === undefined) return this.error("no_such_name", `nobody here is called "${name}"`);
       if (who === this) return this.error("usage", "you cannot ignore yourself");
       (this.ignoring ??= new Set()).add(who.id);
@@ -598,7 +651,7 @@ export class Session implements Who, PeerInfo {
   }
 
   #unignore(name: string): void {
-    const who = this.#core.directory.find(name);
+    const who = this.#core.findPerson(name);
     if (who === undefined || !this.ignoring?.delete(who.id)) {
       return this.error("no_such_name", `you are not ignoring "${name}"`);
     }
@@ -610,7 +663,7 @@ export class Session implements Who, PeerInfo {
   #ignoredNames(): string[] {
     const names: string[] = [];
     for (const id of this.ignoring ?? []) {
-      const who = this.#core.directory.get(id);
+      const who = this.#core.directory.get(id) ?? this.#core.remote.get(id);
       if (who === undefined) this.ignoring!.delete(id);
       else names.push(who.name);
     }
@@ -659,12 +712,19 @@ export function whoOf(session: Who): Who {
   return { id: session.id, name: session.name };
 }
 
-/** The first `most` members of a room (but `except`), as `/who` shows them. */
+/**
+ * The first `most` members of a room (but `except`), as `/who` shows them:
+ * those here first, then those on other nodes.
+ */
 function listMembers(room: Room, most: number, except?: Session): MemberInfo[] {
   const members: MemberInfo[] = [];
   for (const member of room.members) {
-    if (members.length === most) break;
+    if (members.length === most) return members;
     if (member !== except) members.push(member.memberInfo());
+  }
+  for (const member of room.remote) {
+    if (members.length === most) break;
+    members.push(member.memberInfo());
   }
   return members;
 }

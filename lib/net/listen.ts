@@ -19,6 +19,23 @@ export interface ListenTarget {
   certFile?: string;
   /** PEM file of the server's private key. */
   keyFile?: string;
+  /**
+   * Share the port with other processes that ask for the same (`SO_REUSEPORT`;
+   * Linux spreads new connections among them). Needs Deno's `--unstable-net`:
+   * see {@linkcode reusePortAvailable}.
+   * @default {false}
+   */
+  reusePort?: boolean;
+}
+
+/**
+ * Whether `reusePort` may be asked for: Deno 2.9 ends the process (exit code
+ * 70, which nothing can catch) when a listener asks for it without
+ * `--unstable-net`, so check first. The flag also enables
+ * `Deno.listenDatagram`, which is how its presence shows.
+ */
+export function reusePortAvailable(): boolean {
+  return typeof (Deno as unknown as { listenDatagram?: unknown }).listenDatagram === "function";
 }
 
 /** Thrown when a server cannot listen; the message is a sentence for the user. */
@@ -56,10 +73,15 @@ export async function listen(target: ListenTarget): Promise<Deno.Listener> {
   if (target.certFile !== undefined && target.keyFile !== undefined) {
     tls = await readTls(target.certFile, target.keyFile);
   }
+  if (target.reusePort && !reusePortAvailable()) {
+    throw new ListenError("Sharing a port (--reuse-port) needs Deno's --unstable-net flag");
+  }
+  // Only set when asked for: Deno refuses the option itself without --unstable-net.
+  const shared = target.reusePort ? { reusePort: true } : {};
   try {
     return tls === null
-      ? Deno.listen({ hostname, port })
-      : Deno.listenTls({ hostname, port, ...tls });
+      ? Deno.listen({ hostname, port, ...shared })
+      : Deno.listenTls({ hostname, port, ...tls, ...shared });
   } catch (error) {
     throw new ListenError(`Cannot listen on "${where}": ${explainListenError(error, port)}`, {
       cause: error,

@@ -44,15 +44,22 @@ export class LineLog {
   readonly room: RoomName;
   readonly #keep: number;
   readonly #maxBytes: number;
-  // One entry per line, in parallel arrays; entries before #head were dropped.
+  // Text is addressed by its offset since the log began, so moving it in the
+  // buffer changes one number (#base), not one per line. Line i is
+  // [end(i-1), #end[i]), the first kept line starting at #origin; lines before
+  // #head were dropped. Who said a line, its kind and time are kept once per
+  // batch, and #batch[i] says which batch line i came in.
+  #end: number[] = [];
+  #batch: number[] = [];
   #from: string[] = [];
   #kind: LineKind[] = [];
   #time: number[] = [];
-  #start: number[] = [];
-  #end: number[] = [];
   #head = 0;
-  /** The text of the lines, back to back from `#start[#head]` to `#used`. */
+  /** Where line 0 of the arrays starts. */
+  #origin = 0;
+  /** The buffer holds the text from offset #base on; #used bytes of it are in use. */
   #buffer = new Uint8Array(0);
+  #base = 0;
   #used = 0;
   /** Bytes of the lines kept. */
   #bytes = 0;
@@ -66,7 +73,7 @@ export class LineLog {
 
   /** How many lines are kept. */
   get size(): number {
-    return this.#from.length - this.#head;
+    return this.#end.length - this.#head;
   }
 
   /** Bytes of text kept. */
@@ -74,35 +81,42 @@ export class LineLog {
     return this.#bytes;
   }
 
-  /** Keeps the lines of a batch said by `from`. */
+  /** Keeps the lines of a batch said by `from`: one copy of its text, two numbers a line. */
   append(from: string, batch: LineBatch): void {
-    const text = batch.text.bytes;
-    let start = 0;
+    const length = batch.text.length;
+    const offset = this.#write(batch.text.bytes, length);
+    const id = this.#newBatch(from, batch.kind, batch.time);
     for (const end of batch.ends) {
-      this.#push(from, batch.kind, batch.time, text, start, end);
-      start = end;
+      this.#end.push(offset + end);
+      this.#batch.push(id);
     }
+    this.#bytes += length;
     this.#trim();
   }
 
   /** Keeps one line given as a string. */
   appendText(from: string, kind: LineKind, time: number, text: string): void {
     const bytes = encoder.encode(text);
-    this.#push(from, kind, time, bytes, 0, bytes.length);
+    const offset = this.#write(bytes, bytes.length);
+    this.#end.push(offset + bytes.length);
+    this.#batch.push(this.#newBatch(from, kind, time));
+    this.#bytes += bytes.length;
     this.#trim();
   }
 
   /** The last `count` lines, oldest first. */
   last(count: number): HistoryLine[] {
-    const first = Math.max(this.#head, this.#from.length - count);
+    const first = Math.max(this.#head, this.#end.length - count);
     const out: HistoryLine[] = [];
-    for (let i = first; i < this.#from.length; i++) {
+    for (let i = first; i < this.#end.length; i++) {
+      const b = this.#batch[i];
+      const start = this.#start(i) - this.#base;
       out.push({
         room: this.room,
-        time: this.#time[i],
-        from: this.#from[i],
-        kind: this.#kind[i],
-        text: decoder.decode(this.#buffer.subarray(this.#start[i], this.#end[i])),
+        time: this.#time[b],
+        from: this.#from[b],
+        kind: this.#kind[b],
+        text: decoder.decode(this.#buffer.subarray(start, this.#end[i] - this.#base)),
       });
     }
     return out;
@@ -119,33 +133,38 @@ export class LineLog {
     return dropped;
   }
 
-  #push(from: string, kind: LineKind, time: number, src: Uint8Array, start: number, end: number) {
-    const length = end - start;
-    if (this.#used + length > this.#buffer.length) this.#makeRoom(length);
-    const buffer = this.#buffer;
-    const at = this.#used;
-    if (length <= 64) {
-      for (let k = 0; k < length; k++) buffer[at + k] = src[start + k];
-    } else {
-      buffer.set(src.subarray(start, end), at);
-    }
-    this.#used += length;
-    this.#bytes += length;
+  #start(i: number): number {
+    return i === 0 ? this.#origin : this.#end[i - 1];
+  }
+
+  #newBatch(from: string, kind: LineKind, time: number): number {
     this.#from.push(from);
     this.#kind.push(kind);
     this.#time.push(time);
-    this.#start.push(at);
-    this.#end.push(at + length);
+    return this.#from.length - 1;
+  }
+
+  /** Copies `length` bytes of `src` after the text kept; returns the offset they start at. */
+  #write(src: Uint8Array, length: number): number {
+    if (this.#used + length > this.#buffer.length) this.#makeRoom(length);
+    const at = this.#used;
+    if (length <= 64) {
+      const buffer = this.#buffer;
+      for (let k = 0; k < length; k++) buffer[at + k] = src[k];
+    } else {
+      this.#buffer.set(length === src.length ? src : src.subarray(0, length), at);
+    }
+    this.#used += length;
+    return this.#base + at;
   }
 
   /**
    * Moves the kept text to the front of the buffer (a bigger one when it is
    * more than half full) so that `length` more bytes fit: a copy of what is
-   * kept each time the buffer fills, which is paid for by the lines appended
-   * since the last.
+   * kept each time the buffer fills, which the lines appended since paid for.
    */
   #makeRoom(length: number): void {
-    const from = this.size > 0 ? this.#start[this.#head] : this.#used;
+    const from = (this.size > 0 ? this.#start(this.#head) : this.#base + this.#used) - this.#base;
     const live = this.#used - from;
     let size = Math.max(MIN_BUFFER, this.#buffer.length);
     while (size < 2 * (live + length)) size *= 2;
@@ -156,34 +175,39 @@ export class LineLog {
     } else {
       this.#buffer.copyWithin(0, from, this.#used);
     }
-    for (let i = this.#head; i < this.#start.length; i++) {
-      this.#start[i] -= from;
-      this.#end[i] -= from;
-    }
+    this.#base += from;
     this.#used = live;
   }
 
   #trim(): void {
-    while (this.size > this.#keep || (this.#bytes > this.#maxBytes && this.size > 1)) {
-      this.#dropOldest();
+    const over = this.size - this.#keep;
+    if (over > 0) {
+      // The lines past `keep` go in one step: their bytes are one subtraction.
+      const first = this.#head;
+      this.#head += over;
+      this.#bytes -= this.#end[this.#head - 1] - this.#start(first);
     }
+    while (this.#bytes > this.#maxBytes && this.size > 1) this.#dropOldest();
     this.#compact();
   }
 
   #dropOldest(): void {
     const i = this.#head++;
-    this.#bytes -= this.#end[i] - this.#start[i];
+    this.#bytes -= this.#end[i] - this.#start(i);
   }
 
-  /** Once half the arrays are dropped lines, cuts them off (and the pages only they held). */
+  /** Once half the arrays are dropped lines, cuts them off, and the batches only they used. */
   #compact(): void {
     const head = this.#head;
-    if (head < 64 || head * 2 < this.#from.length) return;
-    this.#from = this.#from.slice(head);
-    this.#kind = this.#kind.slice(head);
-    this.#time = this.#time.slice(head);
-    this.#start = this.#start.slice(head);
+    if (head < 64 || head * 2 < this.#end.length) return;
+    this.#origin = this.#end[head - 1];
     this.#end = this.#end.slice(head);
+    const firstBatch = this.size > 0 ? this.#batch[head] : this.#from.length;
+    this.#batch = this.#batch.slice(head);
+    for (let i = 0; i < this.#batch.length; i++) this.#batch[i] -= firstBatch;
+    this.#from = this.#from.slice(firstBatch);
+    this.#kind = this.#kind.slice(firstBatch);
+    this.#time = this.#time.slice(firstBatch);
     this.#head = 0;
   }
 }

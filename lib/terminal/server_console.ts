@@ -123,7 +123,10 @@ export class ServerConsole implements ServerLog {
     }
   }
 
-  /** Writes one message line: `HH:MM:SS [#room name] text` (`[#id name]` without rooms). */
+  /**
+   * Writes one message line: `HH:MM:SS [#room name] text` (`[#id name]` without
+   * rooms; `[node #room name]` for someone on another node of a cluster).
+   */
   message(room: string | null, peer: PeerInfo, text: Uint8Array, start: number, end: number): void {
     if (this.#json) {
       const line = decoder.decode(text.subarray(start, end));
@@ -143,7 +146,10 @@ export class ServerConsole implements ServerLog {
       this.#tagName = peer.name;
       this.#tagRoom = room;
       const name = this.#styler?.name(peer.name) ?? peer.name;
-      this.#tag = encoder.encode(`[${room ?? `#${peer.id}`} ${name}] `);
+      const where = room ?? `#${peer.id}`;
+      this.#tag = encoder.encode(
+        peer.node === undefined ? `[${where} ${name}] ` : `[${peer.node} ${where} ${name}] `,
+      );
     }
     const pending = this.out.pending;
     pending.append(this.#styler === null ? this.#clock.stampBytes() : this.#clock.dimBytes());
@@ -166,9 +172,17 @@ export class ServerConsole implements ServerLog {
   }
 }
 
-/** `#7 ana`. */
+/** `#7 ana`; `node-b #7 ana` for someone on another node of a cluster. */
 function label(peer: PeerInfo | null): string {
-  return peer === null ? "server" : `#${peer.id} ${peer.name}`;
+  if (peer === null) return "server";
+  return peer.node === undefined
+    ? `#${peer.id} ${peer.name}`
+    : `${peer.node} #${peer.id} ${peer.name}`;
+}
+
+/** `node-b ` for someone on another node of a cluster; empty for people here. */
+function where(peer: PeerInfo): string {
+  return peer.node === undefined ? "" : `${peer.node} `;
 }
 
 /** An event's line in colour: problems red, notices dim, what people say with names coloured. */
@@ -206,6 +220,9 @@ function describe(event: ServerEvent): string {
         ? `listening on ${event.address}`
         : `listening on ${event.address} (${event.transport})`;
     case "connect":
+      if (event.peer.node !== undefined) {
+        return `* ${label(event.peer)} connected (${event.peer.transport})`;
+      }
       return `* ${label(event.peer)} connected from ${event.peer.address}` +
         (event.peer.transport === "line" ? "" : ` (${event.peer.transport})`);
     case "join":
@@ -215,13 +232,17 @@ function describe(event: ServerEvent): string {
         (event.to !== undefined ? ` for ${event.to}` : "") +
         (event.reason !== undefined ? ` (${event.reason})` : "");
     case "leave":
-      return `* #${event.peer.id} ${describeLeave(event.peer.name, event.reason)}`;
+      return `* ${where(event.peer)}#${event.peer.id} ${
+        describeLeave(event.peer.name, event.reason)
+      }`;
     case "nick":
-      return `* #${event.peer.id} ${event.from} is now ${event.peer.name}`;
+      return `* ${where(event.peer)}#${event.peer.id} ${event.from} is now ${event.peer.name}`;
     case "action":
       return event.room === null
         ? `** ${label(event.peer)} ${event.text}`
-        : `[${event.room}] ** ${event.peer.name} ${event.text}`;
+        : event.peer.node === undefined
+        ? `[${event.room}] ** ${event.peer.name} ${event.text}`
+        : `[${event.peer.node} ${event.room}] ** ${event.peer.name} ${event.text}`;
     case "private":
       return `[${label(event.from)} -> ${label(event.to)}] ${event.text}`;
     case "broadcast":
@@ -238,11 +259,16 @@ function describe(event: ServerEvent): string {
         : `! ${label(event.peer)}: ${event.message}`;
     case "shutdown":
       return `* ${event.reason}`;
+    case "cluster":
+      return `* cluster: ${event.message}`;
   }
 }
 
-function who(peer: PeerInfo): { id: number; name: string; address: string; transport: string } {
-  return { id: peer.id, name: peer.name, address: peer.address, transport: peer.transport };
+function who(
+  peer: PeerInfo,
+): { id: number; name: string; address: string; transport: string; node?: string } {
+  const fields = { id: peer.id, name: peer.name, address: peer.address, transport: peer.transport };
+  return peer.node === undefined ? fields : { ...fields, node: peer.node };
 }
 
 /** An event as a flat JSON object with an ISO time. */

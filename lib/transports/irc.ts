@@ -18,6 +18,7 @@ import type { ChatCore } from "../core/chat.ts";
 import type { ChatEvent, Command, LineKind, RoomEvent } from "../core/messages.ts";
 import { MAX_ROOMS_PER_PEER, MAX_TOPIC } from "../core/session.ts";
 import type { Session } from "../core/session.ts";
+import { RemotePerson } from "../core/remote.ts";
 import type { Room } from "../core/room.ts";
 import type { Peer } from "../core/peer.ts";
 import type { ConnectionHandler, Refusal } from "../net/acceptor.ts";
@@ -181,6 +182,11 @@ function networkFor(core: ChatCore, options: IrcTransportOptions): IrcNetwork {
 }
 
 /** `nick!user@host` of a session under `name`: an IRC client's USER, or the name and transport. */
+/** An IRC prefix for someone on another node of a cluster: `bea!bea@node-b`. */
+function remoteSource(person: RemotePerson): string {
+  return `${person.name}!${person.name}@${person.node.replace(/[^A-Za-z0-9.-]/g, "-")}`;
+}
+
 function sourceFor(session: Session, name = session.name): string {
   const peer = session.peer;
   return peer instanceof IrcPeer
@@ -807,7 +813,8 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
     // Other CTCP (VERSION, PING, TIME and their answers) goes between IRC
     // clients as it is; line clients have nothing to answer with. DCC would
     // tell the other side an address, which charla never does.
-    const person = this.#person(target);
+    const found = this.#person(target);
+    const person = found instanceof RemotePerson ? undefined : found;
     const peer = person?.peer;
     if (peer instanceof IrcPeer && ctcp.command !== "DCC") {
       if (!person!.ignores(this.session!)) peer.#relayRaw(this.source, notice, text);
@@ -834,8 +841,9 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
    * folds look-alikes (`rn` and `m`), which must not make a message to
    * `rnallory` reach `mallory`.
    */
-  #person(name: string): Session | undefined {
-    const found = this.#core.directory.find(name);
+  #person(name: string): Session | RemotePerson | undefined {
+    // In a cluster, someone on another node (RemotePerson) is reached through the core too.
+    const found = this.#core.findPerson(name);
     return found !== undefined && foldCase(found.name) === foldCase(name) ? found : undefined;
   }
 
@@ -943,6 +951,9 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
   /** 353 lines for a room (no 366): what JOIN and NAMES show. */
   #namesOf(room: Room): string[] {
     const names = [...room.members].map((member) => this.#memberName(room, member));
+    for (const person of room.remote) {
+      names.push(this.caps.has("userhost-in-names") ? remoteSource(person) : person.name);
+    }
     return namesLines(this.#to, room.name, room.secret ? "@" : "=", names, null);
   }
 
@@ -1059,7 +1070,7 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
     for (const name of params.slice(0, 5)) {
       const person = this.#person(name);
       if (person === undefined) continue;
-      const peer = person.peer;
+      const peer = person instanceof RemotePerson ? undefined : person.peer;
       const oper = peer instanceof IrcPeer && peer.oper ? "*" : "";
       const user = peer instanceof IrcPeer ? peer.user : person.name;
       const host = peer instanceof IrcPeer ? peer.host : person.transport;
@@ -1175,7 +1186,8 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
             this.#numeric("ERR_NOSUCHNICK", [change.arg, "No such nick/channel"]);
             break;
           }
-          if (!room.members.has(person)) {
+          // Channel ranks are this node's: someone on another node cannot be given one.
+          if (person instanceof RemotePerson || !room.members.has(person)) {
             this.#numeric("ERR_USERNOTINCHANNEL", [
               person.name,
               room.name,

@@ -99,6 +99,7 @@ export function renderEvent(event: ChatEvent): string[] {
       ];
       if (event.away !== undefined) parts.push(`away: ${event.away}`);
       if (event.address !== undefined) parts.push(`from ${event.address}`);
+      if (event.node !== undefined) parts.push(`on ${event.node}`);
       return [`* ${event.who.name} (#${event.who.id}): ${parts.join(", ")}`];
     }
     case "rooms":

@@ -1,0 +1,143 @@
+/**
+ * The Lua scripts a cluster runs in Redis, where a read and a write must
+ * happen as one step: numbering a room's lines, claiming a name, removing a
+ * node that died. Loaded with SCRIPT LOAD on every connection (a restarted
+ * Redis has forgotten them) and run with EVALSHA.
+ *
+ * @module
+ */
+
+/**
+ * Appends an entry to a room's stream, numbered by lines: the entry's id is
+ * `<line count after it>-<n>`, so readers can tell exactly how many lines were
+ * trimmed before they read them.
+ *
+ * Trims (whole stream nodes at a time, every 64 lines or so) to the last
+ * `keep` lines, but never past what a registered node has reported reading
+ * (`reading:<node>`), unless that node is more than four times `keep` behind:
+ * a node that is merely slow loses nothing (its writers hold their senders
+ * long before that, see cluster.ts), and one that stopped cannot make the
+ * stream grow without end.
+ *
+ * KEYS: stream, line counter. ARGV: lines in the entry (0 for a notice), lines
+ * to keep (0: all), key prefix, room key, then the entry's fields and values.
+ * Returns the entry's id.
+ */
+export const APPEND = `
+local count = tonumber(ARGV[1])
+local keep = tonumber(ARGV[2])
+local last = redis.call('INCRBY', KEYS[2], count)
+local args = {'XADD', KEYS[1]}
+if keep > 0 and last > keep and math.floor(last / 64) ~= math.floor((last - count) / 64) then
+  local from = last - keep + 1
+  for _, node in ipairs(redis.call('SMEMBERS', ARGV[3] .. 'nodes')) do
+    local read = redis.call('HGET', ARGV[3] .. 'reading:' .. node, ARGV[4])
+    if read then from = math.min(from, tonumber(read) + 1) end
+  end
+  from = math.max(from, last - 4 * keep + 1)
+  if from > 1 then
+    args[#args + 1] = 'MINID'
+    args[#args + 1] = '~'
+    args[#args + 1] = string.format('%d-0', from)
+  end
+end
+args[#args + 1] = string.format('%d-*', last)
+for i = 5, #ARGV do args[#args + 1] = ARGV[i] end
+return redis.call(unpack(args))
+`;
+
+/**
+ * Claims a name for a holder (`<node> <id>`): granted when it is free, held by
+ * the holder already, held by the claimer's own node (whose directory has
+ * just checked it is free there), or held by a node that is no longer alive.
+ *
+ * KEYS: the name key. ARGV: holder, claiming node, liveness key prefix.
+ * Returns 1 when granted, 0 when someone else holds it.
+ */
+export const CLAIM = `
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then
+  local node = string.match(current, '^(%S+) ')
+  if node and node ~= ARGV[2] and redis.call('EXISTS', ARGV[3] .. node) == 1 then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+`;
+
+/** Gives up a name if `ARGV[1]` still holds it. KEYS: the name key. Returns 1 when released. */
+export const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`;
+
+/**
+ * Removes every registered node whose liveness key expired: frees its
+ * people's names, forgets them and where it was reading, and tells every node
+ * with a `gone` event.
+ * Atomic, so two nodes that both notice reap once.
+ *
+ * ARGV: key prefix, events stream length to keep. Returns the nodes removed.
+ */
+export const REAP = `
+local prefix = ARGV[1]
+local reaped = {}
+for _, node in ipairs(redis.call('SMEMBERS', prefix .. 'nodes')) do
+  if redis.call('EXISTS', prefix .. 'alive:' .. node) == 0 then
+    local people = redis.call('HGETALL', prefix .. 'people')
+    for i = 1, #people, 2 do
+      local ok, person = pcall(cjson.decode, people[i + 1])
+      if ok and type(person) == 'table' and person.node == node then
+        if type(person.key) == 'string' then
+          local name = prefix .. 'name:' .. person.key
+          if redis.call('GET', name) == node .. ' ' .. people[i] then
+            redis.call('DEL', name)
+          end
+        end
+        redis.call('HDEL', prefix .. 'people', people[i])
+      end
+    end
+    redis.call('DEL', prefix .. 'reading:' .. node)
+    redis.call('XADD', prefix .. 'events', 'MAXLEN', '~', ARGV[2], '*',
+      'e', cjson.encode({type = 'gone', node = node}))
+    redis.call('SREM', prefix .. 'nodes', node)
+    reaped[#reaped + 1] = node
+  end
+end
+return reaped
+`;
+
+/**
+ * Raises the id counter to at least `ARGV[1]`: after Redis lost its data, so
+ * that no id still in use on some node is handed out again. KEYS: the counter.
+ */
+export const RAISE = `
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+`;
+
+/**
+ * How far the slowest node has read a room's stream: the least line count
+ * any registered node reported for it, or -1 when none did. Writers hold
+ * their senders while it is too far behind (see cluster.ts, flow control).
+ *
+ * ARGV: key prefix, room key.
+ */
+export const SLOWEST = `
+local slowest = -1
+for _, node in ipairs(redis.call('SMEMBERS', ARGV[1] .. 'nodes')) do
+  local line = redis.call('HGET', ARGV[1] .. 'reading:' .. node, ARGV[2])
+  if line then
+    line = tonumber(line)
+    if slowest < 0 or line < slowest then slowest = line end
+  end
+end
+return slowest
+`;
+
+/** Every script, by name: what a cluster loads on each connection. */
+export const SCRIPTS = { APPEND, CLAIM, RELEASE, REAP, RAISE, SLOWEST } as const;
