@@ -38,7 +38,14 @@ import { processTerminal, Terminal } from "./lib/terminal/terminal.ts";
 import { reportUnhandledRejections } from "./lib/core/events.ts";
 import { checkRoomName } from "./lib/core/names.ts";
 import { DEFAULT_MAX_LINE } from "./lib/wire/frame.ts";
-import { listen, ListenError, type ListenTarget, reusePortAvailable } from "./lib/net/listen.ts";
+import {
+  listen,
+  ListenError,
+  type ListenTarget,
+  readTls,
+  reusePortAvailable,
+} from "./lib/net/listen.ts";
+import { normalizeOrigin, WebServer } from "./lib/transports/web.ts";
 import { Styler, terminalColorDepth } from "./lib/terminal/style.ts";
 import { ircTransport } from "./lib/transports/irc.ts";
 import { VERSION } from "./lib/version.ts";
@@ -59,6 +66,10 @@ Where to listen:
       --reuse-port          share the port with the other nodes of a --cluster on
                             this machine (Linux spreads connections among them;
                             needs Deno's --unstable-net)
+      --web [host:]port     also serve the chat page for browsers, and its
+                            WebSocket, there (host: as --host; HTTPS with --tls-cert)
+      --web-origin <url>    let pages from this origin connect too, besides the
+                            page's own (repeatable; * for any)
 
 How it behaves:
   -r, --relay               chat rooms: people talk with each other, in rooms
@@ -131,7 +142,8 @@ Examples:
   deno run --allow-net --allow-read server.ts -r --tls-cert cert.pem --tls-key key.pem
   deno run --allow-net --allow-read=chat --allow-write=chat server.ts -r --db chat/charla.db
   deno run --allow-net server.ts -r --cluster redis://127.0.0.1:6379 --node a -p 5000
-  deno run --allow-net --unstable-net server.ts -r --reuse-port --cluster redis://127.0.0.1`;
+  deno run --allow-net --unstable-net server.ts -r --reuse-port --cluster redis://127.0.0.1
+  deno run --allow-net server.ts --relay --web 8080     # then open http://127.0.0.1:8080/`;
 
 const OPTIONS = {
   host: { type: "string", short: "H" },
@@ -139,6 +151,8 @@ const OPTIONS = {
   unix: { type: "string" },
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
+  web: { type: "string" },
+  "web-origin": { type: "string", multiple: true },
   relay: { type: "boolean", short: "r" },
   room: { type: "string" },
   history: { type: "string" },
@@ -176,6 +190,9 @@ interface ServerArgs {
   version: boolean;
   json: boolean;
   target: ListenTarget;
+  /** Where to serve the web page, if anywhere. */
+  web: { hostname: string; port: number } | null;
+  webOrigins: string[];
   relay: boolean;
   room: string;
   history: number;
@@ -212,6 +229,7 @@ function parseServerArgs(args: string[]): ServerArgs {
   requires(v, "tls-cert", "tls-key");
   requires(v, "tls-key", "tls-cert");
   requires(v, "db-max-size", "db");
+  requires(v, "web-origin", "web");
   requires(v, "irc", "relay");
   requires(v, "irc-tls", "relay");
   requires(v, "irc-tls", "tls-cert");
@@ -240,6 +258,14 @@ function parseServerArgs(args: string[]): ServerArgs {
         "deno run --allow-net --unstable-net server.ts --reuse-port …",
     );
   }
+  const webOrigins = v["web-origin"] ?? [];
+  for (const origin of webOrigins) {
+    try {
+      if (origin !== "*") normalizeOrigin(origin);
+    } catch (error) {
+      throw new UsageError(`invalid --web-origin "${origin}": ${(error as Error).message}`);
+    }
+  }
   let access: AccessList;
   try {
     access = new AccessList({ allow: v.allow ?? [], deny: v.deny ?? [] });
@@ -258,6 +284,8 @@ function parseServerArgs(args: string[]): ServerArgs {
       keyFile: v["tls-key"],
       reusePort: v["reuse-port"] ?? false,
     },
+    web: v.web === undefined ? null : parseHostPort(v.web, "--web", v.host ?? "127.0.0.1"),
+    webOrigins,
     relay: v.relay ?? false,
     room: v.room === undefined ? "#lobby" : parseRoom(v.room),
     history: v.history === undefined ? 50 : parseCount(v.history, "--history", 0),
@@ -546,6 +574,25 @@ export async function main(args: string[]): Promise<number> {
   // After the listening line, which scripts read first.
   if (cluster !== null) log.event({ event: "cluster", message: cluster.joined });
   try {
+    if (options.web !== null) {
+      try {
+        const { certFile, keyFile } = options.target;
+        await WebServer.start(server, {
+          ...options.web,
+          tls: certFile && keyFile ? await readTls(certFile, keyFile) : undefined,
+          origins: options.webOrigins,
+          maxLine: options.maxLine,
+          sendQueue: options.sendQueue,
+          drainTimeout: options.drainTimeout,
+        });
+      } catch (error) {
+        if (!(error instanceof ListenError)) throw error;
+        stderr.line(problemLine("server", error.message));
+        await server.shutdown();
+        await stderr.drained();
+        return 1;
+      }
+    }
     // Not awaited: the console ending does not end the server.
     if (terminal === null) {
       void runOperatorConsole(server, log, Deno.stdin);

@@ -57,6 +57,7 @@ import {
   ServerProcess,
 } from "./server_process.ts";
 import { runStalled, sendQueueBound } from "./stalled.ts";
+import { runWebFanout } from "./web.ts";
 
 /** One measured configuration, run `runs` times per server. */
 interface Scenario {
@@ -79,16 +80,19 @@ interface Scenario {
   metrics: Metric[];
   /** Runs against a started server; stops it when done. */
   run(server: ServerProcess): Promise<Outcome>;
-  /** Only these servers run it. @default every server */
+  /** The servers it can run on, when not all (the peers speak no WebSocket). */
   servers?: ServerKind[];
   /** Settings charla runs with, made afresh for each run (a new database). */
   charla?: () => Promise<DbSetting>;
+  /** More server.ts arguments it needs (`--web 0`). */
+  charlaArgs?: string[];
 }
 
 /** Scenario names, in the order they run. */
 const NAMES = [
   "fanout",
   "fanout-db",
+  "web",
   "rooms",
   "latency",
   "idle",
@@ -149,6 +153,25 @@ function scenarios(quick: boolean, charlaArgs: string[]): Scenario[] {
       charla: withDb,
     });
   }
+  // The fanout of 1,000 above, to browsers: 1,000 WebSocket clients of the web
+  // port as the page connects (events in JSON arrays), 10 of them sending JSON
+  // frames. charla only: the peers speak no WebSocket; the TCP figure to
+  // compare it with is the fanout N=1000 row of the same run.
+  const web = { clients: 1_000, senders: 10, lines: q(250, 25) };
+  list.push({
+    name: "web",
+    label: `web fanout N=${web.clients} S=${web.senders} L=${web.lines} (WebSocket)`,
+    params: { ...web, deliveries: web.senders * web.lines * (web.clients - 1) },
+    relay: true,
+    runs: q(3, 1),
+    metrics: [
+      { key: "deliveries_per_s", label: "deliveries/s", better: "higher" },
+      { key: "server_cpu_ns_per_delivery", label: "server CPU ns/delivery", better: "lower" },
+    ],
+    run: (server) => runWebFanout(server, { ...web, batch: true }),
+    servers: ["charla"],
+    charlaArgs: ["--web", "0"],
+  });
   // 10 rooms of 100, 5 senders each: 2.5 M deliveries, as in the fanout runs.
   const rooms = { rooms: 10, perRoom: 100, senders: 5, lines: q(500, 50) };
   list.push({
@@ -360,14 +383,18 @@ export async function main(args: string[]): Promise<number> {
       if (scenario.servers !== undefined && !scenario.servers.includes(kind)) continue;
       const runs: RunRecord[] = [];
       for (let run = 1; run <= scenario.runs; run++) {
-        const outcome = await runOne(scenario, kind, { charlaArgs, cRelay, base });
+        const outcome = await runOne(scenario, kind, {
+          charlaArgs: [...charlaArgs, ...scenario.charlaArgs ?? []],
+          cRelay,
+          base,
+        });
         const record: RunRecord = {
           date: new Date().toISOString(),
           scenario: scenario.name,
           label: scenario.label,
           server: kind,
           params: scenario.params,
-          serverArgs: kind === "charla" ? charlaArgs : [],
+          serverArgs: kind === "charla" ? [...charlaArgs, ...scenario.charlaArgs ?? []] : [],
           quick: flags.quick,
           run,
           runs: scenario.runs,

@@ -53,6 +53,15 @@ export interface ChatServerOptions extends ChatCoreOptions {
   signal?: AbortSignal;
 }
 
+/** A transport's own server (the web page's), which the chat server closes as it shuts down. */
+export interface Service {
+  /**
+   * Lets what is queued go out (within the drain timeout), then closes every
+   * connection left; settles when done. The core has disconnected everyone by then.
+   */
+  close(): Promise<void>;
+}
+
 /**
  * A chat server on an already-bound listener, speaking the line protocol
  * there; {@linkcode ChatServer.serve} adds listeners for other transports.
@@ -90,6 +99,8 @@ export class ChatServer {
   readonly core: ChatCore;
   readonly #gate: Gate;
   readonly #acceptors: Acceptor[] = [];
+  /** Servers of other kinds (the web page's), closed at shutdown. */
+  readonly #services: Service[] = [];
   readonly #handshakeTimeout: number;
   readonly #drainTimeout: number;
   /** The shutdown in progress, if any. */
@@ -142,6 +153,15 @@ export class ChatServer {
       transport: handler.transport,
     });
     return acceptor;
+  }
+
+  /**
+   * Closes `service` (a transport with a server of its own, such as the web
+   * page's) when this server shuts down: after everyone was told and
+   * disconnected, before the server waits for the last connection to go.
+   */
+  addService(service: Service): void {
+    this.#services.push(service);
   }
 
   /** The gate every listener shares: for transports served outside {@linkcode serve}. */
@@ -209,6 +229,7 @@ export class ChatServer {
   async #shutDown(reason: string): Promise<void> {
     for (const acceptor of this.#acceptors) acceptor.close();
     await this.core.shutdown(reason);
+    await Promise.all(this.#services.map((service) => service.close()));
     // Connections refused or still in admission close on their own deadlines.
     await this.#gate.idle();
     await Promise.all(this.#acceptors.map((acceptor) => acceptor.finished));

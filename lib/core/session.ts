@@ -329,7 +329,10 @@ export class Session implements Who, PeerInfo {
     if (this.behind) this.setBehind(false);
     const rooms = this.rooms.splice(0);
     for (const room of rooms) room.remove(this);
-    if (!core.closing) core.tellCoMembers(rooms, { type: "quit", who: whoOf(this), reason: why });
+    if (!core.closing) {
+      const names = rooms.map((room) => room.name);
+      core.tellCoMembers(rooms, { type: "quit", who: whoOf(this), reason: why, rooms: names });
+    }
     core.bus?.publish({ type: "quit", who: this, rooms, reason: why });
     for (const room of rooms) core.dropIfEmpty(room);
     core.detach(this, why);
@@ -367,7 +370,14 @@ export class Session implements Who, PeerInfo {
     core.bus?.publish({ type: "join", room, who: this, ...(from === undefined ? {} : { from }) });
     core.log.event({ event: "join", peer: this, room: room.name });
     if (room.size <= core.options.presenceLimit) {
-      room.broadcast({ type: "join", room: room.name, who: whoOf(this), from }, this);
+      room.broadcast({
+        type: "join",
+        room: room.name,
+        who: whoOf(this),
+        from,
+        transport: this.transport,
+        ...(this.away === null ? {} : { away: this.away }),
+      }, this);
     }
     this.describe(room, from);
   }
@@ -500,7 +510,8 @@ export class Session implements Who, PeerInfo {
     const core = this.#core;
     this.deliver({ type: "renamed", you: whoOf(this), from: old });
     core.log.event({ event: "nick", peer: this, from: old });
-    core.tellCoMembers(this.rooms, { type: "nick", who: whoOf(this), from: old }, this);
+    const rooms = this.rooms.map((room) => room.name);
+    core.tellCoMembers(this.rooms, { type: "nick", who: whoOf(this), from: old, rooms }, this);
     core.bus?.publish({ type: "nick", who: this, from: old });
   }
 
