@@ -54,6 +54,10 @@ Chatting:
                         to 30 s) and send the lines typed meanwhile; not after
                         being kicked, banned or refused
       --timestamps      show the time (HH:MM) before each line
+      --password-file <file>
+                        the server's password, for a server that asks for one
+                        (needs --allow-read); without it, asked for on a
+                        terminal, echoing nothing
 
   -h, --help            show this help
   -V, --version         show the version
@@ -64,7 +68,8 @@ half-closes, and prints what arrives until the server closes (like nc -N).
 
 Exit codes: 0 the server closed (or you quit); 1 the connection failed or was
 lost, or typed lines were not sent; 2 bad flags; 3 the server refused or
-removed you (access denied, server full, banned, kicked); 130 interrupted.
+removed you (access denied, server full, banned, kicked, wrong or no
+password); 130 interrupted.
 
 Examples:
   deno task client
@@ -81,6 +86,7 @@ const OPTIONS = {
   name: { type: "string", short: "n" },
   reconnect: { type: "boolean" },
   timestamps: { type: "boolean" },
+  "password-file": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -95,6 +101,7 @@ interface ClientArgs {
   name: string | undefined;
   reconnect: boolean;
   timestamps: boolean;
+  passwordFile: string | undefined;
 }
 
 function parseClientArgs(args: string[]): ClientArgs {
@@ -131,6 +138,7 @@ function parseClientArgs(args: string[]): ClientArgs {
     name,
     reconnect: v.reconnect ?? false,
     timestamps: v.timestamps ?? false,
+    passwordFile: v["password-file"],
   };
 }
 
@@ -163,6 +171,23 @@ export async function main(args: string[]): Promise<number> {
         ? "reading it needs --allow-read"
         : (error as Error).message;
       return await fail(problemLine("client", `cannot read --ca "${options.caFile}": ${why}`), 1);
+    }
+  }
+
+  let password: string | null = null;
+  if (options.passwordFile !== undefined) {
+    try {
+      password = (await Deno.readTextFile(options.passwordFile)).replace(/\r?\n$/, "");
+    } catch (error) {
+      const why = error instanceof Deno.errors.NotCapable
+        ? "reading it needs --allow-read"
+        : error instanceof Deno.errors.NotFound
+        ? "no such file"
+        : (error as Error).message;
+      return await fail(
+        problemLine("client", `cannot read --password-file "${options.passwordFile}": ${why}`),
+        1,
+      );
     }
   }
 
@@ -215,9 +240,24 @@ export async function main(args: string[]): Promise<number> {
     },
   };
 
+  /**
+   * The password, when the server asks: from --password-file, else typed at
+   * the terminal once (and kept for reconnecting); none without either.
+   */
+  const askPassword = async (): Promise<string | null> => {
+    if (password !== null) return password;
+    if (terminal === null) {
+      say("the server needs a password: give it with --password-file <file>");
+      return null;
+    }
+    password = await terminal.askSecret("password: ");
+    if (password === null) say("no password given");
+    return password;
+  };
+
   const encoder = new TextEncoder();
   const client = new ChatClient(options.target, {
-    open: (send) => new ServerReader(view, send),
+    open: (send, close) => new ServerReader(view, send, { close, password: askPassword }),
     onStatus: say,
     onResent: (count) =>
       say(`sent ${count} line${count === 1 ? "" : "s"} typed while disconnected`),

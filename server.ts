@@ -38,10 +38,20 @@ import { processTerminal, Terminal } from "./lib/terminal/terminal.ts";
 import { reportUnhandledRejections } from "./lib/core/events.ts";
 import { checkRoomName } from "./lib/core/names.ts";
 import { DEFAULT_MAX_LINE } from "./lib/wire/frame.ts";
-import { listen, ListenError, type ListenTarget, reusePortAvailable } from "./lib/net/listen.ts";
+import {
+  listen,
+  ListenError,
+  type ListenTarget,
+  readTls,
+  reusePortAvailable,
+} from "./lib/net/listen.ts";
+import { normalizeOrigin, WebServer } from "./lib/transports/web.ts";
 import { Styler, terminalColorDepth } from "./lib/terminal/style.ts";
 import { ircTransport } from "./lib/transports/irc.ts";
 import { VERSION } from "./lib/version.ts";
+import { StoreReporter } from "./lib/store/reporter.ts";
+import { SqliteStore } from "./lib/store/sqlite.ts";
+import { type Store, StoreError } from "./lib/store/store.ts";
 
 const USAGE = `charla server ${VERSION}: a TCP chat server with an operator console
 
@@ -56,6 +66,10 @@ Where to listen:
       --reuse-port          share the port with the other nodes of a --cluster on
                             this machine (Linux spreads connections among them;
                             needs Deno's --unstable-net)
+      --web [host:]port     also serve the chat page for browsers, and its
+                            WebSocket, there (host: as --host; HTTPS with --tls-cert)
+      --web-origin <url>    let pages from this origin connect too, besides the
+                            page's own (repeatable; * for any)
 
 How it behaves:
   -r, --relay               chat rooms: people talk with each other, in rooms
@@ -63,8 +77,23 @@ How it behaves:
       --room <#name>        the room everyone starts in (default #lobby)
       --history <n>         lines of a room's history shown on joining it
                             (default 50; 0 for none)
-      --history-keep <n>    lines of history kept per room (default 10000)
+      --motd <file>         a message of the day, shown after the welcome
+                            (needs --allow-read)
       --json                log events as JSON lines, for jq and log collectors
+
+Keeping things:
+      --db <file>           keep history, topics and bans in this SQLite file
+                            (needs --allow-read and --allow-write for it and
+                            its directory); without it they are lost at exit
+      --history-keep <n>    lines kept per room, older ones pruned (default 10000)
+      --db-max-size <bytes> largest the file may grow to (such as 500M); past
+                            it, writes fail as on a full disk and the chat goes on
+
+Who may come in:
+      --password-file <file>
+                            every client must first give the password in this
+                            file (line clients: /pass; IRC: PASS); needs
+                            --allow-read; use it with TLS
 
 IRC (irssi, WeeChat, HexChat, bots) in the same rooms:
       --irc <[host:]port>   also speak IRC there (needs --relay; the host
@@ -72,8 +101,6 @@ IRC (irssi, WeeChat, HexChat, bots) in the same rooms:
       --irc-tls <[host:]port>  IRC over TLS there, e.g. 6697 (needs --tls-cert
                             and --tls-key, which then serve the line port too)
       --server-name <name>  the server's name IRC clients see (default charla)
-      --password-file <f>   IRC clients must give this password (the file's first
-                            line) with PASS (needs --allow-read)
       --oper-file <f>       IRC operators, one "name password" per line: OPER
                             lets them disconnect people with KILL (--allow-read)
 
@@ -110,16 +137,18 @@ Limits:
   -V, --version             show the version
 
 The operator types on stdin: text goes to every client; /to <id|name> <text>,
-/list, /kick <id|name> [reason], /quit, /help. Ctrl-C shuts down gracefully
-(twice: at once). The first line printed is always "listening on <address>".
+/list, /kick <id|name> [reason], /ban <name|address|cidr> [duration] [reason],
+/unban, /bans, /quit, /help. Ctrl-C shuts down gracefully (twice: at once). The first line printed is always "listening on <address>".
 
 Examples:
   deno run --allow-net server.ts
   deno run --allow-net server.ts --relay --irc 6667
   deno run --allow-net server.ts --relay --host 0.0.0.0 --allow 192.0.2.0/24
   deno run --allow-net --allow-read server.ts -r --tls-cert cert.pem --tls-key key.pem
+  deno run --allow-net --allow-read=chat --allow-write=chat server.ts -r --db chat/charla.db
   deno run --allow-net server.ts -r --cluster redis://127.0.0.1:6379 --node a -p 5000
-  deno run --allow-net --unstable-net server.ts -r --reuse-port --cluster redis://127.0.0.1`;
+  deno run --allow-net --unstable-net server.ts -r --reuse-port --cluster redis://127.0.0.1
+  deno run --allow-net server.ts --relay --web 8080     # then open http://127.0.0.1:8080/`;
 
 const OPTIONS = {
   host: { type: "string", short: "H" },
@@ -127,14 +156,20 @@ const OPTIONS = {
   unix: { type: "string" },
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
+  web: { type: "string" },
+  "web-origin": { type: "string", multiple: true },
   relay: { type: "boolean", short: "r" },
   room: { type: "string" },
   history: { type: "string" },
+  "history-keep": { type: "string" },
+  db: { type: "string" },
+  "db-max-size": { type: "string" },
+  "password-file": { type: "string" },
+  motd: { type: "string" },
   json: { type: "boolean" },
   irc: { type: "string" },
   "irc-tls": { type: "string" },
   "server-name": { type: "string" },
-  "password-file": { type: "string" },
   "oper-file": { type: "string" },
   "max-clients": { type: "string" },
   "max-per-address": { type: "string" },
@@ -146,7 +181,6 @@ const OPTIONS = {
   allow: { type: "string", multiple: true },
   deny: { type: "string", multiple: true },
   "drain-timeout": { type: "string" },
-  "history-keep": { type: "string" },
   "reuse-port": { type: "boolean" },
   cluster: { type: "string" },
   "cluster-password-file": { type: "string" },
@@ -163,9 +197,17 @@ interface ServerArgs {
   version: boolean;
   json: boolean;
   target: ListenTarget;
+  /** Where to serve the web page, if anywhere. */
+  web: { hostname: string; port: number } | null;
+  webOrigins: string[];
   relay: boolean;
   room: string;
   history: number;
+  historyKeep: number;
+  db: string | undefined;
+  dbMaxSize: number | null;
+  passwordFile: string | undefined;
+  motdFile: string | undefined;
   maxClients: number;
   maxPerAddress: number;
   lineTimeout: number;
@@ -175,7 +217,6 @@ interface ServerArgs {
   flood: number;
   access: AccessList;
   drainTimeout: number;
-  historyKeep: number;
   /** The cluster to join, if any. */
   cluster: {
     url: string;
@@ -188,7 +229,6 @@ interface ServerArgs {
   irc: { hostname: string; port: number } | null;
   ircTls: { hostname: string; port: number } | null;
   serverName: string;
-  passwordFile: string | undefined;
   operFile: string | undefined;
 }
 
@@ -197,6 +237,8 @@ function parseServerArgs(args: string[]): ServerArgs {
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   requires(v, "tls-cert", "tls-key");
   requires(v, "tls-key", "tls-cert");
+  requires(v, "db-max-size", "db");
+  requires(v, "web-origin", "web");
   requires(v, "irc", "relay");
   requires(v, "irc-tls", "relay");
   requires(v, "irc-tls", "tls-cert");
@@ -205,6 +247,8 @@ function parseServerArgs(args: string[]): ServerArgs {
     requires(v, flag, "cluster");
   }
   requires(v, "cluster", "relay");
+  // A cluster keeps history, topics and bans in Redis, shared by every node.
+  conflicts(v, [["cluster", "db"]]);
   if (v.cluster !== undefined) {
     try {
       parseRedisUrl(v.cluster);
@@ -222,6 +266,14 @@ function parseServerArgs(args: string[]): ServerArgs {
       "--reuse-port needs Deno's --unstable-net flag: " +
         "deno run --allow-net --unstable-net server.ts --reuse-port …",
     );
+  }
+  const webOrigins = v["web-origin"] ?? [];
+  for (const origin of webOrigins) {
+    try {
+      if (origin !== "*") normalizeOrigin(origin);
+    } catch (error) {
+      throw new UsageError(`invalid --web-origin "${origin}": ${(error as Error).message}`);
+    }
   }
   let access: AccessList;
   try {
@@ -241,9 +293,20 @@ function parseServerArgs(args: string[]): ServerArgs {
       keyFile: v["tls-key"],
       reusePort: v["reuse-port"] ?? false,
     },
+    web: v.web === undefined ? null : parseHostPort(v.web, "--web", v.host ?? "127.0.0.1"),
+    webOrigins,
     relay: v.relay ?? false,
     room: v.room === undefined ? "#lobby" : parseRoom(v.room),
     history: v.history === undefined ? 50 : parseCount(v.history, "--history", 0),
+    historyKeep: v["history-keep"] === undefined
+      ? 10_000
+      : parseCount(v["history-keep"], "--history-keep", 0),
+    db: v.db,
+    dbMaxSize: v["db-max-size"] === undefined
+      ? null
+      : parseBytes(v["db-max-size"], "--db-max-size", 64 * 1024),
+    passwordFile: v["password-file"],
+    motdFile: v.motd,
     maxClients: v["max-clients"] === undefined
       ? 1024
       : parseCount(v["max-clients"], "--max-clients"),
@@ -267,9 +330,6 @@ function parseServerArgs(args: string[]): ServerArgs {
     drainTimeout: v["drain-timeout"] === undefined
       ? 5000
       : parseSeconds(v["drain-timeout"], "--drain-timeout"),
-    historyKeep: v["history-keep"] === undefined
-      ? 10_000
-      : parseCount(v["history-keep"], "--history-keep"),
     cluster: v.cluster === undefined ? null : {
       url: v.cluster,
       passwordFile: v["cluster-password-file"],
@@ -284,7 +344,6 @@ function parseServerArgs(args: string[]): ServerArgs {
       ? null
       : parseHostPort(v["irc-tls"], "--irc-tls", v.host ?? "127.0.0.1"),
     serverName: v["server-name"] === undefined ? "charla" : parseServerName(v["server-name"]),
-    passwordFile: v["password-file"],
     operFile: v["oper-file"],
   };
 }
@@ -307,40 +366,75 @@ function parseServerName(text: string): string {
   return text;
 }
 
-/** The password in `file`: its first line. */
-async function readPassword(file: string): Promise<string> {
-  const text = await readSecretFile(file, "--password-file");
-  const password = text.split(/\r?\n/)[0];
-  if (password === "") throw new Error(`the password file "${file}" is empty`);
-  return password;
-}
+/** Longest message of the day, in bytes: it is sent to everyone who connects. */
+const MAX_MOTD = 16 * 1024;
 
-/** IRC operators in `file`: `name password` per line; blank lines and `#` comments skipped. */
-async function readOperators(file: string): Promise<Map<string, string>> {
-  const operators = new Map<string, string>();
-  const lines = (await readSecretFile(file, "--oper-file")).split(/\r?\n/);
-  lines.forEach((line, i) => {
-    if (line.trim() === "" || line.trimStart().startsWith("#")) return;
-    const [name, password, ...rest] = line.trim().split(/\s+/);
-    if (password === undefined || rest.length > 0) {
-      throw new Error(`line ${i + 1} of "${file}" is not "name password"`);
-    }
-    operators.set(name, password);
-  });
-  return operators;
-}
-
-async function readSecretFile(file: string, flag: string): Promise<string> {
+/** Reads a file named by a flag; a problem is a sentence for `problemLine`. */
+async function readFlagFile(flag: string, path: string): Promise<string> {
   try {
-    return await Deno.readTextFile(file);
+    return await Deno.readTextFile(path);
   } catch (error) {
     const why = error instanceof Deno.errors.NotCapable
       ? "reading it needs --allow-read"
       : error instanceof Deno.errors.NotFound
       ? "no such file"
       : (error as Error).message;
-    throw new Error(`cannot read ${flag} "${file}": ${why}`, { cause: error });
+    throw new StartError(`cannot read ${flag} "${path}": ${why}`, { cause: error });
   }
+}
+
+/** A problem found while starting: one line, exit 1. */
+class StartError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StartError";
+  }
+}
+
+/**
+ * The password in `--password-file`: the file's one line (its line ending is
+ * not part of it). Warns when other users may read the file.
+ */
+async function readPassword(path: string, warn: (text: string) => void): Promise<string> {
+  const text = await readFlagFile("--password-file", path);
+  const password = text.replace(/\r?\n$/, "");
+  if (password === "") throw new StartError(`--password-file "${path}" is empty`);
+  if (/[\r\n]/.test(password)) {
+    throw new StartError(
+      `--password-file "${path}" holds more than one line; put the password alone in it`,
+    );
+  }
+  const mode = (await Deno.stat(path)).mode;
+  if (mode !== null && (mode & 0o077) !== 0) {
+    warn(`--password-file "${path}" can be read by other users; chmod 600 it`);
+  }
+  return password;
+}
+
+/** IRC operators in `file`: `name password` per line; blank lines and `#` comments skipped. */
+async function readOperators(file: string): Promise<Map<string, string>> {
+  const operators = new Map<string, string>();
+  const lines = (await readFlagFile("--oper-file", file)).split(/\r?\n/);
+  lines.forEach((line, i) => {
+    if (line.trim() === "" || line.trimStart().startsWith("#")) return;
+    const [name, password, ...rest] = line.trim().split(/\s+/);
+    if (password === undefined || rest.length > 0) {
+      throw new StartError(`line ${i + 1} of "${file}" is not "name password"`);
+    }
+    operators.set(name, password);
+  });
+  return operators;
+}
+
+/** The lines of `--motd`, without trailing blank lines. */
+async function readMotd(path: string): Promise<string[]> {
+  const text = await readFlagFile("--motd", path);
+  if (new TextEncoder().encode(text).length > MAX_MOTD) {
+    throw new StartError(`--motd "${path}" is larger than ${MAX_MOTD / 1024} KiB`);
+  }
+  const lines = text.split(/\r?\n/);
+  while (lines.length > 0 && lines[lines.length - 1].trim() === "") lines.pop();
+  return lines;
 }
 
 /** Runs the server with these command-line arguments; resolves with the exit code. */
@@ -364,6 +458,28 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
 
+  const fail = async (message: string) => {
+    stderr.line(problemLine("server", message));
+    await stderr.drained();
+    return 1;
+  };
+  let password: string | undefined;
+  let operators: Map<string, string> | undefined;
+  let motd: string[] = [];
+  try {
+    if (options.passwordFile !== undefined) {
+      password = await readPassword(
+        options.passwordFile,
+        (text) => stderr.line(problemLine("server", `warning: ${text}`)),
+      );
+    }
+    if (options.operFile !== undefined) operators = await readOperators(options.operFile);
+    if (options.motdFile !== undefined) motd = await readMotd(options.motdFile);
+  } catch (error) {
+    if (!(error instanceof StartError)) throw error;
+    return await fail(error.message);
+  }
+
   // The cluster first: a Redis that cannot be reached is said before a port is taken.
   let cluster: Cluster | null = null;
   if (options.cluster !== null) {
@@ -371,21 +487,8 @@ export async function main(args: string[]): Promise<number> {
       cluster = await joinCluster(options.cluster, options.historyKeep);
     } catch (error) {
       if (!(error instanceof ClusterError)) throw error;
-      stderr.line(problemLine("server", error.message));
-      await stderr.drained();
-      return 1;
+      return await fail(error.message);
     }
-  }
-
-  let password: string | undefined;
-  let operators: Map<string, string> | undefined;
-  try {
-    if (options.passwordFile !== undefined) password = await readPassword(options.passwordFile);
-    if (options.operFile !== undefined) operators = await readOperators(options.operFile);
-  } catch (error) {
-    stderr.line(problemLine("server", (error as Error).message));
-    await stderr.drained();
-    return 1;
   }
 
   // Every port is bound before anything is served: one that cannot be ends the start.
@@ -410,9 +513,28 @@ export async function main(args: string[]): Promise<number> {
     for (const bound of listeners) bound.close();
     if (!(error instanceof ListenError)) throw error;
     await cluster?.close();
-    stderr.line(problemLine("server", error.message));
-    await stderr.drained();
-    return 1;
+    return await fail(error.message);
+  }
+
+  // Store events wait for the log, which starts with the "listening" line.
+  const reporter = new StoreReporter();
+  let store: Store;
+  if (cluster !== null) {
+    store = cluster.store;
+  } else if (options.db === undefined) {
+    store = new MemoryStore({ keep: options.historyKeep });
+  } else {
+    try {
+      store = await SqliteStore.open(options.db, {
+        keep: options.historyKeep,
+        maxBytes: options.dbMaxSize,
+        onEvent: reporter.record,
+      });
+    } catch (error) {
+      if (!(error instanceof StoreError)) throw error;
+      for (const bound of listeners) bound.close();
+      return await fail(error.message);
+    }
   }
 
   // On a terminal: a prompt with line editing, the log above it, colours.
@@ -435,13 +557,16 @@ export async function main(args: string[]): Promise<number> {
   for (const signal of signals) Deno.addSignalListener(signal, onInterrupt);
 
   const shared: ChatServerOptions = cluster === null
-    ? { store: new MemoryStore({ keep: options.historyKeep }) }
-    : { bus: cluster, ids: cluster.ids, claims: cluster.claims, store: cluster.store };
+    ? {}
+    : { bus: cluster, ids: cluster.ids, claims: cluster.claims };
   const server = new ChatServer(listener, {
     ...shared,
     relay: options.relay,
     defaultRoom: options.room,
     history: options.history,
+    store,
+    motd,
+    password,
     maxClients: options.maxClients,
     maxPerAddress: options.maxPerAddress,
     lineTimeout: options.lineTimeout,
@@ -451,10 +576,10 @@ export async function main(args: string[]): Promise<number> {
     flood: options.flood,
     access: options.access,
     drainTimeout: options.drainTimeout,
-    password,
     log,
     signal: shutdown.signal,
   });
+  reporter.attach(log);
   const irc = {
     serverName: options.serverName,
     sendQueue: options.sendQueue,
@@ -468,6 +593,25 @@ export async function main(args: string[]): Promise<number> {
   // After the listening line, which scripts read first.
   if (cluster !== null) log.event({ event: "cluster", message: cluster.joined });
   try {
+    if (options.web !== null) {
+      try {
+        const { certFile, keyFile } = options.target;
+        await WebServer.start(server, {
+          ...options.web,
+          tls: certFile && keyFile ? await readTls(certFile, keyFile) : undefined,
+          origins: options.webOrigins,
+          maxLine: options.maxLine,
+          sendQueue: options.sendQueue,
+          drainTimeout: options.drainTimeout,
+        });
+      } catch (error) {
+        if (!(error instanceof ListenError)) throw error;
+        stderr.line(problemLine("server", error.message));
+        await server.shutdown();
+        await stderr.drained();
+        return 1;
+      }
+    }
     // Not awaited: the console ending does not end the server.
     if (terminal === null) {
       void runOperatorConsole(server, log, Deno.stdin);
@@ -482,6 +626,9 @@ export async function main(args: string[]): Promise<number> {
     }
     await server.finished;
   } finally {
+    // What the store could not write by now is reported as it closes.
+    await store.close();
+    reporter.close();
     await log.out.drained();
     await terminal?.close();
     for (const signal of signals) Deno.removeSignalListener(signal, onInterrupt);

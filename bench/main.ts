@@ -21,7 +21,11 @@
  * deno task bench --only fanout,latency  # some scenarios
  * deno task bench --server charla,c      # some servers (charla, c, node, deno)
  * deno task bench --charla-args="--send-queue 64m"  # charla with other settings
+ * deno task bench --only fanout,fanout-db --server charla  # what keeping history (--db) costs
  * ```
+ *
+ * `fanout-db` runs the fanout sizes against charla only, each run with a fresh
+ * SQLite file (`--db`), to compare with the `fanout` rows of the same run.
  *
  * Exit code 1 when any run failed its checks (lost, cut, duplicated or reordered
  * lines, lines in the wrong room, dropped clients, a server that would not start or
@@ -33,6 +37,7 @@
 import { parseArgs } from "node:util";
 import { runBroadcast } from "./broadcast.ts";
 import { runCluster } from "./cluster.ts";
+import { type DbSetting, withDb } from "./db_fanout.ts";
 import { runFanout } from "./fanout.ts";
 import { runIdle } from "./idle.ts";
 import { runIngest } from "./ingest.ts";
@@ -52,6 +57,7 @@ import {
   ServerProcess,
 } from "./server_process.ts";
 import { runStalled, sendQueueBound } from "./stalled.ts";
+import { runWebFanout } from "./web.ts";
 
 /** One measured configuration, run `runs` times per server. */
 interface Scenario {
@@ -74,10 +80,27 @@ interface Scenario {
   metrics: Metric[];
   /** Runs against a started server; stops it when done. */
   run(server: ServerProcess): Promise<Outcome>;
+  /** The servers it can run on, when not all (the peers speak no WebSocket). */
+  servers?: ServerKind[];
+  /** Settings charla runs with, made afresh for each run (a new database). */
+  charla?: () => Promise<DbSetting>;
+  /** More server.ts arguments it needs (`--web 0`). */
+  charlaArgs?: string[];
 }
 
 /** Scenario names, in the order they run. */
-const NAMES = ["fanout", "rooms", "latency", "idle", "broadcast", "ingest", "stalled", "cluster"];
+const NAMES = [
+  "fanout",
+  "fanout-db",
+  "web",
+  "rooms",
+  "latency",
+  "idle",
+  "broadcast",
+  "ingest",
+  "stalled",
+  "cluster",
+];
 
 /**
  * The scenarios at full size, or at `--quick` size. Fanout sizes give each run
@@ -110,6 +133,45 @@ function scenarios(quick: boolean, charlaArgs: string[]): Scenario[] {
       run: (server) => runFanout(server, params),
     });
   }
+  // The same with every line kept in SQLite (--db, a fresh file each run): what
+  // the store costs the relay. Charla only; compare with the fanout rows above.
+  for (const params of fanouts) {
+    list.push({
+      name: "fanout-db",
+      label: `fanout --db N=${params.clients} S=${params.senders} L=${
+        params.lines.toLocaleString("en")
+      }`,
+      params: { ...params, deliveries: params.senders * params.lines * (params.clients - 1) },
+      relay: true,
+      runs: q(3, 1),
+      metrics: [
+        { key: "deliveries_per_s", label: "deliveries/s", better: "higher" },
+        { key: "server_cpu_ns_per_delivery", label: "server CPU ns/delivery", better: "lower" },
+      ],
+      run: (server) => runFanout(server, params),
+      servers: ["charla"],
+      charla: withDb,
+    });
+  }
+  // The fanout of 1,000 above, to browsers: 1,000 WebSocket clients of the web
+  // port as the page connects (events in JSON arrays), 10 of them sending JSON
+  // frames. charla only: the peers speak no WebSocket; the TCP figure to
+  // compare it with is the fanout N=1000 row of the same run.
+  const web = { clients: 1_000, senders: 10, lines: q(250, 25) };
+  list.push({
+    name: "web",
+    label: `web fanout N=${web.clients} S=${web.senders} L=${web.lines} (WebSocket)`,
+    params: { ...web, deliveries: web.senders * web.lines * (web.clients - 1) },
+    relay: true,
+    runs: q(3, 1),
+    metrics: [
+      { key: "deliveries_per_s", label: "deliveries/s", better: "higher" },
+      { key: "server_cpu_ns_per_delivery", label: "server CPU ns/delivery", better: "lower" },
+    ],
+    run: (server) => runWebFanout(server, { ...web, batch: true }),
+    servers: ["charla"],
+    charlaArgs: ["--web", "0"],
+  });
   // 10 rooms of 100, 5 senders each: 2.5 M deliveries, as in the fanout runs.
   const rooms = { rooms: 10, perRoom: 100, senders: 5, lines: q(500, 50) };
   list.push({
@@ -318,16 +380,21 @@ export async function main(args: string[]): Promise<number> {
   const allRuns: RunRecord[] = [];
   for (const scenario of selected) {
     for (const kind of kinds) {
+      if (scenario.servers !== undefined && !scenario.servers.includes(kind)) continue;
       const runs: RunRecord[] = [];
       for (let run = 1; run <= scenario.runs; run++) {
-        const outcome = await runOne(scenario, kind, { charlaArgs, cRelay, base });
+        const outcome = await runOne(scenario, kind, {
+          charlaArgs: [...charlaArgs, ...scenario.charlaArgs ?? []],
+          cRelay,
+          base,
+        });
         const record: RunRecord = {
           date: new Date().toISOString(),
           scenario: scenario.name,
           label: scenario.label,
           server: kind,
           params: scenario.params,
-          serverArgs: kind === "charla" ? charlaArgs : [],
+          serverArgs: kind === "charla" ? [...charlaArgs, ...scenario.charlaArgs ?? []] : [],
           quick: flags.quick,
           run,
           runs: scenario.runs,
@@ -383,6 +450,23 @@ async function runOne(
   scenario: Scenario,
   kind: ServerKind,
   options: Pick<ServerOptions, "charlaArgs" | "cRelay" | "base">,
+): Promise<Outcome> {
+  const setting = kind === "charla" ? await scenario.charla?.() : undefined;
+  try {
+    return await runStarted(scenario, kind, {
+      ...options,
+      charlaArgs: [...options.charlaArgs ?? [], ...setting?.charlaArgs ?? []],
+      charlaFlags: setting?.charlaFlags,
+    });
+  } finally {
+    await setting?.cleanup();
+  }
+}
+
+async function runStarted(
+  scenario: Scenario,
+  kind: ServerKind,
+  options: Pick<ServerOptions, "charlaArgs" | "charlaFlags" | "cRelay">,
 ): Promise<Outcome> {
   let server: ServerProcess;
   try {

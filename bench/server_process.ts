@@ -45,6 +45,11 @@ async function charlaCommand(root = new URL("../", import.meta.url)): Promise<st
   if (words[0] !== "deno") throw new Error(`Unexpected server task: ${config.tasks.server}`);
   return words.slice(1).map((w) => w.endsWith(".ts") ? new URL(w, root).pathname : w);
 }
+/** `deno run … server.ts` with `flags` before the script. */
+function withFlags(command: string[], flags: string[]): string[] {
+  return [...command.slice(0, -1), ...flags, command[command.length - 1]];
+}
+
 /** The expert Node relay. */
 const NODE_RELAY = new URL("./peers/node_relay.mjs", import.meta.url).pathname;
 /** The bare Deno relay. */
@@ -136,6 +141,12 @@ export interface ServerOptions {
    * @default {[]}
    */
   charlaArgs?: string[];
+  /**
+   * More `deno run` flags for charla (before the script): the permissions
+   * some of its arguments need, such as `--allow-read`/`--allow-write` for `--db`.
+   * @default {[]}
+   */
+  charlaFlags?: string[];
   /** Path of the C relay's binary (from {@linkcode buildCRelay}); needed for kind "c". */
   cRelay?: string;
   /** The earlier revision's tree (from {@linkcode exportRevision}); needed for kind "base". */
@@ -156,7 +167,7 @@ async function commandFor(
       return {
         command: [
           Deno.execPath(),
-          ...await charlaCommand(),
+          ...withFlags(await charlaCommand(), options.charlaFlags ?? []),
           ...args,
           "--max-per-address",
           "0",

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { bannedText } from "./core/bans.ts";
 import { ChatCore, type ChatCoreOptions } from "./core/chat.ts";
 import type { PeerInfo } from "./core/events.ts";
 import type { Room } from "./core/room.ts";
@@ -67,6 +68,15 @@ export interface ChatServerOptions extends ChatCoreOptions {
   signal?: AbortSignal;
 }
 
+/** A transport's own server (the web page's), which the chat server closes as it shuts down. */
+export interface Service {
+  /**
+   * Lets what is queued go out (within the drain timeout), then closes every
+   * connection left; settles when done. The core has disconnected everyone by then.
+   */
+  close(): Promise<void>;
+}
+
 /**
  * A chat server on an already-bound listener, speaking the line protocol
  * there; {@linkcode ChatServer.serve} adds listeners for other transports.
@@ -104,6 +114,8 @@ export class ChatServer {
   readonly core: ChatCore;
   readonly #gate: Gate;
   readonly #acceptors: Acceptor[] = [];
+  /** Servers of other kinds (the web page's), closed at shutdown. */
+  readonly #services: Service[] = [];
   readonly #handshakeTimeout: number;
   readonly #drainTimeout: number;
   /** The shutdown in progress, if any. */
@@ -120,6 +132,10 @@ export class ChatServer {
       maxClients: nonNegative("maxClients", options.maxClients ?? 1024),
       maxPerAddress: nonNegative("maxPerAddress", options.maxPerAddress ?? 0),
       access: options.access,
+      banned: (hostname) => {
+        const ban = this.core.bans.forAddress(hostname);
+        return ban === null ? null : { reason: `banned by ${ban.mask}`, text: bannedText(ban) };
+      },
     });
     options.signal?.addEventListener("abort", () => this.shutdown(), { once: true });
     this.serve(
@@ -154,6 +170,15 @@ export class ChatServer {
       transport: handler.transport,
     });
     return acceptor;
+  }
+
+  /**
+   * Closes `service` (a transport with a server of its own, such as the web
+   * page's) when this server shuts down: after everyone was told and
+   * disconnected, before the server waits for the last connection to go.
+   */
+  addService(service: Service): void {
+    this.#services.push(service);
   }
 
   /** The gate every listener shares: for transports served outside {@linkcode serve}. */
@@ -221,6 +246,7 @@ export class ChatServer {
   async #shutDown(reason: string): Promise<void> {
     for (const acceptor of this.#acceptors) acceptor.close();
     await this.core.shutdown(reason);
+    await Promise.all(this.#services.map((service) => service.close()));
     // Connections refused or still in admission close on their own deadlines.
     await this.#gate.idle();
     await Promise.all(this.#acceptors.map((acceptor) => acceptor.finished));

@@ -14,6 +14,8 @@
  *   they are also the JSON protocol.
  * - {@linkcode Cluster} joins a server to others through Redis: pass it as the
  *   core's `bus`, with its `ids`, `claims` and `store` (see server.ts).
+ * - History, topics and bans live in a {@linkcode Store}: {@linkcode MemoryStore}
+ *   by default, {@linkcode SqliteStore} to keep them across restarts.
  *
  * @example A room and two bots
  * ```ts
@@ -69,9 +71,22 @@ export {
 export { AccessList } from "./net/cidr.ts";
 export { type ConnectionHandler, Gate } from "./net/acceptor.ts";
 export { listen, ListenError, type ListenTarget } from "./net/listen.ts";
+export {
+  type PasswordVerdict,
+  ServerPassword,
+  type ServerPasswordOptions,
+} from "./core/password.ts";
 export { runOperatorLine } from "./operator.ts";
 export { CAPABILITIES, ircTransport, type IrcTransportOptions } from "./transports/irc.ts";
 export { MemoryStore } from "./store/memory.ts";
-export type { Ban, Store, StoredTopic, StoreEvent, StoreOptions } from "./store/store.ts";
+export { SqliteStore, type SqliteStoreOptions } from "./store/sqlite.ts";
+export {
+  type Ban,
+  type Store,
+  type StoredTopic,
+  StoreError,
+  type StoreEvent,
+  type StoreOptions,
+} from "./store/store.ts";
 export { ServerConsole } from "./terminal/server_console.ts";
 export { VERSION } from "./version.ts";

@@ -10,6 +10,7 @@ import type { ChatServer } from "./chat_server.ts";
 import type { RemotePerson } from "./core/remote.ts";
 import type { Room } from "./core/room.ts";
 import { Session } from "./core/session.ts";
+import { formatUntil, parseDuration } from "./core/bans.ts";
 import { duration, splitWord } from "./wire/text.ts";
 
 /** What the console should do after a line. */
@@ -31,6 +32,12 @@ export const OPERATOR_HELP: readonly string[] = [
   "  /whois <id|name>           one client: rooms, address, since when, idle, away",
   "  /topic <#room> <text>      set a room's topic",
   "  /kick <id|name> [reason]   disconnect a client, telling it the reason",
+  "  /ban <name|address|cidr> [duration] [reason]",
+  "                             keep out a name, an address or a network for a",
+  "                             while (10m, 2h, 7d) or until lifted; a name's",
+  "                             holder is removed and their address banned too",
+  "  /unban <name|address|cidr> lift a ban",
+  "  /bans                      the bans in force",
   "  /quit                      shut the server down gracefully",
   "  /help                      this list",
   "  //text                     send a line that starts with /",
@@ -113,6 +120,19 @@ export function runOperatorLine(server: ChatServer, line: string): OperatorResul
       const peer = server.kick(target, rest);
       return done(peer === undefined ? noClient(target) : `kicked #${peer.id} ${peer.name}`);
     }
+    case "ban":
+      return done(...ban(server, target, rest));
+    case "unban": {
+      if (target === "") return done("error: usage: /unban <name|address|cidr>");
+      const lifted = server.core.unban(target);
+      return done(
+        lifted === null
+          ? `error: no ban on "${target}"; /bans lists them`
+          : `unbanned ${lifted.mask}`,
+      );
+    }
+    case "bans":
+      return done(...listBans(server));
     case "quit":
       return { replies: [], quit: true };
     case "help":
@@ -120,6 +140,43 @@ export function runOperatorLine(server: ChatServer, line: string): OperatorResul
     default:
       return done(`error: unknown command "/${command}"; /help lists the commands`);
   }
+}
+
+/** `/ban <mask> [duration] [reason]`. */
+function ban(server: ChatServer, target: string, rest: string): string[] {
+  if (target === "") return ["error: usage: /ban <name|address|cidr> [duration] [reason]"];
+  const [first, more] = splitWord(rest);
+  const durationMs = parseDuration(first);
+  if (durationMs === null && /^\d+[a-z]*$/i.test(first)) {
+    return [`error: invalid duration "${first}": a number and s, m, h, d or w, as in 10m or 7d`];
+  }
+  const result = server.core.ban(
+    target,
+    durationMs === null ? { reason: rest } : { durationMs, reason: more },
+  );
+  if (typeof result === "string") return [`error: ${result}`];
+  const until = result.bans[0].until;
+  const who = result.removed.map((s) => `#${s.id} ${s.name}`).join(", ");
+  return [
+    `banned ${result.bans.map((b) => b.mask).join(" and ")}` +
+    (until === null ? " until lifted" : ` until ${formatUntil(until)}`) +
+    (result.removed.length === 0 ? "" : `; removed ${who}`),
+  ];
+}
+
+/** `/bans`: one line per ban in force. */
+function listBans(server: ChatServer): string[] {
+  const bans = server.core.bans.list();
+  if (bans.length === 0) return ["no bans"];
+  const width = Math.max(...bans.map((b) => b.mask.length));
+  return [
+    `${bans.length} ban${bans.length === 1 ? "" : "s"}:`,
+    ...bans.map((b) =>
+      `  ${b.mask.padEnd(width)}  ${b.kind === "name" ? "name   " : "address"}  ` +
+      (b.until === null ? "until lifted" : `until ${formatUntil(b.until)}`) +
+      (b.reason === "" ? "" : `: ${b.reason}`)
+    ),
+  ];
 }
 
 function noClient(target: string): string {

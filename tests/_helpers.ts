@@ -361,3 +361,90 @@ export function streamSource(stream: ReadableStream<Uint8Array>): {
     },
   };
 }
+
+/**
+ * A line client that connects from a loopback address of its choosing
+ * (`127.0.0.2`, `127.0.0.3`, …: all of 127.0.0.0/8 is this machine), so that
+ * tests can tell clients apart by address, as bans and throttling do. It goes
+ * through `node:net`, which can bind the local end of a connection;
+ * `Deno.connect` cannot.
+ */
+export class LoopbackClient implements AsyncDisposable {
+  /** Lines from the server. */
+  readonly lines: LineReader;
+  readonly #socket: net.Socket;
+  readonly #closed: Promise<void>;
+
+  private constructor(socket: net.Socket) {
+    this.#socket = socket;
+    const chunks: Uint8Array[] = [];
+    let ended = false;
+    let wake: (() => void) | null = null;
+    const notify = () => {
+      wake?.();
+      wake = null;
+    };
+    socket.on("data", (chunk: Uint8Array) => {
+      chunks.push(new Uint8Array(chunk));
+      notify();
+    });
+    // A reset counts as the end of input: tests read what came before it.
+    socket.on("error", () => {});
+    this.#closed = new Promise((resolve) =>
+      socket.on("close", () => {
+        ended = true;
+        notify();
+        resolve();
+      })
+    );
+    socket.on("end", () => {
+      ended = true;
+      notify();
+    });
+    this.lines = new LineReader({
+      async read(p) {
+        while (chunks.length === 0) {
+          if (ended) return null;
+          await new Promise<void>((resolve) => wake = resolve);
+        }
+        const chunk = chunks[0];
+        const n = Math.min(p.length, chunk.length);
+        p.set(chunk.subarray(0, n));
+        if (n === chunk.length) chunks.shift();
+        else chunks[0] = chunk.subarray(n);
+        return n;
+      },
+    });
+  }
+
+  /** Connects to 127.0.0.1:`port` from `from` (a 127.x.y.z address). */
+  static async connect(port: number, from: string): Promise<LoopbackClient> {
+    const socket = net.connect({ port, host: "127.0.0.1", localAddress: from });
+    await within(
+      new Promise<void>((resolve, reject) => {
+        socket.once("connect", resolve);
+        socket.once("error", reject);
+      }),
+      `a connection from ${from}`,
+    );
+    return new LoopbackClient(socket);
+  }
+
+  /** Sends lines, each followed by `\n`, in one write. */
+  send(...lines: string[]): Promise<void> {
+    return new Promise((resolve) =>
+      this.#socket.write(lines.map((l) => `${l}\n`).join(""), () => resolve())
+    );
+  }
+
+  /** Closes the connection and waits until it is closed. */
+  async close(): Promise<void> {
+    this.#socket.destroy();
+    await this.#closed;
+  }
+
+  /** Closes the connection. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

@@ -103,6 +103,41 @@ Deno.test("client.ts --reconnect stays out after it was kicked, and exits 3", as
   }
 });
 
+Deno.test("client.ts --reconnect stays out after it was banned, and is refused at the door after", async () => {
+  await using t = startServer({ relay: true });
+  const cli = new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", "client", "-p", String(t.port), "--reconnect", "--name", "ana"],
+    cwd: root,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  try {
+    const lines = new LineReader(streamSource(cli.stdout));
+    await lines.until("* you are now ana");
+    assert.match(
+      runOperatorLine(t.server, "/ban ana spam").replies[0],
+      /^banned ana and 127\.0\.0\.1/,
+    );
+    assert.deepEqual(await lines.rest(), ["* you are banned: spam"]);
+    assert.equal((await within(cli.status, "client.ts to exit")).code, 3);
+    assert.equal(t.log.of("connect").length, 1, "it came back");
+  } finally {
+    await cli.stdin.close().catch(() => {});
+    try {
+      cli.kill();
+    } catch {
+      // Exited already.
+    }
+    await cli.status;
+  }
+  // Its address is banned too: a new client is refused before anything else, and says so.
+  const { code, stdout } = await runTask(["-p", String(t.port), "--reconnect"]);
+  assert.equal(code, 3);
+  assert.equal(stdout, "* you are banned: spam\n");
+  assert.deepEqual(t.log.of("refused").map((e) => e.reason), ["banned by 127.0.0.1"]);
+});
+
 Deno.test("client.ts --timestamps shows HH:MM before each line", async () => {
   await using t = startServer({ relay: true });
   const { code, stdout } = await runTask(["-p", String(t.port), "--timestamps"]);

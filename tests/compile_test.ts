@@ -30,6 +30,9 @@ const NEEDS: { program: "server" | "client"; feature: string; permissions: strin
   { program: "server", feature: "--db (SQLite)", permissions: ["--allow-read", "--allow-write"] },
   // A cluster node is named after its host by default (--node): Deno.hostname().
   { program: "server", feature: "--cluster", permissions: ["--allow-sys=hostname"] },
+  // The server reads its password and message of the day; the client its password.
+  { program: "server", feature: "--password-file, --motd", permissions: ["--allow-read"] },
+  { program: "client", feature: "--password-file", permissions: ["--allow-read"] },
   // 256 colours are chosen from TERM and COLORTERM (style.ts terminalColorDepth()); without
   // these two variables the terminal gets 16. Nothing else of the environment is read.
   { program: "server", feature: "256 colours", permissions: ["--allow-env=TERM,COLORTERM"] },

@@ -43,11 +43,18 @@ done
 
 echo "tests/deps.sh: missing ${missing_cmds[*]}" >&2
 install=(apt-get install -y --no-install-recommends "${missing_pkgs[@]}")
-if [ "${1:-}" != "--check" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+# As root, or through sudo when it needs no password (CI machines start clean,
+# often as a user with passwordless sudo).
+as_root=()
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  as_root=(sudo -n env DEBIAN_FRONTEND=noninteractive)
+fi
+if [ "${1:-}" != "--check" ] && { [ "$(id -u)" = 0 ] || [ ${#as_root[@]} -gt 0 ]; } &&
+  command -v apt-get >/dev/null 2>&1; then
   echo "tests/deps.sh: installing: ${install[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  "${install[@]}" >&2
+  "${as_root[@]}" apt-get update -qq >&2
+  "${as_root[@]}" "${install[@]}" >&2
   for cmd in "${missing_cmds[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || { echo "tests/deps.sh: $cmd still missing after install" >&2; exit 1; }
   done

@@ -7,11 +7,11 @@
  */
 
 import assert from "node:assert/strict";
+import { PAGE_CSP } from "../lib/transports/web.ts";
 import { Browser, type Page } from "./_browser.ts";
 
 /** The policy charla sends with the page: nothing inline, nothing from elsewhere. */
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
-  "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const CSP = PAGE_CSP;
 
 const WEB = new URL("../web/", import.meta.url);
 const TYPES: Record<string, string> = {
@@ -44,7 +44,7 @@ function serveWeb(): Deno.HttpServer<Deno.NetAddr> {
 /** What went wrong in the page, apart from the refused WebSocket (no server here). */
 function unexpected(page: Page): string[] {
   return page.errors().filter((e) =>
-    !/^log: WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/ws' failed/.test(e)
+    !/^log: WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/ws(\?batch=1)?' failed/.test(e)
   );
 }
 
@@ -62,7 +62,10 @@ Deno.test("web page without a chat server", async (t) => {
     assert.deepEqual(unexpected(page), []);
     // The page did try: the refused WebSocket is the only thing reported.
     await page.waitFor("#status.offline", { text: "offline" });
-    assert.ok(page.errors().some((e) => e.includes("/ws' failed")), page.errors().join("\n"));
+    assert.ok(
+      page.errors().some((e) => e.includes("/ws?batch=1' failed")),
+      page.errors().join("\n"),
+    );
   });
 
   await t.step("web page refuses a bad name in the dialog and keeps asking", async () => {

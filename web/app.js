@@ -28,6 +28,21 @@ import {
 const LOBBY = "#lobby";
 /** Where the chosen name is remembered between visits. */
 const NAME_KEY = "charla.name";
+/**
+ * Where this tab keeps the server's resume token (sessionStorage: one per tab,
+ * kept across a reload): sent first after a reconnect, it ends our previous
+ * connection at once, so our name is free to take again.
+ */
+const RESUME_KEY = "charla.resume";
+/**
+ * Close codes after which the page stays offline until asked (web_protocol.ts):
+ * replaced by a newer connection of ours, kicked, banned.
+ */
+const FINAL_CLOSE = new Map([
+  [4000, "this chat was opened again elsewhere"],
+  [4001, "you were kicked"],
+  [4003, "you are banned"],
+]);
 /** Reconnect delays grow from the first to the last, then stay there. */
 const RETRY_FIRST_MS = 500;
 const RETRY_MAX_MS = 15_000;
@@ -126,8 +141,12 @@ const state = {
   failures: 0,
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   retryTimer: undefined,
-  /** The person typed /quit: stay offline until they ask. */
+  /** The person typed /quit, or the server said not to come back: stay offline until they ask. */
   quitting: false,
+  /** @type {string | null} why we stay offline, for the status line */
+  stopped: null,
+  /** @type {string | null} the token of our current connection (see RESUME_KEY) */
+  resume: readResume(),
   /** Replies the person asked for by typing /who or /rooms: show them in the log too. */
   asked: { who: 0, rooms: 0 },
   /** @type {string[]} lines sent, for Up and Down in the box */
@@ -149,6 +168,23 @@ function rememberName(name) {
     localStorage.setItem(NAME_KEY, name);
   } catch {
     // storage disabled or full: the name still holds for this visit
+  }
+}
+
+function readResume() {
+  try {
+    return sessionStorage.getItem(RESUME_KEY);
+  } catch {
+    return null; // storage disabled: the token lives in memory only
+  }
+}
+
+/** @param {string} token */
+function rememberResume(token) {
+  try {
+    sessionStorage.setItem(RESUME_KEY, token);
+  } catch {
+    // storage disabled: kept in memory, enough for a reconnect without a reload
   }
 }
 
@@ -389,9 +425,9 @@ function setStatus(text, offline) {
 // ---------------------------------------------------------------- your own lines
 
 /**
- * Shows a line you sent (the server does not echo your own words). It stays
- * "pending" until the server confirms it: today nothing confirms, so pending
- * looks normal; confirmOwn() is the hook for a confirmation event.
+ * Shows a line you sent at once. It stays "pending" until the server sends it
+ * back in the room's order (a web peer gets its own lines back), and
+ * confirmOwn() then gives it the server's time instead of showing it twice.
  *
  * @param {Room} room
  * @param {"say" | "action" | "private" | "command" | "quit"} kind
@@ -461,29 +497,35 @@ function connect() {
   clearTimeout(state.retryTimer);
   if (state.socket !== null) return;
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const socket = new WebSocket(`${scheme}//${location.host}/ws`);
+  // batch=1: under load the server may send several events in one frame, as
+  // a JSON array, which costs it (and us) far less than a frame per event.
+  const socket = new WebSocket(`${scheme}//${location.host}/ws?batch=1`);
   state.socket = socket;
   state.passSent = false;
   setStatus("connecting…", false);
   socket.addEventListener("message", (message) => {
-    /** @type {Record<string, any>} */
-    let event;
+    /** @type {unknown} */
+    let value;
     try {
-      event = JSON.parse(String(message.data));
+      value = JSON.parse(String(message.data));
     } catch {
       return; // not ours to show; the server never sends this
     }
-    if (event !== null && typeof event === "object" && typeof event.type === "string") {
-      handle(event);
+    for (const event of Array.isArray(value) ? value : [value]) {
+      if (event !== null && typeof event === "object" && typeof event.type === "string") {
+        handle(event);
+      }
     }
   });
-  socket.addEventListener("close", () => {
+  socket.addEventListener("close", (event) => {
     if (state.socket !== socket) return;
     state.socket = null;
     const wasOnline = state.online;
     state.online = false;
+    const final = FINAL_CLOSE.get(event.code);
+    if (final !== undefined && !state.quitting) stop(event.reason || final);
     if (state.quitting) {
-      setStatus("you left", true);
+      setStatus(state.stopped ?? "you left", true);
       return;
     }
     if (wasOnline) notice("Connection lost: what you type waits until it is back");
@@ -496,9 +538,16 @@ function connect() {
   });
 }
 
+/** Stays offline after this connection, saying why, until the person asks. @param {string} why */
+function stop(why) {
+  state.quitting = true;
+  state.stopped = why;
+}
+
 /** Reconnects at once (the button, the browser coming back online). */
 function reconnectNow() {
   state.quitting = false;
+  state.stopped = null;
   state.failures = 0;
   connect();
 }
@@ -551,6 +600,12 @@ function handle(event) {
   switch (event.type) {
     case "welcome":
       state.me = event.you;
+      // Our previous connection may still hold our name: end it before asking.
+      if (state.resume !== null) send({ type: "resume", token: state.resume });
+      if (typeof event.resume === "string") {
+        state.resume = event.resume;
+        rememberResume(event.resume);
+      }
       onWelcome();
       notice(/** @type {string} */ (describe(event)), LOBBY);
       return;
@@ -615,6 +670,7 @@ function handle(event) {
         id: event.who.id,
         name: event.who.name,
         transport: event.transport ?? "",
+        ...(typeof event.away === "string" ? { away: event.away } : {}),
       });
       room.count += 1;
       roomChanged(room);
@@ -710,6 +766,11 @@ function handle(event) {
     case "error":
       onError(event);
       return;
+    case "closing":
+      // The server is about to close: after a kick or a ban, do not come back.
+      if (event.reason === "kicked" || event.reason === "banned") stop(event.text);
+      notice(event.text);
+      return;
     default: {
       // whois, away_is, away, ignoring, info, and whatever a newer server adds.
       const text = describe(event);
@@ -734,13 +795,17 @@ function personChanged(event) {
   const text = /** @type {string} */ (describe(event));
   if (event.type === "quit") colours.leave(event.who.name);
   else colours.rename(event.from, event.who.name);
-  const rooms = [...state.rooms.values()].filter((r) => r.members.has(event.who.id));
+  // The server names every room they were in; older servers do not, and then
+  // the member lists we were sent tell.
+  const rooms = Array.isArray(event.rooms)
+    ? event.rooms.filter((/** @type {string} */ r) => state.rooms.has(r)).map(roomFor)
+    : [...state.rooms.values()].filter((r) => r.members.has(event.who.id));
   for (const room of rooms) {
+    const m = room.members.get(event.who.id);
     if (event.type === "quit") {
       room.members.delete(event.who.id);
       room.count = Math.max(0, room.count - 1);
-    } else {
-      const m = /** @type {Member} */ (room.members.get(event.who.id));
+    } else if (m !== undefined) {
       room.members.set(m.id, { ...m, name: event.who.name });
     }
     append(room, [lineElement("notice", { text })]);

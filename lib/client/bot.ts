@@ -32,6 +32,8 @@ export interface BotOptions extends ConnectTarget {
   reconnect?: boolean;
   /** Every event, for bots that want more than messages. */
   onEvent?: (event: ChatEvent) => void;
+  /** The server's password, for a server that asks for one. @default none */
+  password?: string;
 }
 
 /**
@@ -66,14 +68,18 @@ export class Bot implements AsyncDisposable {
 
   private constructor(target: ConnectTarget, options: BotOptions, welcomed: (bot: Bot) => void) {
     this.#client = new ChatClient(target, {
-      open: (send) =>
-        new ServerReader({
-          event: (event) => {
-            options.onEvent?.(event);
-            this.#event(event, options.name, welcomed);
+      open: (send, close) =>
+        new ServerReader(
+          {
+            event: (event) => {
+              options.onEvent?.(event);
+              this.#event(event, options.name, welcomed);
+            },
+            text: () => {},
           },
-          text: () => {},
-        }, send),
+          send,
+          { close, password: () => options.password ?? null },
+        ),
       reconnect: options.reconnect ?? false,
       signal: this.#stop.signal,
       greeting: options.name === undefined ? undefined : encoder.encode(`/nick ${options.name}\n`),

@@ -175,9 +175,10 @@ export interface ChatClientOptions extends ConnectOptions {
    * by line with a flush after each read. `send` writes to that connection.
    * Typed lines (and the greeting) wait until the reader's `ready` settles: a
    * reader that first agrees on a format with the server (see server_reader.ts)
-   * holds them until then.
+   * holds them until then. `close` ends that connection (a reader that finds
+   * it cannot go on: a server asking for a password there is none of).
    */
-  open: (send: (bytes: Uint8Array) => void) => ClientReader;
+  open: (send: (bytes: Uint8Array) => void, close: () => void) => ClientReader;
   /** Told how many lines typed while disconnected went out on a new connection. */
   onResent?: (count: number) => void;
   /** Status messages for the user: connected, closed, reconnecting. */
@@ -207,6 +208,8 @@ export interface ClientResult {
   readonly unsent: number;
 }
 
+/** The close reason of a connection its reader gave up on. */
+const GAVE_UP = "given up by the client";
 const FIRST_DELAY_MS = 500;
 /** A connection that lasted this long resets the reconnect delays. */
 const LASTING_MS = 10_000;
@@ -304,7 +307,10 @@ export class ChatClient {
       status(`connected to ${where}`);
       const stop = () => connection.close("stopped");
       options.signal?.addEventListener("abort", stop, { once: true });
-      const reader = options.open((bytes) => connection.send(bytes));
+      const reader = options.open(
+        (bytes) => connection.send(bytes),
+        () => connection.close(GAVE_UP),
+      );
       this.#reader = reader;
       const reading = connection.readLines(reader).then(
         (reason) => reason,
@@ -339,9 +345,11 @@ export class ChatClient {
         this.#outbox.unshift(...connection.takeUnsent());
       }
       if (options.signal?.aborted) break;
-      const closed = reason === "eof";
+      const closed = reason === "eof" || reason === GAVE_UP;
       status(
-        closed
+        reason === GAVE_UP
+          ? "connection closed"
+          : closed
           ? "connection closed by server"
           : reason === "connection lost"
           ? "connection lost"

@@ -34,8 +34,11 @@ const FIRST_LINE_WAIT_MS = 2000;
 
 /** What a server said as it let the client go (or would not let it in). */
 export interface Farewell {
-  /** `denied` or `full`: refused at the door; the rest: see `ClosingReason`. */
-  readonly reason: ClosingReason | "denied" | "full";
+  /**
+   * `denied` or `full`: refused at the door; `password`: the server needs a
+   * password and did not get the right one; the rest: see `ClosingReason`.
+   */
+  readonly reason: ClosingReason | "denied" | "full" | "password";
   /** What the server said, for people. */
   readonly text: string;
 }
@@ -45,7 +48,27 @@ const REFUSED: readonly [RegExp, Farewell["reason"]][] = [
   [/^\* access denied$/, "denied"],
   [/^\* server full$/, "full"],
   [/^\* you are banned\b/, "banned"],
+  [/^\* wrong password$/, "password"],
+  [/^\* too many wrong passwords\b/, "password"],
 ];
+
+/** What a charla server with a password sends first (see core/password.ts). */
+const PASSWORD_REQUEST = /^\* this server needs a password\b/;
+
+/**
+ * Where the password comes from when a server asks for one: a string, or
+ * null when there is none to give (the reader then ends the connection, with
+ * a `password` farewell).
+ */
+export type PasswordSource = () => string | null | Promise<string | null>;
+
+/** Options for {@linkcode ServerReader}. */
+export interface ServerReaderOptions {
+  /** Asked when the server wants a password. @default there is none */
+  password?: PasswordSource;
+  /** Ends the connection (a server that wants a password we do not have). */
+  close?: () => void;
+}
 
 /** Where a {@linkcode ServerReader} reports what the server sent. */
 export interface ServerView {
@@ -93,17 +116,26 @@ export class ServerReader implements ReadSink {
   readonly #view: ServerView;
   readonly #send: (bytes: Uint8Array) => void;
   readonly #ready: () => void;
-  /** `first` line to come; `switching` to JSON; then `json` or `text` for good. */
-  #state: "first" | "switching" | "json" | "text" = "first";
+  /**
+   * `first` line to come; `password` being asked for; `switching` to JSON;
+   * then `json` or `text` for good.
+   */
+  #state: "first" | "password" | "switching" | "json" | "text" = "first";
+  readonly #options: ServerReaderOptions;
   /** Text lines held while switching. */
   #held: string[] = [];
   /** Stops waiting for a silent server's first line. */
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   /** A reader reporting to `view`, answering the server through `send`. */
-  constructor(view: ServerView, send: (bytes: Uint8Array) => void) {
+  constructor(
+    view: ServerView,
+    send: (bytes: Uint8Array) => void,
+    options: ServerReaderOptions = {},
+  ) {
     this.#view = view;
     this.#send = send;
+    this.#options = options;
     const { promise, resolve } = Promise.withResolvers<void>();
     this.ready = promise;
     this.#ready = () => {
@@ -137,6 +169,8 @@ export class ServerReader implements ReadSink {
           this.#state = "switching";
           this.#held.push(line);
           this.#send(encoder.encode("/json\n"));
+        } else if (PASSWORD_REQUEST.test(line) && this.#options.close !== undefined) {
+          this.#askPassword(line);
         } else {
           for (const [pattern, reason] of REFUSED) {
             if (pattern.test(line)) this.farewell = { reason, text: line.slice(2) };
@@ -144,6 +178,10 @@ export class ServerReader implements ReadSink {
           this.#toText([line]);
         }
         return;
+      case "password":
+        // Nothing is said before the password is sent (a server that is not
+        // charla and asks: shown as it is).
+        return this.#view.text(line);
       case "switching":
         if (line.startsWith("{")) {
           this.#state = "json";
@@ -172,7 +210,40 @@ export class ServerReader implements ReadSink {
   end(): void {
     // A server that closed while we waited: what it said is shown as it was.
     if (this.#state === "switching") this.#toText(this.#held);
-    this.#ready();
+    if (this.#state === "password") this.#state = "text";
+    // Refused or sent away: typed lines were not sent, and must not count as sent.
+    if (this.farewell !== null) clearTimeout(this.#timer);
+    else this.#ready();
+  }
+
+  /**
+   * The server wants a password: typed lines wait (the first-line timer is
+   * stopped) while it is found and sent; then the greeting is expected as
+   * usual, or a refusal.
+   */
+  #askPassword(request: string): void {
+    clearTimeout(this.#timer);
+    this.#state = "password";
+    const answer = (password: string | null) => {
+      if (this.#state !== "password") return; // the connection ended meanwhile
+      if (password === null) {
+        this.farewell = { reason: "password", text: request.slice(2) };
+        this.#state = "text";
+        this.#options.close!();
+        return;
+      }
+      this.#state = "first";
+      this.#send(encoder.encode(`/pass ${password}\n`));
+    };
+    const ask = this.#options.password ?? (() => null);
+    let password;
+    try {
+      password = ask();
+    } catch {
+      password = null;
+    }
+    if (password instanceof Promise) password.then(answer, () => answer(null));
+    else answer(password);
   }
 
   /** This server speaks text: show what was held and go on as text. */

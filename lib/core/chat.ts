@@ -6,17 +6,19 @@
  * @module
  */
 
+import { BanList, bannedText, hostOf, parseBanMask } from "./bans.ts";
 import type { Bus } from "./bus.ts";
 import { Directory, type IdSource, type NameClaims } from "./directory.ts";
 import { type ServerLog, SILENT_LOG } from "./events.ts";
 import type { RoomEvent, RoomName } from "./messages.ts";
 import { checkRoomName, roomKey } from "./names.ts";
+import { type PasswordVerdict, ServerPassword } from "./password.ts";
 import { type Peer, SaidBatch } from "./peer.ts";
 import { Remote, type RemotePerson } from "./remote.ts";
 import { Room } from "./room.ts";
 import { Session, whoOf } from "./session.ts";
 import { MemoryStore } from "../store/memory.ts";
-import type { Store } from "../store/store.ts";
+import type { Ban, Store } from "../store/store.ts";
 import { sanitizeText } from "../wire/text.ts";
 
 /** Options for {@linkcode ChatCore}; every one has a default. */
@@ -50,6 +52,11 @@ export interface ChatCoreOptions {
   history?: number;
   /** Where history, topics and bans live. @default a {@linkcode MemoryStore} */
   store?: Store;
+  /**
+   * The message of the day: lines everyone reads after the welcome.
+   * @default none
+   */
+  motd?: readonly string[];
   /** Where events and messages are reported. @default a log that drops everything */
   log?: ServerLog;
   /** Where ids come from (a cluster shares them). @default a counter from 1 */
@@ -81,10 +88,13 @@ export interface ChatCoreOptions {
    */
   lightRate?: number;
   /**
-   * The server password: a transport asks for it before a person is attached
-   * (IRC's PASS). @default none: anyone may connect
+   * The server password: every transport asks for it before a person is
+   * attached (the line protocol's `/pass`, IRC's PASS), through
+   * {@linkcode ChatCore.verifyPassword}. A string, or a
+   * {@linkcode ServerPassword} with its own delay and throttling.
+   * @default none: anyone may connect
    */
-  password?: string;
+  password?: string | ServerPassword;
   /**
    * Milliseconds a person may go without saying or doing anything before they
    * are disconnected; 0 for never. Bytes that never make a complete line do not
@@ -101,6 +111,7 @@ export interface CoreSettings {
   readonly flood: number;
   readonly presenceLimit: number;
   readonly history: number;
+  readonly motd: readonly string[];
   readonly slowTimeout: number;
   readonly minProgress: number;
   readonly lightRate: number;
@@ -156,6 +167,8 @@ export class ChatCore {
   readonly options: CoreSettings;
   /** Where history, topics and bans live. */
   readonly store: Store;
+  /** The bans in force (kept in the store). */
+  readonly bans: BanList;
   /** Where the operator sees what happens. */
   readonly log: ServerLog;
   /** Set when the server shuts down: nobody is told who leaves then, and nobody joins. */
@@ -184,10 +197,10 @@ export class ChatCore {
   #idleTimer: ReturnType<typeof setInterval> | undefined;
   /** Woken when the last session closes during shutdown. */
   #allClosed: PromiseWithResolvers<void> | null = null;
-  /** Settles once topics are loaded from the store. */
+  /** Settles once topics and bans are loaded from the store. */
   readonly ready: Promise<void>;
-  /** The server password, as bytes; null when there is none. */
-  readonly #password: Uint8Array | null;
+  /** The server password, and who got it wrong; null when there is none. */
+  readonly #password: ServerPassword | null;
 
   /** A core; see {@linkcode ChatCoreOptions}. */
   constructor(options: ChatCoreOptions = {}) {
@@ -200,6 +213,7 @@ export class ChatCore {
       flood: nonNegative("flood", options.flood ?? 0),
       presenceLimit: nonNegative("presenceLimit", options.presenceLimit ?? 100),
       history: nonNegative("history", options.history ?? 50),
+      motd: (options.motd ?? []).map(sanitizeText),
       slowTimeout: nonNegative("slowTimeout", options.slowTimeout ?? 2000),
       minProgress: nonNegative("minProgress", options.minProgress ?? 64 * 1024),
       lightRate: nonNegative("lightRate", options.lightRate ?? 16 * 1024),
@@ -208,11 +222,14 @@ export class ChatCore {
     this.directory = new Directory({ ids: options.ids, claims: options.claims });
     this.store = options.store ?? new MemoryStore();
     this.log = options.log ?? SILENT_LOG;
-    this.#password = options.password === undefined ? null : encoder.encode(options.password);
+    this.bans = new BanList(this.store);
+    this.#password = typeof options.password === "string"
+      ? new ServerPassword(options.password)
+      : options.password ?? null;
     this.remote = new Remote(this);
     this.bus = options.bus ?? null;
     this.bus?.attach(this);
-    this.ready = this.#loadTopics();
+    this.ready = Promise.all([this.#loadTopics(), this.bans.load()]).then(() => {});
     if (this.options.idleTimeout > 0) {
       // One sweep for everyone instead of a timer each: cheaper per idle person.
       const every = Math.max(50, Math.min(1000, this.options.idleTimeout / 4));
@@ -240,22 +257,32 @@ export class ChatCore {
     return this.directory.size;
   }
 
-  /** Whether connecting takes the server password (see {@linkcode checkPassword}). */
+  /** Whether connecting takes the server password (see {@linkcode verifyPassword}). */
   get passwordRequired(): boolean {
     return this.#password !== null;
   }
 
   /**
-   * Whether `given` is the server password (anything is, when there is none).
-   * Compared in time that does not depend on where the first difference is.
+   * Checks the password a client gave before it is attached (the line
+   * protocol's `/pass`, IRC's `PASS`, the web page's `pass`), the same way for
+   * every transport: in constant time, answered at once when right and after a
+   * delay when wrong; an address (`host`, without its port) that fails too
+   * often is refused for a while, whatever it sends. No password given
+   * (`null`) counts as a wrong one. Anyone passes when there is no password.
+   */
+  verifyPassword(host: string, given: string | null | undefined): Promise<PasswordVerdict> {
+    if (this.#password === null) return Promise.resolve({ ok: true });
+    return this.#password.check(host, given ?? "");
+  }
+
+  /**
+   * Whether `given` is the server password (anything is, when there is none),
+   * compared in constant time but without the delay and throttling of
+   * {@linkcode verifyPassword}, which transports should use.
    */
   checkPassword(given: string | null | undefined): boolean {
-    const password = this.#password;
-    if (password === null) return true;
-    const bytes = encoder.encode(given ?? "");
-    let diff = bytes.length ^ password.length;
-    for (let i = 0; i < password.length; i++) diff |= password[i] ^ (bytes[i] ?? 0);
-    return given !== null && given !== undefined && diff === 0;
+    if (this.#password === null) return true;
+    return given !== null && given !== undefined && this.#password.matches(given);
   }
 
   /**
@@ -277,6 +304,7 @@ export class ChatCore {
    */
   welcome(session: Session): void {
     session.deliver({ type: "welcome", you: whoOf(session), server: "charla" });
+    if (this.options.motd.length > 0) session.deliver({ type: "motd", lines: this.options.motd });
     const degraded = this.bus?.degraded;
     if (degraded) session.info(`${degraded}: people on other servers cannot hear you yet`);
     if (!this.options.relay) {
@@ -292,6 +320,7 @@ export class ChatCore {
    */
   resume(session: Session): void {
     session.deliver({ type: "welcome", you: whoOf(session), server: "charla" });
+    if (this.options.motd.length > 0) session.deliver({ type: "motd", lines: this.options.motd });
     if (!this.options.relay) this.#aboutConsole(session);
     for (const room of session.rooms) session.describe(room);
   }
@@ -546,6 +575,64 @@ export class ChatCore {
   }
 
   /**
+   * Bans a name, an address or a network (`mask`; `#7` or `7`: the name of
+   * client #7) for `durationMs` (none: until lifted), and removes whoever the
+   * ban covers, telling them why. Banning the name of someone here bans their
+   * address too. Returns the bans made and who was removed, or why `mask`
+   * cannot be banned.
+   */
+  ban(
+    mask: string,
+    options: { durationMs?: number; reason?: string } = {},
+  ): { bans: Ban[]; removed: Session[] } | string {
+    const byId = /^#?\d+$/.test(mask) ? this.directory.find(mask) : undefined;
+    const target = byId !== undefined
+      ? { kind: "name" as const, mask: byId.name }
+      : parseBanMask(mask);
+    if (typeof target === "string") return target;
+    const how = { durationMs: options.durationMs, reason: sanitizeText(options.reason ?? "") };
+    const bans = [this.bans.add(target, how)];
+    if (target.kind === "name") {
+      const host = hostOf(this.directory.find(target.mask)?.address ?? "");
+      const address = host === null ? null : parseBanMask(host);
+      if (address !== null && typeof address !== "string" && this.bans.forAddress(host!) === null) {
+        bans.push(this.bans.add(address, how));
+      }
+    }
+    for (const ban of bans) {
+      this.log.event({
+        event: "ban",
+        mask: ban.mask,
+        kind: ban.kind,
+        reason: ban.reason,
+        until: ban.until,
+      });
+    }
+    const removed: Session[] = [];
+    for (const session of [...this.directory.entries()]) {
+      const ban = this.bannedSession(session);
+      if (ban === null || session.leaving !== null) continue;
+      session.deliver({ type: "closing", reason: "banned", text: bannedText(ban) });
+      session.disconnect(ban.reason === "" ? "banned" : `banned: ${ban.reason}`);
+      removed.push(session);
+    }
+    return { bans, removed };
+  }
+
+  /** Lifts the ban on `mask`; returns it, or null when there was none. */
+  unban(mask: string): Ban | null {
+    const ban = this.bans.remove(mask);
+    if (ban !== null) this.log.event({ event: "unban", mask: ban.mask });
+    return ban;
+  }
+
+  /** The ban that covers a connected person (by name or address), or null. */
+  bannedSession(session: Session): Ban | null {
+    const host = hostOf(session.address);
+    return this.bans.forName(session.name) ?? (host === null ? null : this.bans.forAddress(host));
+  }
+
+  /**
    * Tells everyone `* <reason>` and ends every connection (each writes what is
    * queued first); settles when every session has closed.
    */
@@ -636,7 +723,6 @@ export class ChatCore {
 }
 
 const decoder = new TextDecoder();
-const encoder = new TextEncoder();
 
 function nonNegative(name: string, value: number): number {
   if (!Number.isFinite(value) || value < 0) {

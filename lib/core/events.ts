@@ -70,8 +70,41 @@ export type ServerEvent =
     readonly topic: string;
   }
   | { readonly event: "kick"; readonly peer: PeerInfo; readonly reason: string }
-  /** A connection turned away before joining: denied, server full, failed TLS handshake. */
+  /**
+   * A connection turned away before joining: `denied by …`, `server full`,
+   * `banned by <mask>`, `wrong password`, `too many wrong passwords`, a failed
+   * TLS handshake.
+   */
   | { readonly event: "refused"; readonly address: string; readonly reason: string }
+  /**
+   * The operator banned a name, an address or a network; `until` null: until
+   * lifted. A name ban whose holder was here comes with a ban on their address.
+   */
+  | {
+    readonly event: "ban";
+    readonly mask: string;
+    readonly kind: "name" | "address";
+    readonly reason: string;
+    readonly until: number | null;
+  }
+  /** The operator lifted a ban. */
+  | { readonly event: "unban"; readonly mask: string }
+  /**
+   * What the store wrote since the last such event (one every minute or so
+   * while it writes, and one at shutdown): lines committed, the longest a
+   * line waited for its commit, in milliseconds, and lines pruned past the
+   * retention limit.
+   */
+  | {
+    readonly event: "store";
+    readonly stored: number;
+    readonly maxMs: number;
+    readonly pruned: number;
+  }
+  /** The store cannot write (disk full, permission lost); the chat goes on. */
+  | { readonly event: "store_failed"; readonly message: string }
+  /** The store writes again; `dropped` lines were lost meanwhile (its buffer was full). */
+  | { readonly event: "store_recovered"; readonly dropped: number }
   /** A problem with one peer (`peer` set) or with the server. */
   | { readonly event: "error"; readonly peer: PeerInfo | null; readonly message: string }
   | { readonly event: "shutdown"; readonly reason: string }

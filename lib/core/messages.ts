@@ -105,6 +105,10 @@ export type ChatEvent =
     readonly room: RoomName;
     readonly who: Who;
     readonly from?: RoomName;
+    /** How the newcomer is connected, as in {@linkcode MemberInfo}: for member lists. */
+    readonly transport?: string;
+    /** The newcomer's away message, when they come in away. */
+    readonly away?: string;
   }
   /**
    * *room*: someone left the room but not the server: `to` is where they went
@@ -122,9 +126,24 @@ export type ChatEvent =
    * them; `reason` as in {@linkcode describeLeave}: `eof`, `quit: bye`,
    * `kicked: …`, `timed out`, `too slow`, `connection lost`.
    */
-  | { readonly type: "quit"; readonly who: Who; readonly reason: string }
+  | {
+    readonly type: "quit";
+    readonly who: Who;
+    readonly reason: string;
+    /**
+     * Every room they were in: alike for every recipient, so a client that
+     * keeps member lists updates the ones it shares (the web page).
+     */
+    readonly rooms?: readonly RoomName[];
+  }
   /** Someone took a new name; once to each person who shares a room with them. */
-  | { readonly type: "nick"; readonly who: Who; readonly from: string }
+  | {
+    readonly type: "nick";
+    readonly who: Who;
+    readonly from: string;
+    /** Every room they are in, as for `quit`. */
+    readonly rooms?: readonly RoomName[];
+  }
   /** *room*: the topic changed (`by` null: the operator). */
   | {
     readonly type: "topic";
@@ -132,8 +151,10 @@ export type ChatEvent =
     readonly topic: string;
     readonly by: string | null;
   }
-  /** Reply: you are connected; `name` is yours, `motd` the message of the day lines. */
+  /** Reply: you are connected, and who you are (`user<id>` until you choose a name). */
   | { readonly type: "welcome"; readonly you: Who; readonly server: string }
+  /** Reply: the server's message of the day (`--motd`), once after the welcome. */
+  | { readonly type: "motd"; readonly lines: readonly string[] }
   /** Reply: your name is now `name`. */
   | { readonly type: "renamed"; readonly you: Who; readonly from: string }
   /** Reply: you are now in `room`; the first `members` (at most 20) and the total. */

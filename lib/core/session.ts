@@ -49,6 +49,17 @@ const TAB = 0x09;
 /** Scratch space for a line that is not relayed (operator mode). */
 const scratch = new ByteBuilder(1024);
 
+/** A history replay under way into one room: the room's lines held until it ends. */
+export interface Replay {
+  /** Encoded lines of the room that arrived meanwhile, in order. */
+  readonly held: unknown[];
+  /**
+   * What to do once it ended: a `/history` asked meanwhile runs then, so that
+   * its answer includes what was held rather than repeating it.
+   */
+  readonly after: (() => void)[];
+}
+
 /** A connected person. */
 export class Session implements Who, PeerInfo {
   /** Unique for the life of the server (or cluster). */
@@ -91,7 +102,7 @@ export class Session implements Who, PeerInfo {
    * Rooms whose history is being fetched, with the encoded lines that arrived
    * meanwhile; null while none is (always, with a synchronous store).
    */
-  replaying: Map<Room, unknown[]> | null = null;
+  replaying: Map<Room, Replay> | null = null;
   /** Settles when this session is no longer behind. */
   #caughtUp: PromiseWithResolvers<void> | null = null;
   /** Rooms said something in since the last flush, and peers messaged: what a flush may wait for. */
@@ -286,9 +297,9 @@ export class Session implements Who, PeerInfo {
 
   /** Keeps `encoded` for after a history replay into `room`; false when none is under way. */
   hold(room: Room, encoded: unknown): boolean {
-    const held = this.replaying?.get(room);
-    if (held === undefined) return false;
-    held.push(encoded);
+    const replay = this.replaying?.get(room);
+    if (replay === undefined) return false;
+    replay.held.push(encoded);
     return true;
   }
 
@@ -372,7 +383,10 @@ export class Session implements Who, PeerInfo {
     if (this.holding) this.setHolding(false);
     const rooms = this.rooms.splice(0);
     for (const room of rooms) room.remove(this);
-    if (!core.closing) core.tellCoMembers(rooms, { type: "quit", who: whoOf(this), reason: why });
+    if (!core.closing) {
+      const names = rooms.map((room) => room.name);
+      core.tellCoMembers(rooms, { type: "quit", who: whoOf(this), reason: why, rooms: names });
+    }
     core.bus?.publish({ type: "quit", who: this, rooms, reason: why });
     for (const room of rooms) core.dropIfEmpty(room);
     core.detach(this, why);
@@ -410,7 +424,14 @@ export class Session implements Who, PeerInfo {
     core.bus?.publish({ type: "join", room, who: this, ...(from === undefined ? {} : { from }) });
     core.log.event({ event: "join", peer: this, room: room.name });
     if (room.size <= core.options.presenceLimit) {
-      room.broadcast({ type: "join", room: room.name, who: whoOf(this), from }, this);
+      room.broadcast({
+        type: "join",
+        room: room.name,
+        who: whoOf(this),
+        from,
+        transport: this.transport,
+        ...(this.away === null ? {} : { away: this.away }),
+      }, this);
     }
     this.describe(room, from);
   }
@@ -428,29 +449,39 @@ export class Session implements Who, PeerInfo {
     this.#replay(room, this.#core.options.history);
   }
 
-  /** Sends the last `count` lines of `room`; live lines that arrive meanwhile wait for them. */
-  #replay(room: Room, count: number): void {
+  /**
+   * Sends the last `count` lines of `room` (or, when there are none, calls
+   * `none`). When the store answers later, the room's live lines that arrive
+   * meanwhile wait and follow the history, so nothing is missed, repeated
+   * out of order or mixed into it.
+   */
+  #replay(room: Room, count: number, none?: () => void): void {
     if (count <= 0) return;
+    const pending = this.replaying?.get(room);
+    if (pending !== undefined) {
+      pending.after.push(() => this.#replay(room, count, none));
+      return;
+    }
     const recent = this.#core.store.recent(room.name, count);
-    if (!(recent instanceof Promise)) return this.#sendHistory(room, recent);
-    (this.replaying ??= new Map()).set(room, []);
-    recent.then(
-      (lines) => this.#endReplay(room, lines),
-      () => this.#endReplay(room, []),
-    );
+    if (!(recent instanceof Promise)) return this.#sendHistory(room, recent, none);
+    const replay: Replay = { held: [], after: [] };
+    (this.replaying ??= new Map()).set(room, replay);
+    const end = (lines: HistoryLine[]) => this.#endReplay(room, replay, lines, none);
+    recent.then(end, () => end([]));
   }
 
-  #endReplay(room: Room, lines: HistoryLine[]): void {
-    const held = this.replaying?.get(room) ?? [];
-    this.replaying?.delete(room);
-    if (this.replaying?.size === 0) this.replaying = null;
-    if (this.#gone || !this.rooms.includes(room)) return;
-    this.#sendHistory(room, lines);
-    for (const encoded of held) this.peer.send(encoded);
+  #endReplay(room: Room, replay: Replay, lines: HistoryLine[], none?: () => void): void {
+    // Gone, or left the room (and maybe came back: a new replay) meanwhile.
+    if (this.#gone || this.replaying?.get(room) !== replay) return;
+    this.replaying.delete(room);
+    if (this.replaying.size === 0) this.replaying = null;
+    this.#sendHistory(room, lines, none);
+    for (const encoded of replay.held) this.peer.send(encoded);
+    for (const next of replay.after) next();
   }
 
-  #sendHistory(room: Room, lines: HistoryLine[]): void {
-    if (lines.length === 0) return;
+  #sendHistory(room: Room, lines: HistoryLine[], none?: () => void): void {
+    if (lines.length === 0) return none?.();
     let from = lines.length - 1;
     for (let bytes = lines[from].text.length; from > 0; from--) {
       bytes += lines[from - 1].text.length;
@@ -519,6 +550,9 @@ export class Session implements Who, PeerInfo {
   #nick(name: string): void | Promise<void> {
     const problem = checkName(name, this.id);
     if (problem !== null) return this.error("bad_name", `${problem}; you are still ${this.name}`);
+    if (this.#core.bans.forName(name) !== null) {
+      return this.error("denied", `the name "${name}" is banned; you are still ${this.name}`);
+    }
     const old = this.name;
     const result = this.#core.directory.rename(this, name);
     const done = (outcome: string) => {
@@ -542,7 +576,8 @@ export class Session implements Who, PeerInfo {
     const core = this.#core;
     this.deliver({ type: "renamed", you: whoOf(this), from: old });
     core.log.event({ event: "nick", peer: this, from: old });
-    core.tellCoMembers(this.rooms, { type: "nick", who: whoOf(this), from: old }, this);
+    const rooms = this.rooms.map((room) => room.name);
+    core.tellCoMembers(this.rooms, { type: "nick", who: whoOf(this), from: old, rooms }, this);
     core.bus?.publish({ type: "nick", who: this, from: old });
   }
 
@@ -730,12 +765,8 @@ export class Session implements Who, PeerInfo {
   #history(name: RoomName | undefined, count: number | undefined): void {
     const room = this.#target(name);
     if (!room) return;
-    const n = Math.min(count ?? this.#core.options.history, MAX_HISTORY);
-    const recent = this.#core.store.recent(room.name, n);
-    const send = (lines: HistoryLine[]) =>
-      lines.length === 0 ? this.info(`no history in ${room.name}`) : this.#sendHistory(room, lines);
-    if (recent instanceof Promise) recent.then(send, () => send([]));
-    else send(recent);
+    const n = Math.min(count ?? (this.#core.options.history || 50), MAX_HISTORY);
+    this.#replay(room, n, () => this.info(`no history in ${room.name}`));
   }
 
   /** Whether this person may see that `room` exists: it is not secret, or they are in it. */

@@ -17,9 +17,17 @@ const ACCEPT_BACKOFF_MS = 100;
 
 /**
  * Why a connection is turned away, for the transport to say in its own words:
- * an access rule, the client limit, or the per-address limit.
+ * an access rule, the client limit, a ban, or the per-address limit.
  */
-export type Refusal = "denied" | "full" | "crowded";
+export type Refusal = "denied" | "full" | "banned" | "crowded";
+
+/** A ban that keeps an address out, as {@linkcode GateOptions.banned} reports it. */
+export interface BanRefusal {
+  /** For the log: `banned by 10.0.0.0/8`. */
+  readonly reason: string;
+  /** For the client: `you are banned: spam (until 18:00)`. */
+  readonly text: string;
+}
 
 /**
  * Most connections being refused at once (each is told why, which may take up
@@ -43,6 +51,11 @@ export interface GateOptions {
   maxPerAddress?: number;
   /** Which addresses may connect. @default everyone */
   access?: AccessList;
+  /**
+   * Whether a ban keeps `hostname` out (the server's ban list, which changes
+   * while it runs). @default nobody is banned
+   */
+  banned?: (hostname: string) => BanRefusal | null;
 }
 
 /** What counts connections and decides who may come in, for every listener of a server. */
@@ -53,6 +66,7 @@ export class Gate {
   readonly maxPerAddress: number;
   /** Which addresses may connect; undefined: everyone. */
   readonly access: AccessList | undefined;
+  readonly #banned: ((hostname: string) => BanRefusal | null) | undefined;
   /** Connections open now, admitted or being admitted (in a TLS handshake, say). */
   #active = 0;
   /** Connections being told why they were refused. */
@@ -67,6 +81,7 @@ export class Gate {
     this.maxClients = options.maxClients;
     this.maxPerAddress = options.maxPerAddress ?? 0;
     this.access = options.access;
+    this.#banned = options.banned;
   }
 
   /** Connections open now, admitted or being admitted. */
@@ -137,6 +152,11 @@ export class Gate {
     return decision.allowed ? null : `denied by ${decision.rule}`;
   }
 
+  /** The ban that keeps `hostname` out, or null. */
+  banned(hostname: string): BanRefusal | null {
+    return this.#banned?.(hostname) ?? null;
+  }
+
   /** Settles when no connection is open. */
   idle(): Promise<void> {
     if (this.#active === 0 && this.#refusing === 0) return Promise.resolve();
@@ -162,10 +182,11 @@ export interface ConnectionHandler {
   /** Takes an admitted connection; `release` must be called once it is closed. */
   accept(conn: Deno.Conn, release: () => void): void;
   /**
-   * Tells a refused connection why, in the transport's words (with `detail`
-   * when there is one), and ends it within `timeoutMs`; the acceptor closes it.
+   * Tells a refused connection why, in the transport's words (`text`, when
+   * given, is the sentence to use: a ban's reason and end, the per-address
+   * limit), and ends it within `timeoutMs`; the acceptor closes it.
    */
-  refuse(conn: Deno.Conn, why: Refusal, detail?: string, timeoutMs?: number): Promise<void>;
+  refuse(conn: Deno.Conn, why: Refusal, text?: string, timeoutMs?: number): Promise<void>;
   /**
    * The listener stopped accepting (the server shuts down): end the
    * connections that are not attached to the core yet (IRC clients that have
@@ -272,6 +293,10 @@ export class Acceptor {
       if (hostname !== undefined) {
         const rule = this.#gate.refuses(hostname);
         if (rule !== null) return await this.#refuse(conn, "denied", address, rule, release);
+        const ban = this.#gate.banned(hostname);
+        if (ban !== null) {
+          return await this.#refuse(conn, "banned", address, ban.reason, release, ban.text);
+        }
       }
       if (this.#gate.full) {
         return await this.#refuse(conn, "full", address, "server full", release);
@@ -284,7 +309,7 @@ export class Acceptor {
           address,
           `more than ${limit} connections from ${hostname}`,
           release,
-          `at most ${limit}`,
+          `too many connections from your address (at most ${limit})`,
         );
       }
       // The transports coalesce their own writes; Nagle would only add delay.
@@ -312,13 +337,13 @@ export class Acceptor {
     address: string,
     reason: string,
     release: () => void,
-    detail?: string,
+    text?: string,
   ): Promise<void> {
     this.#log.event({ event: "refused", address, reason });
     const done = this.#gate.refuse(release);
     if (done === null) return closeQuietly(conn); // too many at once: no word
     try {
-      await this.#handler.refuse(conn, why, detail, REFUSAL_MS);
+      await this.#handler.refuse(conn, why, text, REFUSAL_MS);
     } finally {
       closeQuietly(conn);
       done();

@@ -72,10 +72,7 @@ export async function listen(target: ListenTarget): Promise<Deno.Listener> {
   }
   let tls: { cert: string; key: string } | null = null;
   if (target.certFile !== undefined && target.keyFile !== undefined) {
-    tls = {
-      cert: await readPem(target.certFile, "certificate"),
-      key: await readPem(target.keyFile, "key"),
-    };
+    tls = await readTls(target.certFile, target.keyFile);
   }
   if (target.reusePort && !reusePortAvailable()) {
     throw new ListenError("Sharing a port (--reuse-port) needs Deno's --unstable-net flag");
@@ -88,8 +85,21 @@ export async function listen(target: ListenTarget): Promise<Deno.Listener> {
       ? Deno.listen({ hostname, port, ...shared })
       : await listenTls({ hostname, port, ...tls, ...shared });
   } catch (error) {
-    throw new ListenError(`Cannot listen on "${where}": ${explain(error, port)}`, { cause: error });
+    throw new ListenError(`Cannot listen on "${where}": ${explainListenError(error, port)}`, {
+      cause: error,
+    });
   }
+}
+
+/**
+ * Reads a certificate chain and its private key (PEM files), for a TLS listener
+ * or `Deno.serve`; a missing, unreadable or non-PEM file is a {@linkcode ListenError}.
+ */
+export async function readTls(
+  certFile: string,
+  keyFile: string,
+): Promise<{ cert: string; key: string }> {
+  return { cert: await readPem(certFile, "certificate"), key: await readPem(keyFile, "key") };
 }
 
 async function readPem(file: string, what: string): Promise<string> {
@@ -110,18 +120,22 @@ async function readPem(file: string, what: string): Promise<string> {
   }
 }
 
-function explain(error: unknown, port: number): string {
+/**
+ * Why binding `port` failed, for people: what happened and what to try (`flag`
+ * is the option that picks the port).
+ */
+export function explainListenError(error: unknown, port: number, flag = "--port"): string {
   // node:net (the TLS listener) reports errors by code.
   const code = (error as { code?: string }).code;
   if (error instanceof Deno.errors.AddrInUse || code === "EADDRINUSE") {
-    return "the address is in use (is another server running there?); stop it or pick another --port";
+    return `the address is in use (is another server running there?); stop it or pick another ${flag}`;
   }
   if (error instanceof Deno.errors.NotCapable) {
     return "network access not allowed; run with --allow-net";
   }
   if (error instanceof Deno.errors.PermissionDenied || code === "EACCES") {
     return port < 1024
-      ? "permission denied; ports below 1024 need privileges, so pick a --port from 1024 up"
+      ? `permission denied; ports below 1024 need privileges, so pick a ${flag} from 1024 up`
       : "permission denied";
   }
   if (error instanceof Deno.errors.AddrNotAvailable || code === "EADDRNOTAVAIL") {

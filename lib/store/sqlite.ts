@@ -39,6 +39,7 @@ import {
 } from "./store.ts";
 import {
   type BanWrite,
+  type LineColumns,
   type WriterReply,
   type WriterRequest,
   writerUrl,
@@ -232,6 +233,9 @@ export class SqliteStore implements Store, AsyncDisposable {
 
   /** Rings by lower-cased room name. */
   readonly #rooms = new Map<string, RoomCache>();
+  /** The room last looked up, as spelled then, and its cache (never dropped from `#rooms`). */
+  #lastRoom: string | null = null;
+  #lastCache: RoomCache | null = null;
   /** By lower-cased room name: what `topics()` answers. */
   readonly #topics = new Map<string, StoredTopic>();
   /** By lower-cased mask: what `bans()` answers (filtered for expiry). */
@@ -556,7 +560,7 @@ export class SqliteStore implements Store, AsyncDisposable {
     this.#post({
       type: "write",
       first: flight.first,
-      lines: flight.lines,
+      lines: columns(flight.lines),
       topics: flight.topics,
       bans: flight.bans,
     });
@@ -588,10 +592,15 @@ export class SqliteStore implements Store, AsyncDisposable {
       case "written": {
         const flight = this.#flight;
         if (flight === null) break;
+        // This batch's promise, taken before #written() may send the next
+        // batch (which gets a promise of its own): resolving that one instead
+        // would tell close() a batch landed while it is still at the writer.
+        const landed = this.#landed;
         this.#flight = null;
+        this.#landed = null;
         if (reply.ok) this.#written(flight);
         else this.#fail(flight, reply.code, reply.message);
-        this.#landed?.resolve(reply.ok);
+        landed?.resolve(reply.ok);
         break;
       }
       case "closed":
@@ -716,7 +725,7 @@ export class SqliteStore implements Store, AsyncDisposable {
     if (this.#flight !== null) await this.#landed!.promise;
     while (this.#pendingSince !== null) {
       this.#send();
-      if (!await this.#landed!.promise) break;
+      if (this.#landed === null || !await this.#landed.promise) break;
     }
     const unwritten = this.#queue.length - this.#head + this.#dropped;
     if (this.#worker !== null) {
@@ -724,7 +733,9 @@ export class SqliteStore implements Store, AsyncDisposable {
       this.#worker = null;
       const { promise, resolve } = Promise.withResolvers<void>();
       worker.onmessage = (event: MessageEvent<WriterReply>) => {
-        if (event.data.type === "closed") resolve();
+        // A prune that ran after the last commit is still reported.
+        if (event.data.type === "pruned") this.#onReply(event.data);
+        else if (event.data.type === "closed") resolve();
       };
       worker.onerror = (event) => {
         event.preventDefault();
@@ -750,12 +761,16 @@ export class SqliteStore implements Store, AsyncDisposable {
 
   /** The room's cache, made (empty, not known complete) if it has none. */
   #cache(room: RoomName): RoomCache {
+    // A room's lines come in runs, under one spelling: no key to make for those.
+    if (room === this.#lastRoom) return this.#lastCache!;
     const key = room.toLowerCase();
     let cache = this.#rooms.get(key);
     if (cache === undefined) {
       cache = { ring: new HistoryRing<Kept>(this.#cacheLines), complete: false };
       this.#rooms.set(key, cache);
     }
+    this.#lastRoom = room;
+    this.#lastCache = cache;
     return cache;
   }
 
@@ -1024,6 +1039,24 @@ function describeWriteFailure(path: string, code: number | null, message: string
   }
   return `Cannot write to the database "${path}": ${message}; ${advice}. ` +
     `The chat goes on; unwritten lines are kept in memory and written when it works again`;
+}
+
+/** Lines as the writer takes them (see {@linkcode LineColumns}). */
+function columns(lines: readonly HistoryLine[]): LineColumns {
+  const n = lines.length;
+  const texts: string[] = new Array(n);
+  const runs: [string, string, string, number, number][] = [];
+  let run: [string, string, string, number, number] | null = null;
+  for (let i = 0; i < n; i++) {
+    const line = lines[i];
+    texts[i] = line.text;
+    if (
+      run !== null && run[0] === line.room && run[1] === line.from && run[2] === line.kind &&
+      run[3] === line.time
+    ) run[4]++;
+    else runs.push(run = [line.room, line.from, line.kind, line.time, 1]);
+  }
+  return { texts, runs };
 }
 
 /** A row as a history line. */

@@ -143,6 +143,31 @@ Deno.test("SqliteStore commits a batch of batchLines lines without waiting for t
   assert.deepEqual(s.events.of("stored").map((e) => e.lines).slice(0, 2), [100, 100]);
 });
 
+Deno.test("SqliteStore.close() during a backlog waits for the batch at the writer, then writes the rest", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  const events = new Events();
+  let closing: Promise<void> | undefined;
+  const store = await SqliteStore.open(path, {
+    batchLines: 100,
+    onEvent: (event) => {
+      events.push(event);
+      // Right after the first commit is handled, while the next batch (sent as
+      // it was handled) is at the writer. Before the fix, close() took that
+      // batch for landed and spun forever, never letting its answer in.
+      if (event.type === "stored" && closing === undefined) {
+        queueMicrotask(() => closing = store.close());
+      }
+    },
+  });
+  for (let i = 0; i < 1000; i++) store.append(line("#lobby", `l${i}`));
+  await events.first("stored");
+  await events.until(() => closing !== undefined, "close() to be called");
+  await closing;
+  assert.deepEqual(fileTexts(path), Array.from({ length: 1000 }, (_, i) => `l${i}`));
+  assert.deepEqual(events.of("failed"), []);
+});
+
 Deno.test("SqliteStore prunes each room to keep lines in the background", async () => {
   using dir = tempDir();
   const path = `${dir.path}/charla.db`;

@@ -8,6 +8,7 @@
 
 import type { ChatServer } from "../chat_server.ts";
 import type { PeerInfo, ServerEvent, ServerLog } from "../core/events.ts";
+import { formatUntil } from "../core/bans.ts";
 import { describeLeave } from "../core/messages.ts";
 import { runOperatorLine } from "../operator.ts";
 import { type Input, type LineOutput, readLines } from "./output.ts";
@@ -48,6 +49,11 @@ class Clock {
     this.#bytes = encoder.encode(this.#text);
     this.#dim = encoder.encode(`\x1b[2m${this.#text}\x1b[0m`);
   }
+}
+
+/** `12,345`. */
+function count(n: number): string {
+  return n.toLocaleString("en");
 }
 
 function pad(n: number): string {
@@ -283,6 +289,7 @@ function styleEvent(styler: Styler, event: ServerEvent, text: string): string {
   switch (event.event) {
     case "refused":
     case "error":
+    case "store_failed":
       return styler.error(text);
     case "listening":
     case "shutdown":
@@ -346,6 +353,20 @@ function describe(event: ServerEvent): string {
       return `* ${label(event.peer)} kicked${event.reason === "" ? "" : `: ${event.reason}`}`;
     case "refused":
       return `! refused ${event.address}: ${event.reason}`;
+    case "ban":
+      return `* banned ${event.mask}` +
+        (event.until === null ? "" : ` until ${formatUntil(event.until)}`) +
+        (event.reason === "" ? "" : `: ${event.reason}`);
+    case "unban":
+      return `* unbanned ${event.mask}`;
+    case "store":
+      return `* store: ${count(event.stored)} lines written (longest wait ${event.maxMs} ms)` +
+        (event.pruned > 0 ? `, ${count(event.pruned)} old lines pruned` : "");
+    case "store_failed":
+      return `! store: ${event.message}`;
+    case "store_recovered":
+      return `* store: writing again` +
+        (event.dropped > 0 ? `; ${count(event.dropped)} lines were lost meanwhile` : "");
     case "error":
       return event.peer === null
         ? `! ${event.message}`

@@ -91,6 +91,14 @@ export class Terminal {
   #above: string[] = [];
   #renderScheduled = false;
   #stopResize: (() => void) | null = null;
+  /**
+   * A secret being asked for (see {@linkcode askSecret}): its prompt, the
+   * bytes typed so far, and who waits for it. Null while the editor has the keys.
+   */
+  #secret: { prompt: string; typed: number[]; resolve: (text: string | null) => void } | null =
+    null;
+  /** The handler of {@linkcode start}, for Ctrl-C while a secret is asked for. */
+  #handler: TerminalHandler | null = null;
   #open = false;
   #closed = false;
   readonly #restore = () => {
@@ -126,6 +134,59 @@ export class Terminal {
     this.#scheduleRender();
   }
 
+  /**
+   * Asks for a secret (a password) at its own prompt, echoing nothing of what
+   * is typed, not even its length; Backspace and Ctrl-U edit it. Lines that
+   * arrive meanwhile are printed above as usual. Resolves with the text on
+   * Enter, or null on Ctrl-D, Ctrl-C (which also interrupts, as it would at the
+   * chat prompt) or when the terminal is not started or goes away. The line
+   * editor's prompt and typed line come back after; the secret is not in its
+   * history.
+   */
+  askSecret(prompt: string): Promise<string | null> {
+    if (!this.#open || this.#closed) return Promise.resolve(null);
+    this.#secret?.resolve(null);
+    const { promise, resolve } = Promise.withResolvers<string | null>();
+    this.#render();
+    this.#secret = { prompt, typed: [], resolve };
+    this.#write(`${this.editor.clear()}${prompt}`);
+    return promise;
+  }
+
+  /** Keys typed while a secret is asked for. */
+  #secretKeys(bytes: Uint8Array): void {
+    const secret = this.#secret!;
+    const finish = (text: string | null) => {
+      this.#secret = null;
+      // The cursor is on the secret prompt's row: clear it, and the editor is back.
+      this.#write(`\r\x1b[J${this.editor.render()}`);
+      secret.resolve(text);
+    };
+    for (let i = 0; i < bytes.length; i++) {
+      const b = bytes[i];
+      if (b === 0x0d || b === 0x0a) {
+        return finish(decoder.decode(Uint8Array.from(secret.typed)));
+      } else if (b === 0x03) {
+        finish(null);
+        return this.#handler?.interrupt();
+      } else if (b === 0x04) {
+        return finish(null);
+      } else if (b === 0x7f || b === 0x08) {
+        // One character: drop UTF-8 continuation bytes, then the lead byte.
+        while (secret.typed.length > 0 && (secret.typed[secret.typed.length - 1] & 0xc0) === 0x80) {
+          secret.typed.pop();
+        }
+        secret.typed.pop();
+      } else if (b === 0x15) {
+        secret.typed.length = 0;
+      } else if (b === 0x1b) {
+        return; // an escape sequence (an arrow key): nothing to do with a secret
+      } else if (b >= 0x20) {
+        secret.typed.push(b);
+      }
+    }
+  }
+
   /** Settles when everything printed so far is on screen. */
   drained(): Promise<void> {
     this.#render();
@@ -149,6 +210,7 @@ export class Terminal {
   async start(handler: TerminalHandler): Promise<void> {
     this.#io.setRaw(true);
     this.#open = true;
+    this.#handler = handler;
     globalThis.addEventListener("unload", this.#restore);
     this.#stopResize = this.#io.onResize(() => this.#write(this.editor.resize(this.#io.columns())));
     this.#write(this.editor.render());
@@ -156,8 +218,16 @@ export class Terminal {
     while (!this.#closed) {
       const n = await this.#io.input.read(buffer);
       if (this.#closed) return;
-      if (n === null) return handler.eof();
+      if (n === null) {
+        this.#secret?.resolve(null);
+        this.#secret = null;
+        return handler.eof();
+      }
       this.#render(); // lines already waiting go first, then the key's effect
+      if (this.#secret !== null) {
+        this.#secretKeys(buffer.subarray(0, n));
+        continue;
+      }
       const { write, events } = this.editor.feed(buffer.subarray(0, n));
       this.#write(write);
       for (const event of events) {
@@ -172,6 +242,9 @@ export class Terminal {
   /** Erases the prompt, writes what is pending, and leaves raw mode. Safe to call twice. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.#secret?.resolve(null);
+    if (this.#secret !== null && this.#open) this.#write("\r\x1b[J");
+    this.#secret = null;
     this.#render(); // lines still waiting go above the prompt, as usual...
     this.#closed = true;
     if (this.#open) this.#write(this.editor.clear()); // ...then the prompt goes
@@ -204,6 +277,11 @@ export class Terminal {
     if (!this.#open || this.#closed) {
       // No prompt on screen: plain lines (raw mode is off, but \r\n is right either way).
       this.#write(lines.map((l) => `${l}\r\n`).join(""));
+      return;
+    }
+    if (this.#secret !== null) {
+      // Above the secret's prompt, which shows nothing typed: redraw it as it was.
+      this.#write(`\r\x1b[J${lines.map((l) => `${l}\r\n`).join("")}${this.#secret.prompt}`);
       return;
     }
     let text = this.editor.clear();

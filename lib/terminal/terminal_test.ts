@@ -217,6 +217,57 @@ Deno.test("Terminal styles the lines of its output, one redraw per batch", async
   await running;
 });
 
+Deno.test("Terminal.askSecret() shows nothing of what is typed, not even its length, and gives it back", async () => {
+  const io = new FakeTerminal(40);
+  const terminal = new Terminal(io);
+  const handler = recorder();
+  const running = terminal.start(handler);
+  await io.type("a medio");
+  const secret = terminal.askSecret("password: ");
+  await terminal.drained();
+  assert.deepEqual(io.screen.lines(), ["password:"]);
+  assert.deepEqual(io.screen.cursor(), [0, 10]);
+  await io.type("s3cre");
+  await io.type("tX\x7f"); // Backspace
+  terminal.out.line("* bea joined"); // lines that arrive meanwhile go above
+  await io.type("ñ\x7f");
+  await terminal.drained();
+  assert.deepEqual(io.screen.lines(), ["* bea joined", "password:"]);
+  assert.deepEqual(io.screen.cursor(), [1, 10]);
+  await io.type("\r");
+  assert.equal(await secret, "s3cret");
+  // The line being typed before is back, and the secret went nowhere else.
+  await terminal.drained();
+  assert.deepEqual(io.screen.lines(), ["* bea joined", "> a medio"]);
+  assert.deepEqual(handler.events, []);
+  await io.type("\x1b[A"); // Up: the secret is not in the history
+  await terminal.drained();
+  assert.deepEqual(io.screen.lines(), ["* bea joined", "> a medio"]);
+  await terminal.close();
+  io.end();
+  await running;
+});
+
+Deno.test("Terminal.askSecret() gives null on Ctrl-C (which also interrupts) and on Ctrl-D", async () => {
+  const io = new FakeTerminal(40);
+  const terminal = new Terminal(io);
+  const handler = recorder();
+  const running = terminal.start(handler);
+  const first = terminal.askSecret("password: ");
+  await io.type("abc\x03");
+  assert.equal(await first, null);
+  assert.deepEqual(handler.events, ["interrupt"]);
+  const second = terminal.askSecret("password: ");
+  await io.type("\x04");
+  assert.equal(await second, null);
+  assert.deepEqual(handler.events, ["interrupt"], "Ctrl-D gives up the secret, not the input");
+  await terminal.close();
+  io.end();
+  await running;
+  const unstarted = new Terminal(new FakeTerminal(40));
+  assert.equal(await unstarted.askSecret("password: "), null);
+});
+
 Deno.test("ServerConsole writes plain lines without a terminal", async () => {
   let text = "";
   const out = new OutputBuffer({

@@ -14,6 +14,7 @@
  * @module
  */
 
+import { hostOf } from "../core/bans.ts";
 import type { ChatCore } from "../core/chat.ts";
 import type { ChatEvent, Command, LineKind, RoomEvent } from "../core/messages.ts";
 import { MAX_ROOMS_PER_PEER, MAX_TOPIC } from "../core/session.ts";
@@ -104,7 +105,10 @@ export interface IrcTransportOptions {
    * in WHO. @default nobody
    */
   operators?: ReadonlyMap<string, string>;
-  /** Lines of the message of the day. @default a few lines about charla */
+  /**
+   * Lines of the message of the day. @default the core's (`--motd`), or a
+   * few lines about charla
+   */
   motd?: readonly string[];
   /** Whether the listener speaks TLS: for the console's `listening` line. @default {false} */
   tls?: boolean;
@@ -134,7 +138,7 @@ class IrcNetwork {
     this.core = core;
     this.name = options.serverName ?? "charla";
     this.operators = options.operators ?? new Map();
-    this.motd = options.motd ?? DEFAULT_MOTD;
+    this.motd = options.motd ?? (core.options.motd.length > 0 ? core.options.motd : DEFAULT_MOTD);
     const sourceOf = (who: { id: number; name: string }) => {
       const session = core.directory.get(who.id);
       return session === undefined
@@ -252,6 +256,10 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
   #nick = "";
   /** The PASS given, if any. */
   #password: string | null = null;
+  /** Set once the server password was given right (see {@linkcode ChatCore.verifyPassword}). */
+  #passwordOk = false;
+  /** True while the password is being checked: registration waits for the answer. */
+  #checkingPassword = false;
   /** Whether USER came. */
   #userGiven = false;
   /** True between CAP LS/REQ and CAP END before registration: registration waits. */
@@ -675,15 +683,13 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
 
   /** Registers once NICK, USER (and CAP END, when CAP began) have come. */
   #tryRegister(): void {
-    if (this.registered || this.#nick === "" || !this.#userGiven || this.#negotiating) return;
+    if (
+      this.registered || this.#nick === "" || !this.#userGiven || this.#negotiating ||
+      this.#checkingPassword
+    ) return;
     const core = this.#core;
     if (core.closing) return this.#error("server shutting down");
-    if (!core.checkPassword(this.#password)) {
-      this.#numeric("ERR_PASSWDMISMATCH", [
-        this.#password === null ? "This server needs a password (PASS)" : "Password incorrect",
-      ]);
-      return this.#error("bad password");
-    }
+    if (core.passwordRequired && !this.#passwordOk) return this.#checkPassword();
     // Attached once; a refused nick leaves it attached under its default name,
     // waiting for another NICK.
     this.session ??= core.attach(this);
@@ -695,6 +701,50 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
       if (session.name === nick) this.#welcome();
       // Refused (433, 432): registration waits for another NICK, not for USER again.
       else this.#nick = "";
+    });
+  }
+
+  /**
+   * Checks PASS the way every transport does (a delay when wrong, throttling
+   * by address); lines that come meanwhile wait, and registration goes on
+   * once it is right.
+   */
+  #checkPassword(): void {
+    this.#checkingPassword = true;
+    const given = this.#password;
+    const host = hostOf(this.address) ?? this.address;
+    this.#queued = [];
+    this.#pending = this.#core.verifyPassword(host, given).then((verdict) => {
+      this.#checkingPassword = false;
+      const waiting = this.#queued ?? [];
+      this.#queued = null;
+      this.#pending = null;
+      if (this.connection.reason !== null) return undefined; // gone meanwhile
+      if (!verdict.ok) {
+        this.#core.log.event({
+          event: "refused",
+          address: this.address,
+          reason: verdict.reason === "wrong" ? "wrong password" : "too many wrong passwords",
+        });
+        this.#numeric("ERR_PASSWDMISMATCH", [
+          verdict.reason === "throttled"
+            ? verdict.text
+            : given === null
+            ? "This server needs a password (PASS)"
+            : "Password incorrect",
+        ]);
+        this.#error("bad password");
+        return undefined;
+      }
+      this.#passwordOk = true;
+      this.#tryRegister();
+      // A name claimed later (a cluster) queues what comes next: these go first.
+      if (this.#queued !== null) {
+        (this.#queued as Uint8Array[]).unshift(...waiting);
+        return this.#pending ?? undefined;
+      }
+      this.#queued = waiting;
+      return this.#runQueued();
     });
   }
 
@@ -1287,6 +1337,8 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
         return this.#privateLines(event);
       case "welcome":
         return this.#welcomeLines();
+      case "motd":
+        return []; // IRC shows it in the welcome, as its MOTD (375, 372, 376)
       case "renamed":
         return [
           formatLine({
@@ -1466,6 +1518,7 @@ const REFUSALS: Record<Refusal, string> = {
   denied: "access denied",
   full: "server full",
   crowded: "too many connections from your address",
+  banned: "you are banned",
 };
 
 /**
@@ -1509,10 +1562,9 @@ export function ircTransport(
     close(reason) {
       for (const peer of unregistered) peer.refuse(reason);
     },
-    async refuse(conn, why, detail, timeoutMs = 1000) {
+    async refuse(conn, why, text, timeoutMs = 1000) {
       const connection = new Connection(conn);
-      const text = detail === undefined ? REFUSALS[why] : `${REFUSALS[why]} (${detail})`;
-      connection.send(encoder.encode(`ERROR :Closing link: ${text}${CRLF}`));
+      connection.send(encoder.encode(`ERROR :Closing link: ${text ?? REFUSALS[why]}${CRLF}`));
       await connection.end(why, timeoutMs);
     },
   };

@@ -59,13 +59,67 @@ export const JSON_LINES_FORMAT: WireFormat<Uint8Array> = {
   },
 };
 
+/**
+ * Events as WebSocket text frames, one event per frame, with their total size
+ * in UTF-8 bytes: the unit a socket's `bufferedAmount` counts in, so a web peer
+ * can tell how much of what it sent has gone out (see web.ts). Made once per
+ * batch and shared by every web member of a room.
+ */
+export interface JsonFrames {
+  /** One JSON text per event. */
+  readonly frames: readonly string[];
+  /** Their total length in UTF-8 bytes. */
+  readonly bytes: number;
+}
+
+/**
+ * The length of `text` in UTF-8 bytes, without encoding it. A lone surrogate
+ * counts 3, as the U+FFFD it is sent as.
+ *
+ * @example
+ * ```ts
+ * import { utf8Length } from "./json_format.ts";
+ * import assert from "node:assert/strict";
+ *
+ * for (const text of ["hola", "ñandú", "你好", "👋🏽", "\ud800x"]) {
+ *   assert.equal(utf8Length(text), new TextEncoder().encode(text).length);
+ * }
+ * ```
+ */
+export function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) continue;
+    if (code < 0x800) bytes += 1;
+    else if (code >= 0xd800 && code <= 0xdbff && isLowSurrogate(text.charCodeAt(i + 1))) {
+      bytes += 2; // a pair: two units, four bytes
+      i++;
+    } else bytes += 2;
+  }
+  return bytes;
+}
+
+function isLowSurrogate(code: number): boolean {
+  return code >= 0xdc00 && code <= 0xdfff;
+}
+
+/** One event as a {@linkcode JsonFrames} of one frame. */
+export function jsonFrame(event: ChatEvent): JsonFrames {
+  const frame = JSON.stringify(event);
+  return { frames: [frame], bytes: utf8Length(frame) };
+}
+
 /** JSON frames as a {@linkcode WireFormat}: one WebSocket text frame per event. */
-export const JSON_FRAMES_FORMAT: WireFormat<string[]> = {
+export const JSON_FRAMES_FORMAT: WireFormat<JsonFrames> = {
   name: "web",
   encodeLines(room, from, batch) {
-    return batchEvents(room, from, batch).map((e) => JSON.stringify(e));
+    const frames = batchEvents(room, from, batch).map((e) => JSON.stringify(e));
+    let bytes = 0;
+    for (const frame of frames) bytes += utf8Length(frame);
+    return { frames, bytes };
   },
-  encodeEvent(event: RoomEvent): string[] {
-    return [JSON.stringify(event)];
+  encodeEvent(event: RoomEvent): JsonFrames {
+    return jsonFrame(event);
   },
 };

@@ -12,7 +12,9 @@ import { parseCommand } from "../core/commands.ts";
 import type { ChatEvent, LineKind } from "../core/messages.ts";
 import type { Peer, WireFormat } from "../core/peer.ts";
 import type { Session } from "../core/session.ts";
+import { hostOf } from "../core/bans.ts";
 import type { ConnectionHandler, Refusal } from "../net/acceptor.ts";
+import { PASSWORD_REQUEST } from "../core/password.ts";
 import { type CloseReason, Connection, message, type ReadSink } from "../net/connection.ts";
 import { ByteBudget } from "../core/token_bucket.ts";
 import { ByteBuilder } from "../wire/text.ts";
@@ -81,7 +83,17 @@ export interface LinePeerOptions {
   lineTimeout?: number;
   /** Called once the connection is closed and forgotten. */
   onClosed?: () => void;
+  /**
+   * Milliseconds a client has to send the password, on a server that has one:
+   * until it sends `/pass <password>`, nothing else it sends counts and it is
+   * not in the chat. @default {60000}
+   */
+  loginTimeout?: number;
 }
+
+/** What a client that sends something else before the password reads. */
+const PASSWORD_FIRST = "send /pass <password> first";
+const PASS = /^\/pass(?: |$)/i;
 
 /**
  * One line-protocol connection attached to the core. It reads the connection
@@ -95,8 +107,11 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
   readonly singleRoom = true;
   /** The socket, at the level of lines. */
   readonly connection: Connection;
-  /** The person, once attached. */
-  readonly session: Session;
+  /**
+   * The person, once attached: at once, or, on a server with a password,
+   * once the client gave it. Until then no method that needs it runs.
+   */
+  session!: Session;
   readonly #core: ChatCore;
   readonly #drainTimeout: number;
   readonly #onClosed: (() => void) | undefined;
@@ -111,6 +126,12 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
   #commandTime: ByteBudget | null = null;
   /** The timer that ends a wait for command time, so closing can cancel it. */
   #commandTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Whether this client must still give the password. */
+  #locked: boolean;
+  /** Ends a connection that does not give the password in time. */
+  #loginTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Set once the read loop ended: a password check that lands later attaches nobody. */
+  #ended = false;
 
   /**
    * Attaches a connection to the core (the person is welcomed at once) and
@@ -123,15 +144,29 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
       sendQueue: options.sendQueue,
       telnet: true,
       lineTimeout: options.lineTimeout,
-      onBehind: (_, behind) => this.session.setBehind(behind),
-      onSharedBehind: (_, behind) => this.session.setHolding(behind),
+      onBehind: (_, behind) => this.session?.setBehind(behind),
+      onSharedBehind: (_, behind) => this.session?.setHolding(behind),
     });
     this.transport = options.transport ?? "line";
     this.#drainTimeout = options.drainTimeout ?? 5000;
     this.#onClosed = options.onClosed;
-    this.session = core.attach(this);
-    core.welcome(this.session);
+    this.#locked = core.passwordRequired;
+    if (!this.#locked) this.#attach();
+    else {
+      this.connection.send(encodeEvent({ type: "info", text: PASSWORD_REQUEST }));
+      const timeout = options.loginTimeout ?? 60_000;
+      this.#loginTimer = setTimeout(() => {
+        const late = `no password given in ${timeout / 1000} s`;
+        this.#refuse(late, late);
+      }, timeout);
+    }
     this.connection.read(this);
+  }
+
+  /** Puts the person in the chat: attached to the core and welcomed. */
+  #attach(): void {
+    this.session = this.#core.attach(this);
+    this.#core.welcome(this.session);
   }
 
   get address(): string {
@@ -183,11 +218,12 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
   // What the connection's read loop calls.
 
   line(buf: Uint8Array, start: number, end: number): void {
-    this.session.lastActive = this.connection.lastActive; // the time of the read
+    // The time of the read (before the password there is no session yet).
+    if (this.session !== undefined) this.session.lastActive = this.connection.lastActive;
     // Commands wait for their sender to catch up (their replies are its own
     // to read) and for its share of server time; a plain line goes on, as it
     // adds nothing to its sender's queue (the read loop waits after the read).
-    if (this.#queued === null && buf[start] === SLASH) {
+    if (this.#queued === null && buf[start] === SLASH && this.session !== undefined) {
       const wait = this.#mustWait();
       if (wait !== undefined) this.#waitThen(wait, []);
     }
@@ -226,11 +262,13 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
   }
 
   lineTimedOut(ms: number): void {
+    if (this.session === undefined) return; // before the password: nothing to say
     this.session.error("line_timeout", `no end of line in ${ms / 1000} s: disconnecting`);
     if (replyPeer === this) flushReplies();
   }
 
   telnetOverlong(bytes: number): void {
+    if (this.session === undefined) return;
     this.session.error(
       "telnet",
       `telnet subnegotiation without its end (IAC SE): ${bytes} bytes were dropped`,
@@ -238,6 +276,7 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
   }
 
   overlong(): void {
+    if (this.session === undefined) return; // before the password: nothing to say
     const limit = this.connection.decoder.maxLine;
     this.session.error("too_long", `line longer than ${limit} bytes was dropped`);
     this.#core.log.event({
@@ -251,7 +290,9 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
     // Replies to this read's commands go out now, so they count against this
     // person's own queue before deciding whether to read on.
     if (replyPeer === this) flushReplies();
-    const wait = this.session.flush();
+    // Before the password there is no session; while it is checked, #pending
+    // holds the read loop.
+    const wait = this.session?.flush();
     if (this.#pending === null) return wait;
     return wait === undefined ? this.#pending : Promise.all([wait, this.#pending]);
   }
@@ -262,16 +303,24 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
 
   /** The read loop ended: the person leaves, what is queued is written, the socket closes. */
   async #close(reason: CloseReason, error?: unknown): Promise<void> {
-    const session = this.session;
+    this.#ended = true;
+    clearTimeout(this.#loginTimer);
+    const session = this.session as Session | undefined;
     try {
       if (error !== undefined) {
-        this.#core.log.event({ event: "error", peer: session, message: message(error) });
+        this.#core.log.event({
+          event: "error",
+          peer: session ?? null,
+          message: session === undefined
+            ? `${this.connection.remote}: ${message(error)}`
+            : message(error),
+        });
       }
-      session.closed(this.connection.reason ?? reason);
+      session?.closed(this.connection.reason ?? reason);
       // Replies still queued (say, to a /who just before the end of input) go out first.
       await this.connection.end(reason, this.#drainTimeout);
     } catch (failure) {
-      this.#core.log.event({ event: "error", peer: session, message: message(failure) });
+      this.#core.log.event({ event: "error", peer: session ?? null, message: message(failure) });
     } finally {
       clearTimeout(this.#commandTimer);
       this.connection.close();
@@ -281,6 +330,7 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
 
   /** One complete line: a command, or something said in the person's room. */
   #handle(buf: Uint8Array, start: number, end: number): void {
+    if (this.#locked) return this.#login(buf, start, end);
     if (buf[start] === SLASH) {
       if (end > start + 1 && buf[start + 1] === SLASH) {
         start++; // "//text" is the text "/text"
@@ -307,6 +357,50 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
   }
 
   /**
+   * A line before the password was given: `/pass <password>` is checked (the
+   * lines after it wait for the answer), `/quit` leaves, anything else is
+   * refused.
+   */
+  #login(buf: Uint8Array, start: number, end: number): void {
+    // The password as sent, not made safe: it is compared, never shown.
+    const line = decoder.decode(buf.subarray(start, end));
+    if (!PASS.test(line)) {
+      if (/^\/quit\b/i.test(line)) return this.#refuse("quit before the password", null);
+      this.connection.send(encodeEvent({ type: "error", code: "password", text: PASSWORD_FIRST }));
+      return;
+    }
+    const host = hostOf(this.connection.remote) ?? this.connection.remote;
+    this.#queued = [];
+    this.#pending = this.#core.verifyPassword(host, line.slice(6)).then((verdict) => {
+      if (this.#ended) return undefined;
+      if (!verdict.ok) {
+        this.#queued = null;
+        this.#pending = null;
+        this.#refuse(
+          verdict.reason === "wrong" ? "wrong password" : "too many wrong passwords",
+          verdict.text,
+        );
+        return undefined;
+      }
+      clearTimeout(this.#loginTimer);
+      this.#locked = false;
+      this.#attach();
+      return this.#runQueued();
+    });
+  }
+
+  /**
+   * Turns away a client that did not give the password: logs `reason`, tells
+   * it `text` (null: nothing) and closes.
+   */
+  #refuse(reason: string, text: string | null): void {
+    if (this.#ended || this.connection.reason !== null) return;
+    this.#core.log.event({ event: "refused", address: this.connection.remote, reason });
+    if (text !== null) this.connection.send(encodeEvent({ type: "info", text }));
+    void this.connection.end(reason, 1000);
+  }
+
+  /**
    * From now on, every event goes out as a JSON line (see json_format.ts);
    * what was sent as text so far is sent again as JSON: the welcome, and each
    * room with its history.
@@ -329,6 +423,7 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
       const wait = queued[i][0] === SLASH ? this.#mustWait() : undefined;
       if (wait !== undefined) return this.#waitThen(wait, queued.slice(i));
       this.#handle(queued[i], 0, queued[i].length);
+      if (this.#ended) return undefined;
       if (this.#queued !== null) {
         // Another command finishes later: the rest wait for it, in order, and
         // so does the read loop (it waits for the promise this one returns).
@@ -357,6 +452,7 @@ const REFUSALS: Record<Refusal, string> = {
   denied: "access denied",
   full: "server full",
   crowded: "too many connections from your address",
+  banned: "you are banned",
 };
 
 /**
@@ -380,10 +476,9 @@ export function lineTransport(
         onClosed: release,
       });
     },
-    async refuse(conn, why, detail, timeoutMs = 1000) {
+    async refuse(conn, why, text, timeoutMs = 1000) {
       const connection = new Connection(conn);
-      const text = detail === undefined ? REFUSALS[why] : `${REFUSALS[why]} (${detail})`;
-      connection.send(encodeEvent({ type: "info", text }));
+      connection.send(encodeEvent({ type: "info", text: text ?? REFUSALS[why] }));
       await connection.end(why, timeoutMs);
     },
   };

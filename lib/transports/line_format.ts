@@ -73,6 +73,8 @@ export function renderEvent(event: ChatEvent): string[] {
       ];
     case "welcome":
       return [`* welcome, you are ${event.you.name}`];
+    case "motd":
+      return event.lines.map((line) => line === "" ? "*" : `* ${line}`);
     case "renamed":
       return [`* you are now ${event.you.name}`];
     case "joined": {
