@@ -86,6 +86,8 @@ interface Scenario {
   charla?: () => Promise<DbSetting>;
   /** More server.ts arguments it needs (`--web 0`). */
   charlaArgs?: string[];
+  /** Runs charla without the server task's V8 flags, as the README's first command does. */
+  noV8Flags?: boolean;
 }
 
 /** Scenario names, in the order they run. */
@@ -209,9 +211,10 @@ function scenarios(quick: boolean, charlaArgs: string[]): Scenario[] {
     const idle = { connections };
     list.push({
       name: "idle",
-      label: `idle ${idle.connections.toLocaleString("en")} connections`,
+      label: `idle ${idle.connections.toLocaleString("en")} connections (no V8 flag)`,
       params: idle,
       relay: true,
+      noV8Flags: true,
       runs: 1,
       metrics: [
         { key: "kib_per_connection", label: "KiB/connection", better: "lower" },
@@ -470,7 +473,11 @@ async function runStarted(
 ): Promise<Outcome> {
   let server: ServerProcess;
   try {
-    server = await ServerProcess.start(kind, { relay: scenario.relay, ...options });
+    server = await ServerProcess.start(kind, {
+      relay: scenario.relay,
+      noV8Flags: scenario.noV8Flags,
+      ...options,
+    });
   } catch (error) {
     return failedOutcome(`server did not start: ${(error as Error).message}`);
   }

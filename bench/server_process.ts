@@ -147,6 +147,13 @@ export interface ServerOptions {
    * @default {[]}
    */
   charlaFlags?: string[];
+  /**
+   * Run charla as the README's first command does (`deno run --allow-net
+   * server.ts`): without the server task's V8 flags. The idle memory target is
+   * measured so, since that is what a user gets who typed no flag.
+   * @default {false}
+   */
+  noV8Flags?: boolean;
   /** Path of the C relay's binary (from {@linkcode buildCRelay}); needed for kind "c". */
   cRelay?: string;
   /** The earlier revision's tree (from {@linkcode exportRevision}); needed for kind "base". */
@@ -167,7 +174,12 @@ async function commandFor(
       return {
         command: [
           Deno.execPath(),
-          ...withFlags(await charlaCommand(), options.charlaFlags ?? []),
+          ...withFlags(
+            (await charlaCommand()).filter((w) =>
+              !(options.noV8Flags && w.startsWith("--v8-flags"))
+            ),
+            options.charlaFlags ?? [],
+          ),
           ...args,
           "--max-per-address",
           "0",

@@ -12,7 +12,7 @@ import { ChatServer } from "../lib/chat_server.ts";
 import { ChatClient } from "../lib/client/chat_client.ts";
 import type { Session } from "../lib/core/session.ts";
 import { MAX_HISTORY_BYTES } from "../lib/core/session.ts";
-import { Connection, HARD_LIMIT_FACTOR } from "../lib/net/connection.ts";
+import { Connection, HARD_LIMIT_FACTOR, MAX_WRITES_IN_FLIGHT } from "../lib/net/connection.ts";
 import { listen } from "../lib/net/listen.ts";
 import { ServerConsole } from "../lib/terminal/server_console.ts";
 import { OutputBuffer } from "../lib/terminal/output.ts";
@@ -212,6 +212,90 @@ Deno.test("Connection closes a peer as too slow when its queue would pass the ha
   } finally {
     server.close();
     client.close();
+  }
+});
+
+// Writes in flight, started in waves (MAX_WRITES_IN_FLIGHT).
+
+/** A server-side Connection and its client socket, on loopback. */
+async function connectionPair(
+  listener: Deno.TcpListener,
+  sendQueue = 1024 * 1024,
+): Promise<{ server: Connection; client: Deno.TcpConn }> {
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  return { server: new Connection(await listener.accept(), { sendQueue }), client };
+}
+
+/** Reads from `conn` until `bytes` bytes came; returns them. */
+async function readBytes(conn: Deno.Conn, bytes: number): Promise<Uint8Array> {
+  const out = new Uint8Array(bytes);
+  let got = 0;
+  while (got < bytes) {
+    const n = await conn.read(out.subarray(got));
+    if (n === null) throw new Error(`end of input after ${got} of ${bytes} bytes`);
+    got += n;
+  }
+  return out;
+}
+
+Deno.test("writes past the limit in flight wait their turn; every peer gets its bytes in order", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const pairs = [];
+  for (let i = 0; i < 10; i++) pairs.push(await connectionPair(listener));
+  Connection.maxWritesInFlight = 1;
+  try {
+    const encoder = new TextEncoder();
+    const expected = pairs.map(() => "");
+    for (let round = 0; round < 50; round++) {
+      pairs.forEach(({ server }, i) => {
+        const line = `${i}:${round}\n`;
+        expected[i] += line;
+        assert.ok(server.send(encoder.encode(line)));
+      });
+      assert.ok(Connection.writesInFlight <= 1);
+      if (round % 10 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    const got = await within(
+      Promise.all(pairs.map(({ client }, i) => readBytes(client, expected[i].length))),
+      "every peer's bytes",
+    );
+    got.forEach((bytes, i) => assert.equal(new TextDecoder().decode(bytes), expected[i]));
+  } finally {
+    Connection.maxWritesInFlight = MAX_WRITES_IN_FLIGHT;
+    for (const { server, client } of pairs) {
+      server.close();
+      client.close();
+    }
+  }
+});
+
+Deno.test("peers that never read do not keep the others' writes from starting", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const stalled = [
+    await connectionPair(listener, 256 << 20),
+    await connectionPair(listener, 256 << 20),
+  ];
+  const reader = await connectionPair(listener);
+  Connection.maxWritesInFlight = 2;
+  try {
+    // Far more than loopback's socket buffers take: both writes stay in flight for good.
+    const chunk = new Uint8Array(1 << 20);
+    for (const { server } of stalled) for (let i = 0; i < 64; i++) assert.ok(server.send(chunk));
+    // Both places are held by writes that never complete: no event says when the
+    // kernel's buffers are full, so give them 50 ms and check they are.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(stalled.every(({ server }) => server.written < 64 * chunk.length));
+    assert.equal(Connection.writesInFlight, 2);
+    // ...yet the reader's line is written, once no write completed for a few milliseconds.
+    assert.ok(reader.server.send(new TextEncoder().encode("hola\n")));
+    const got = await within(readBytes(reader.client, 5), "the reader's line");
+    assert.equal(new TextDecoder().decode(got), "hola\n");
+  } finally {
+    Connection.maxWritesInFlight = MAX_WRITES_IN_FLIGHT;
+    for (const { server, client } of [...stalled, reader]) {
+      server.close();
+      client.close();
+    }
   }
 });
 
