@@ -13,6 +13,7 @@
  */
 
 import { AccessList } from "./lib/net/cidr.ts";
+import { warmUp } from "./lib/warm_up.ts";
 import { ChatServer, type ChatServerOptions } from "./lib/chat_server.ts";
 import { Cluster, ClusterError } from "./lib/cluster/cluster.ts";
 import { parseRedisUrl } from "./lib/cluster/redis.ts";
@@ -555,6 +556,9 @@ export async function main(args: string[]): Promise<number> {
   };
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   for (const signal of signals) Deno.addSignalListener(signal, onInterrupt);
+
+  // Before the first client: the relay path compiled, not interpreted, when people use it.
+  if (options.relay) await warmUp();
 
   const shared: ChatServerOptions = cluster === null
     ? {}
