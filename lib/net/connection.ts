@@ -309,6 +309,23 @@ export class Connection {
     return Connection.#inFlight;
   }
 
+  /**
+   * Connections given bytes since the last microtask checkpoint while idle:
+   * their writes start together once the reads completed in this turn of the
+   * event loop have all been handled, so that what several senders said in it
+   * goes to each peer in one write, not one write per sender.
+   */
+  static #toStart: Connection[] = [];
+
+  static #startQueued = (): void => {
+    const list = Connection.#toStart;
+    Connection.#toStart = [];
+    for (const c of list) {
+      if (c.#state === CLOSED) c.#stopWriting();
+      else if (Connection.#takeSlot(c)) c.#writeNext();
+    }
+  };
+
   /** The generation of this connection's write in flight while it counts, or -1. */
   #slot = -1;
 
@@ -394,7 +411,8 @@ export class Connection {
     if (direct) (this.#queueDirect ??= new Set()).add(this.#queue.length - 1);
     if (!this.#writing) {
       this.#writing = true;
-      if (Connection.#takeSlot(this)) this.#writeNext();
+      Connection.#toStart.push(this);
+      if (Connection.#toStart.length === 1) queueMicrotask(Connection.#startQueued);
     }
     return true;
   }
