@@ -200,7 +200,16 @@ async function commandFor(
     case "base":
       if (options.base === undefined) throw new TypeError("No --base revision was exported");
       return {
-        command: [Deno.execPath(), ...await charlaCommand(options.base), ...args],
+        command: [
+          Deno.execPath(),
+          ...await charlaCommand(options.base),
+          ...args,
+          // As for charla, when the revision has the per-address limit.
+          ...(await Deno.readTextFile(new URL("server.ts", options.base)))
+              .includes('"max-per-address"')
+            ? ["--max-per-address", "0"]
+            : [],
+        ],
         comm: "deno",
       };
   }
