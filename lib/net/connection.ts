@@ -662,12 +662,23 @@ export class Connection {
     this.#reason ??= reason;
     clearTimeout(this.#lineTimer);
     this.#lineTimer = undefined;
-    this.#unsent = this.#queue;
+    const queue = this.#queue;
+    const queued = this.#queuedBytes;
+    this.#unsent = queue;
     this.#queue = null;
     this.#queueDirect = null;
     this.#queuedBytes = 0;
     this.#directBytes = 0;
     this.#caughtUp();
+    // Bytes still waiting for their write to start (see #toStart and the writes
+    // in flight) get one try, as they would have had if their write had started
+    // at once: the last words before a close ("* error: …") must reach the peer.
+    // Bounded by the send queue, since a peer that is behind has a write in flight.
+    if (this.#data === null && queue !== null && queued <= this.#sendQueue) {
+      let size = 0;
+      for (const chunk of queue) size += chunk.length;
+      this.conn.write(concat(queue, 0, queue.length, size)).catch(() => {});
+    }
     try {
       this.conn.close();
     } catch {
