@@ -24,6 +24,7 @@
  * deno task bench --only fanout,fanout-db --server charla  # what keeping history (--db) costs
  * ```
  *
+ * `fanout-ports` runs them with the IRC and web ports open (`--irc 0 --web 0`), unused.
  * `fanout-db` runs the fanout sizes against charla only, each run with a fresh
  * SQLite file (`--db`), to compare with the `fanout` rows of the same run.
  *
@@ -94,6 +95,7 @@ interface Scenario {
 const NAMES = [
   "fanout",
   "fanout-db",
+  "fanout-ports",
   "web",
   "rooms",
   "latency",
@@ -153,6 +155,26 @@ function scenarios(quick: boolean, charlaArgs: string[]): Scenario[] {
       run: (server) => runFanout(server, params),
       servers: ["charla"],
       charla: withDb,
+    });
+  }
+  // The same with the IRC and web ports open too (their clients elsewhere): what
+  // having those transports costs the line clients' relay. Charla only.
+  for (const params of fanouts) {
+    list.push({
+      name: "fanout-ports",
+      label: `fanout +irc +web N=${params.clients} S=${params.senders} L=${
+        params.lines.toLocaleString("en")
+      }`,
+      params: { ...params, deliveries: params.senders * params.lines * (params.clients - 1) },
+      relay: true,
+      runs: q(3, 1),
+      metrics: [
+        { key: "deliveries_per_s", label: "deliveries/s", better: "higher" },
+        { key: "server_cpu_ns_per_delivery", label: "server CPU ns/delivery", better: "lower" },
+      ],
+      run: (server) => runFanout(server, params),
+      servers: ["charla"],
+      charlaArgs: ["--irc", "0", "--web", "0"],
     });
   }
   // The fanout of 1,000 above, to browsers: 1,000 WebSocket clients of the web
