@@ -235,26 +235,24 @@ export class Session implements Who, PeerInfo {
   flush(): Promise<unknown> | undefined {
     const core = this.#core;
     core.flushBatch();
-    const waits: Promise<unknown>[] = [];
-    const wait = (p: Promise<unknown> | undefined) => {
-      if (p !== undefined) waits.push(p);
-    };
+    // Called once per read: nothing is allocated unless there is something to wait for.
+    let waits: Promise<unknown>[] | null = null;
     if (this.#saidIn.length > 0) {
       const heavy = !this.#light(this.#saidBytes);
       for (const room of this.#saidIn) {
-        if (heavy) wait(room.held);
-        wait(room.paused);
+        if (heavy) waits = waitFor(waits, room.held);
+        waits = waitFor(waits, room.paused);
       }
       this.#saidIn.length = 0;
       this.#saidBytes = 0;
     }
     if (this.#messaged.length > 0) {
-      for (const to of this.#messaged) wait(to.#caughtUp?.promise);
+      for (const to of this.#messaged) waits = waitFor(waits, to.#caughtUp?.promise);
       this.#messaged.length = 0;
     }
-    wait(this.#caughtUp?.promise);
-    wait(core.log.ready());
-    if (waits.length === 0) return undefined;
+    waits = waitFor(waits, this.#caughtUp?.promise);
+    waits = waitFor(waits, core.log.ready());
+    if (waits === null) return undefined;
     return waits.length === 1 ? waits[0] : Promise.all(waits);
   }
 
@@ -827,4 +825,15 @@ function isBlank(buf: Uint8Array, start: number, end: number): boolean {
 
 function decodeScratch(): string {
   return decoder.decode(scratch.bytes.subarray(0, scratch.length));
+}
+
+/** `waits` with `p` added, when there is a `p` (the list is made with its first promise). */
+function waitFor(
+  waits: Promise<unknown>[] | null,
+  p: Promise<unknown> | undefined,
+): Promise<unknown>[] | null {
+  if (p === undefined) return waits;
+  if (waits === null) return [p];
+  waits.push(p);
+  return waits;
 }
