@@ -119,9 +119,18 @@ export interface ServerLog {
    * Reports a line someone said in `room` (null when the server is not a chat
    * room): `text[start..end)`, sanitized UTF-8 without its line ending. The
    * bytes are only valid during the call. This is the hot path: one call per
-   * line, so it should not allocate.
+   * line, so it should not allocate. `time` is when the line was said (ms
+   * since the epoch) when the caller knows it, so the log need not read the
+   * clock for every line of a batch.
    */
-  message(room: string | null, peer: PeerInfo, text: Uint8Array, start: number, end: number): void;
+  message(
+    room: string | null,
+    peer: PeerInfo,
+    text: Uint8Array,
+    start: number,
+    end: number,
+    time?: number,
+  ): void;
   /**
    * Undefined when the log can take more now; otherwise a promise that settles
    * when it can, and the peer whose line was logged is not read meanwhile. A

@@ -206,8 +206,9 @@ export class Session implements Who, PeerInfo {
     this.#saidBytes += text.length - from;
     batch.endLine();
     // An IRC NOTICE is a line like any other for the log.
-    if (kind !== "action") core.log.message(room.name, this, text.bytes, from, text.length);
-    else {
+    if (kind !== "action") {
+      core.log.message(room.name, this, text.bytes, from, text.length, batch.time);
+    } else {
       const action = decoder.decode(text.bytes.subarray(from, text.length));
       core.log.event({ event: "action", peer: this, room: room.name, text: action });
     }

@@ -30,18 +30,17 @@ class Clock {
     this.#update();
     return this.#text;
   }
-  /** The stamp, dim, as UTF-8 bytes. */
-  dimBytes(): Uint8Array {
-    this.#update();
+  /** The stamp, dim, as UTF-8 bytes; of `now` when given (a batch's time: no clock read a line). */
+  dimBytes(now?: number): Uint8Array {
+    this.#update(now);
     return this.#dim;
   }
   /** The same, as UTF-8 bytes: for the per-line path. */
-  stampBytes(): Uint8Array {
-    this.#update();
+  stampBytes(now?: number): Uint8Array {
+    this.#update(now);
     return this.#bytes;
   }
-  #update(): void {
-    const now = Date.now();
+  #update(now = Date.now()): void {
     if (now < this.#until) return;
     const d = new Date(now);
     this.#until = now - d.getMilliseconds() + 1000;
@@ -192,7 +191,14 @@ export class ServerConsole implements ServerLog {
    * Writes one message line: `HH:MM:SS [#room name] text` (`[#id name]` without
    * rooms; `[node #room name]` for someone on another node of a cluster).
    */
-  message(room: string | null, peer: PeerInfo, text: Uint8Array, start: number, end: number): void {
+  message(
+    room: string | null,
+    peer: PeerInfo,
+    text: Uint8Array,
+    start: number,
+    end: number,
+    time?: number,
+  ): void {
     if (!this.#room()) return;
     if (this.#json) {
       const line = decoder.decode(text.subarray(start, end));
@@ -218,7 +224,9 @@ export class ServerConsole implements ServerLog {
       );
     }
     const pending = this.out.pending;
-    pending.append(this.#styler === null ? this.#clock.stampBytes() : this.#clock.dimBytes());
+    pending.append(
+      this.#styler === null ? this.#clock.stampBytes(time) : this.#clock.dimBytes(time),
+    );
     pending.append(this.#tag);
     pending.append(text, start, end);
     pending.appendByte(LF);

@@ -213,7 +213,7 @@ export const LINE_FORMAT: WireFormat<Uint8Array> = {
       // Names and chat lines are short: copying by hand beats making a view to copy from.
       for (let k = 0; k < prefix.length; k++) out[at++] = prefix[k];
       const end = batch.ends[i];
-      if (end - start <= 64) {
+      if (end - start <= 32) {
         for (let k = start; k < end; k++) out[at++] = text[k];
       } else {
         out.set(text.subarray(start, end), at);
