@@ -123,62 +123,36 @@ function scenarios(quick: boolean, charlaArgs: string[]): Scenario[] {
     { clients: 100, senders: 25, lines: q(1_000, 100) },
     { clients: 1_000, senders: 10, lines: q(250, 25) },
   ];
-  for (const params of fanouts) {
-    list.push({
-      name: "fanout",
-      label: `fanout N=${params.clients} S=${params.senders} L=${
-        params.lines.toLocaleString("en")
-      }`,
-      params: { ...params, deliveries: params.senders * params.lines * (params.clients - 1) },
-      relay: true,
-      runs: q(3, 1),
-      metrics: [
-        { key: "deliveries_per_s", label: "deliveries/s", better: "higher" },
-        { key: "server_cpu_ns_per_delivery", label: "server CPU ns/delivery", better: "lower" },
-      ],
-      run: (server) => runFanout(server, params),
-    });
-  }
+  /** A fanout scenario at each size: `name` and `tag` (in the label) say which variant. */
+  const fanoutAtEachSize = (name: string, tag: string, variant: Partial<Scenario> = {}) => {
+    for (const params of fanouts) {
+      list.push({
+        name,
+        label: `fanout ${tag}N=${params.clients} S=${params.senders} L=${
+          params.lines.toLocaleString("en")
+        }`,
+        params: { ...params, deliveries: params.senders * params.lines * (params.clients - 1) },
+        relay: true,
+        runs: q(3, 1),
+        metrics: [
+          { key: "deliveries_per_s", label: "deliveries/s", better: "higher" },
+          { key: "server_cpu_ns_per_delivery", label: "server CPU ns/delivery", better: "lower" },
+        ],
+        run: (server) => runFanout(server, params),
+        ...variant,
+      });
+    }
+  };
+  fanoutAtEachSize("fanout", "");
   // The same with every line kept in SQLite (--db, a fresh file each run): what
   // the store costs the relay. Charla only; compare with the fanout rows above.
-  for (const params of fanouts) {
-    list.push({
-      name: "fanout-db",
-      label: `fanout --db N=${params.clients} S=${params.senders} L=${
-        params.lines.toLocaleString("en")
-      }`,
-      params: { ...params, deliveries: params.senders * params.lines * (params.clients - 1) },
-      relay: true,
-      runs: q(3, 1),
-      metrics: [
-        { key: "deliveries_per_s", label: "deliveries/s", better: "higher" },
-        { key: "server_cpu_ns_per_delivery", label: "server CPU ns/delivery", better: "lower" },
-      ],
-      run: (server) => runFanout(server, params),
-      servers: ["charla"],
-      charla: withDb,
-    });
-  }
+  fanoutAtEachSize("fanout-db", "--db ", { servers: ["charla"], charla: withDb });
   // The same with the IRC and web ports open too (their clients elsewhere): what
   // having those transports costs the line clients' relay. Charla only.
-  for (const params of fanouts) {
-    list.push({
-      name: "fanout-ports",
-      label: `fanout +irc +web N=${params.clients} S=${params.senders} L=${
-        params.lines.toLocaleString("en")
-      }`,
-      params: { ...params, deliveries: params.senders * params.lines * (params.clients - 1) },
-      relay: true,
-      runs: q(3, 1),
-      metrics: [
-        { key: "deliveries_per_s", label: "deliveries/s", better: "higher" },
-        { key: "server_cpu_ns_per_delivery", label: "server CPU ns/delivery", better: "lower" },
-      ],
-      run: (server) => runFanout(server, params),
-      servers: ["charla"],
-      charlaArgs: ["--irc", "0", "--web", "0"],
-    });
-  }
+  fanoutAtEachSize("fanout-ports", "+irc +web ", {
+    servers: ["charla"],
+    charlaArgs: ["--irc", "0", "--web", "0"],
+  });
   // The fanout of 1,000 above, to browsers: 1,000 WebSocket clients of the web
   // port as the page connects (events in JSON arrays), 10 of them sending JSON
   // frames. charla only: the peers speak no WebSocket; the TCP figure to
