@@ -25,19 +25,10 @@
  */
 
 import { parseArgs } from "node:util";
-import { BenchClient, closeAll, connectMany, type LineHandler } from "./bench_client.ts";
+import { BenchClient, closeAll, connectMany } from "./bench_client.ts";
 import { allReceived, checkDeliveries, FanoutReceiver, FanoutRun, sendLines } from "./fanout.ts";
-import {
-  FILLER_AT,
-  LINE_BYTES,
-  LineStamper,
-  PAYLOAD_BYTES,
-  readDigits,
-  SEQ_AT,
-  SEQ_DIGITS,
-  STAMP_DIGITS,
-  writeDigits,
-} from "./lines.ts";
+import { FILLER_AT, LINE_BYTES, LineStamper, STAMP_DIGITS, writeDigits } from "./lines.ts";
+import { LatencyReceiver, percentile } from "./latency.ts";
 import { closedFailures } from "./outcome.ts";
 import { cpuInfo, processUsage, selfCpuMs, settle } from "./proc.ts";
 import { ServerProcess } from "./server_process.ts";
@@ -159,44 +150,6 @@ async function fanout(
     await closeAll(clients);
     await sending;
   }
-}
-
-const TAG_LATENCY = "t".charCodeAt(0);
-
-/** Records how long each line took to reach one receiver (see bench/latency.ts). */
-class LatencyReceiver implements LineHandler {
-  readonly samples: Float64Array;
-  count = 0;
-  bad = 0;
-  #next = 0;
-  readonly #client: { readAt: number };
-
-  constructor(client: { readAt: number }, total: number) {
-    this.#client = client;
-    this.samples = new Float64Array(total);
-  }
-
-  line(buf: Uint8Array, start: number, end: number): boolean {
-    const p = end - PAYLOAD_BYTES;
-    const seq = p > start && buf[p] === TAG_LATENCY
-      ? readDigits(buf, p + SEQ_AT, p + SEQ_AT + SEQ_DIGITS)
-      : -1;
-    const sentUs = readDigits(buf, p + FILLER_AT, p + FILLER_AT + STAMP_DIGITS);
-    if (seq < 0 || sentUs < 0) return false;
-    if (seq !== this.#next || this.count === this.samples.length) {
-      this.bad++;
-      return true;
-    }
-    this.#next++;
-    this.samples[this.count++] = this.#client.readAt - sentUs / 1000;
-    return true;
-  }
-}
-
-function percentile(sorted: Float64Array, fraction: number): number {
-  if (sorted.length === 0) return NaN;
-  const rank = Math.ceil(fraction * sorted.length) - 1;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))];
 }
 
 /**

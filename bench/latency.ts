@@ -47,7 +47,7 @@ const DRAIN_MS = 5_000;
  * on average. Every server is measured through the same floor; the generator's
  * CPU time, reported beside each run, shows its size.
  */
-class LatencyReceiver implements LineHandler {
+export class LatencyReceiver implements LineHandler {
   /** Latency of each line received, in milliseconds. */
   readonly samples: Float64Array;
   count = 0;
@@ -79,7 +79,7 @@ class LatencyReceiver implements LineHandler {
 }
 
 /** The value below which `fraction` of the sorted `values` lie (nearest rank). */
-function percentile(sorted: Float64Array, fraction: number): number {
+export function percentile(sorted: Float64Array, fraction: number): number {
   if (sorted.length === 0) return NaN;
   const rank = Math.ceil(fraction * sorted.length) - 1;
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank))];
