@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { formatUntil } from "../lib/core/bans.ts";
 import { LineReader, LoopbackClient, streamSource, TestClient, within } from "./_helpers.ts";
+import { fileTexts, tempDir } from "./_files.ts";
 
 const ROOT = new URL("..", import.meta.url);
 const encoder = new TextEncoder();
@@ -93,12 +94,6 @@ class SpawnedServer implements AsyncDisposable {
   }
 }
 
-/** A temporary directory, removed on dispose. */
-function tempDir(): { path: string } & Disposable {
-  const path = Deno.makeTempDirSync({ prefix: "charla_persist_" });
-  return { path, [Symbol.dispose]: () => Deno.removeSync(path, { recursive: true }) };
-}
-
 /** `[HH:MM] ` at the start of a history line. */
 const STAMP = /^\[\d\d:\d\d\] /;
 
@@ -116,7 +111,7 @@ async function joinAs(
 }
 
 Deno.test("server.ts --db keeps history and topics across a graceful restart", async () => {
-  using dir = tempDir();
+  using dir = tempDir("charla_persist_");
   const db = `${dir.path}/charla.db`;
   {
     await using server = await SpawnedServer.start(dir.path, ["--db", db]);
@@ -147,7 +142,7 @@ Deno.test("server.ts --db keeps history and topics across a graceful restart", a
 });
 
 Deno.test("server.ts --history-keep keeps that many lines per room and prunes the rest", async () => {
-  using dir = tempDir();
+  using dir = tempDir("charla_persist_");
   const db = `${dir.path}/charla.db`;
   {
     await using server = await SpawnedServer.start(dir.path, [
@@ -181,7 +176,7 @@ Deno.test("server.ts --history-keep keeps that many lines per room and prunes th
 });
 
 Deno.test("server.ts --db killed with SIGKILL during traffic: after a restart its history holds every line a client had received, but those of the last moments", async () => {
-  using dir = tempDir();
+  using dir = tempDir("charla_persist_");
   const db = `${dir.path}/charla.db`;
   const SENDERS = 4;
   const LINES = 5_000;
@@ -276,7 +271,7 @@ Deno.test("server.ts --db killed with SIGKILL during traffic: after a restart it
 });
 
 Deno.test("server.ts bans by name, address and network, keeps them across a restart, and lets them end", async () => {
-  using dir = tempDir();
+  using dir = tempDir("charla_persist_");
   const db = `${dir.path}/charla.db`;
   /** The next JSON event of a kind from the server's console. */
   const next = async (server: SpawnedServer, event: string) =>
@@ -407,19 +402,8 @@ function bypassesPermissions(dir: string): boolean {
   }
 }
 
-/** Every line text of `room` in the file, in order. */
-function fileTexts(path: string, room: string): string[] {
-  const db = new DatabaseSync(path, { readOnly: true });
-  try {
-    return db.prepare("SELECT text FROM lines WHERE room = ? ORDER BY id").all(room)
-      .map((row) => row.text as string);
-  } finally {
-    db.close();
-  }
-}
-
 Deno.test("server.ts on a read-only database says so, chats on with history in memory, and writes it all once it can", async () => {
-  using dir = tempDir();
+  using dir = tempDir("charla_persist_");
   const db = `${dir.path}/charla.db`;
   {
     await using server = await SpawnedServer.start(dir.path, ["--db", db]);
@@ -469,7 +453,7 @@ Deno.test("server.ts on a read-only database says so, chats on with history in m
 });
 
 Deno.test("server.ts with a full database (--db-max-size) says so and the chat goes on", async () => {
-  using dir = tempDir();
+  using dir = tempDir("charla_persist_");
   const db = `${dir.path}/charla.db`;
   await using server = await SpawnedServer.start(dir.path, ["--db", db, "--db-max-size", "64K"]);
   const { client: ana } = await joinAs(server.port, "ana");
@@ -490,7 +474,7 @@ Deno.test("server.ts with a full database (--db-max-size) says so and the chat g
 });
 
 Deno.test("server.ts --db refuses a file it cannot use with one sentence and exit 1", async () => {
-  using dir = tempDir();
+  using dir = tempDir("charla_persist_");
   const garbage = `${dir.path}/garbage.db`;
   Deno.writeTextFileSync(garbage, "esto no es una base de datos ".repeat(200));
   const newer = `${dir.path}/newer.db`;

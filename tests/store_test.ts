@@ -6,9 +6,9 @@
  */
 
 import assert from "node:assert/strict";
-import { DatabaseSync } from "node:sqlite";
 import { SqliteStore } from "../lib/store/sqlite.ts";
 import { LineReader, within } from "./_helpers.ts";
+import { fileTexts, tempDir } from "./_files.ts";
 
 const CHILD = new URL("./_store_child.ts", import.meta.url).pathname;
 
@@ -67,25 +67,8 @@ class StoreChild implements AsyncDisposable {
   }
 }
 
-/** A temporary directory, removed on dispose. */
-function tempDir(): { path: string } & Disposable {
-  const path = Deno.makeTempDirSync({ prefix: "charla_store_" });
-  return { path, [Symbol.dispose]: () => Deno.removeSync(path, { recursive: true }) };
-}
-
-/** Every line text of `room` in the file, in row order. */
-function fileTexts(path: string, room: string): string[] {
-  const db = new DatabaseSync(path, { readOnly: true });
-  try {
-    return db.prepare("SELECT text FROM lines WHERE room = ? ORDER BY id").all(room)
-      .map((row) => row.text as string);
-  } finally {
-    db.close();
-  }
-}
-
 Deno.test("SqliteStore killed with SIGKILL keeps every line committed before, in order, once", async () => {
-  using dir = tempDir();
+  using dir = tempDir("charla_store_");
   const path = `${dir.path}/charla.db`;
   await using child = new StoreChild("writer", dir.path, path);
   await child.stdout.until("ready");
@@ -154,7 +137,7 @@ function bypassesPermissions(dir: string): boolean {
 }
 
 Deno.test("SqliteStore on a read-only file reports failed once, goes on, and recovers with every line", async () => {
-  using dir = tempDir();
+  using dir = tempDir("charla_store_");
   const path = `${dir.path}/charla.db`;
   {
     await using store = await SqliteStore.open(path);
@@ -204,7 +187,7 @@ Deno.test("SqliteStore on a read-only file reports failed once, goes on, and rec
 });
 
 Deno.test("SqliteStore.open() without write permission says which flags to pass", async () => {
-  using dir = tempDir();
+  using dir = tempDir("charla_store_");
   const path = `${dir.path}/charla.db`;
   {
     // Granting the file alone is enough.
