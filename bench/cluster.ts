@@ -27,8 +27,7 @@
 import { parseArgs } from "node:util";
 import { BenchClient, closeAll, connectMany } from "./bench_client.ts";
 import { allReceived, checkDeliveries, FanoutReceiver, FanoutRun, sendLines } from "./fanout.ts";
-import { FILLER_AT, LINE_BYTES, LineStamper, STAMP_DIGITS, writeDigits } from "./lines.ts";
-import { LatencyReceiver, percentile } from "./latency.ts";
+import { LatencyReceiver, percentile, sendPaced } from "./latency.ts";
 import { closedFailures } from "./outcome.ts";
 import { cpuInfo, processUsage, selfCpuMs, settle } from "./proc.ts";
 import { ServerProcess } from "./server_process.ts";
@@ -182,25 +181,8 @@ async function latency(
     }
     await settleAll(setup);
     const before = await cpu(setup);
-    const stamper = new LineStamper("t", 0);
-    const batch = new Uint8Array(64 * LINE_BYTES);
     const start = performance.now();
-    let sent = 0;
-    while (sent < total) {
-      const now = performance.now();
-      const due = Math.min(total, Math.floor((now - start) * params.rate / 1000) + 1, sent + 64);
-      if (due > sent) {
-        const length = stamper.fill(batch, sent, due);
-        const nowUs = Math.round(performance.now() * 1000);
-        for (let at = 0; at < length; at += LINE_BYTES) {
-          writeDigits(batch, at + FILLER_AT, STAMP_DIGITS, nowUs);
-        }
-        await sender.write(batch.subarray(0, length));
-        sent = due;
-      }
-      const wait = start + sent * 1000 / params.rate - performance.now();
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, wait)));
-    }
+    await sendPaced(sender, total, params.rate, start);
     const sendEnd = performance.now();
     while (
       receivers.some((r) => r.count + r.bad < total) && performance.now() - sendEnd < 5_000

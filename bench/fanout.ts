@@ -190,7 +190,7 @@ export async function sendLines(client: BenchClient, index: number, lines: numbe
 export async function allReceived(
   run: FanoutRun,
   receivers: FanoutReceiver[],
-  clients: BenchClient[],
+  clients: readonly { readonly closed: boolean }[],
 ): Promise<{ end: number; stalled: boolean }> {
   let stalled = false;
   let lastReceived = -1;

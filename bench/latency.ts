@@ -85,6 +85,38 @@ export function percentile(sorted: Float64Array, fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank))];
 }
 
+/**
+ * Sends `total` latency lines at `rate` a second from `start` on, paced by
+ * timers: each wake-up sends the lines due by now (64 at most), stamped with
+ * the time of the write. Timers are late now and then; a late line carries its
+ * real send time, so lateness of the timer is not counted as server latency.
+ */
+export async function sendPaced(
+  sender: { write(bytes: Uint8Array): Promise<unknown> },
+  total: number,
+  rate: number,
+  start: number,
+): Promise<void> {
+  const stamper = new LineStamper("t", 0);
+  const batch = new Uint8Array(64 * LINE_BYTES);
+  let sent = 0;
+  while (sent < total) {
+    const now = performance.now();
+    const due = Math.min(total, Math.floor((now - start) * rate / 1000) + 1, sent + 64);
+    if (due > sent) {
+      const length = stamper.fill(batch, sent, due);
+      const nowUs = Math.round(performance.now() * 1000);
+      for (let at = 0; at < length; at += LINE_BYTES) {
+        writeDigits(batch, at + FILLER_AT, STAMP_DIGITS, nowUs);
+      }
+      await sender.write(batch.subarray(0, length));
+      sent = due;
+    }
+    const wait = start + sent * 1000 / rate - performance.now();
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, wait)));
+  }
+}
+
 /** Runs one latency measurement against a relay-mode server. */
 export async function runLatency(server: ServerProcess, params: LatencyParams): Promise<Outcome> {
   const total = Math.round(params.rate * params.seconds);
@@ -101,29 +133,8 @@ export async function runLatency(server: ServerProcess, params: LatencyParams): 
     });
     const settleMs = await settle(server.pid);
 
-    // Paced sending: each wake-up sends the lines that are due by now, stamped with
-    // the time of the write. Timers are late now and then; a late line carries its
-    // real send time, so lateness of the timer is not counted as server latency.
-    const stamper = new LineStamper("t", 0);
-    const batch = new Uint8Array(64 * LINE_BYTES);
     const window = await Window.open(server);
-    const start = window.start;
-    let sent = 0;
-    while (sent < total) {
-      const now = performance.now();
-      const due = Math.min(total, Math.floor((now - start) * params.rate / 1000) + 1, sent + 64);
-      if (due > sent) {
-        const length = stamper.fill(batch, sent, due);
-        const nowUs = Math.round(performance.now() * 1000);
-        for (let at = 0; at < length; at += LINE_BYTES) {
-          writeDigits(batch, at + FILLER_AT, STAMP_DIGITS, nowUs);
-        }
-        await sender.write(batch.subarray(0, length));
-        sent = due;
-      }
-      const wait = start + sent * 1000 / params.rate - performance.now();
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, wait)));
-    }
+    await sendPaced(sender, total, params.rate, window.start);
     const sendEnd = performance.now();
     while (
       receivers.some((r) => r.count + r.bad < total) && performance.now() - sendEnd < DRAIN_MS

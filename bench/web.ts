@@ -18,7 +18,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { type FanoutParams, FanoutReceiver, FanoutRun, runFanout } from "./fanout.ts";
+import { allReceived, type FanoutParams, FanoutReceiver, FanoutRun, runFanout } from "./fanout.ts";
 import { LINE_BYTES, LineStamper, Pattern, PAYLOAD_BYTES } from "./lines.ts";
 import { type Outcome, Window } from "./outcome.ts";
 import { cpuInfo, settle } from "./proc.ts";
@@ -28,8 +28,6 @@ import { connectManyWs, textFrame, type WsBenchClient } from "./ws_client.ts";
 const encoder = new TextEncoder();
 /** Frames per write: about 64 KiB. */
 const FRAMES_PER_WRITE = 600;
-/** With no new line anywhere for this long, the run stops and counts what is missing. */
-const STALL_MS = 5_000;
 
 /** The web port a charla server started with `--web 0` printed on its second line. */
 export async function webPortOf(server: ServerProcess): Promise<number> {
@@ -139,33 +137,6 @@ export async function runWebFanout(
     await Promise.all(clients.map((client) => client.finished));
     await sending;
   }
-}
-
-/** Waits until every receiver has its lines, or nothing arrived for {@linkcode STALL_MS}. */
-async function allReceived(
-  run: FanoutRun,
-  receivers: FanoutReceiver[],
-  clients: WsBenchClient[],
-): Promise<{ end: number; stalled: boolean }> {
-  let stalled = false;
-  let lastReceived = -1;
-  let lastProgress = performance.now();
-  const watchdog = setInterval(() => {
-    const now = performance.now();
-    if (run.received !== lastReceived) {
-      lastReceived = run.received;
-      lastProgress = now;
-    } else if (
-      now - lastProgress > STALL_MS ||
-      receivers.every((r, i) => r.lost === 0 || clients[i].closed)
-    ) {
-      stalled = true;
-      run.allReceived.resolve(lastProgress);
-    }
-  }, 200);
-  const end = await run.allReceived.promise;
-  clearInterval(watchdog);
-  return { end, stalled };
 }
 
 /** The transports compared: line clients, the page's WebSockets, and plain ones. */
