@@ -487,7 +487,7 @@ export async function main(args: string[]): Promise<number> {
     try {
       cluster = await joinCluster(options.cluster, options.historyKeep);
     } catch (error) {
-      if (!(error instanceof ClusterError)) throw error;
+      if (!(error instanceof ClusterError || error instanceof StartError)) throw error;
       return await fail(error.message);
     }
   }
@@ -646,22 +646,12 @@ async function joinCluster(
   flags: NonNullable<ServerArgs["cluster"]>,
   historyKeep: number,
 ): Promise<Cluster> {
-  const read = async (file: string, what: string) => {
-    try {
-      return await Deno.readTextFile(file);
-    } catch (error) {
-      const why = error instanceof Deno.errors.NotCapable
-        ? "reading it needs --allow-read"
-        : error instanceof Deno.errors.NotFound
-        ? "no such file"
-        : (error as Error).message;
-      throw new ClusterError(`Cannot read the ${what} "${file}": ${why}`, { cause: error });
-    }
-  };
   const password = flags.passwordFile === undefined
     ? undefined
-    : (await read(flags.passwordFile, "Redis password file")).replace(/\r?\n$/, "");
-  const ca = flags.caFile === undefined ? undefined : await read(flags.caFile, "CA certificate");
+    : (await readFlagFile("--cluster-password-file", flags.passwordFile)).replace(/\r?\n$/, "");
+  const ca = flags.caFile === undefined
+    ? undefined
+    : await readFlagFile("--cluster-ca", flags.caFile);
   return await Cluster.connect(flags.url, {
     node: flags.node,
     password,
