@@ -299,6 +299,30 @@ Deno.test("peers that never read do not keep the others' writes from starting", 
   }
 });
 
+Deno.test("close() still sends what was waiting for its turn to be written", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const stalled = await connectionPair(listener, 256 << 20);
+  const leaving = await connectionPair(listener);
+  Connection.maxWritesInFlight = 1;
+  try {
+    // The one place among the writes in flight is held by a peer that never reads.
+    const chunk = new Uint8Array(1 << 20);
+    for (let i = 0; i < 64; i++) assert.ok(stalled.server.send(chunk));
+    await Promise.resolve(); // writes start at the end of the turn: its write starts
+    assert.equal(Connection.writesInFlight, 1);
+    assert.ok(leaving.server.send(new TextEncoder().encode("* error: bye\n")));
+    leaving.server.close("line timeout");
+    const got = await within(readBytes(leaving.client, 13), "the last line");
+    assert.equal(new TextDecoder().decode(got), "* error: bye\n");
+  } finally {
+    Connection.maxWritesInFlight = MAX_WRITES_IN_FLIGHT;
+    for (const { server, client } of [stalled, leaving]) {
+      server.close();
+      client.close();
+    }
+  }
+});
+
 // The operator's console.
 
 Deno.test("a stalled operator console never stops the chat; it says how many lines it skipped", async () => {

@@ -88,6 +88,8 @@ export const MAX_WRITES_IN_FLIGHT = 256;
  * go on, as before), and the waiting ones start.
  */
 const WRITE_STALL_MS = 5;
+/** How long close() gives the last bytes it writes before the socket closes anyway. */
+const FINAL_WRITE_MS = 1_000;
 
 /** What a {@linkcode Connection}'s read loop feeds: lines, and a batch boundary. */
 export interface ReadSink extends LineSink {
@@ -456,12 +458,14 @@ export class Connection {
   }
 
   readonly #onRead = (read: number | null): void => {
+    // Closed while the read was under way (the socket itself may close a little
+    // later, after close()'s last write): what it brought is not for anyone.
+    if (this.#state === CLOSED) return this.#endRead(this.#reason!);
     try {
       const sink = this.#sink!;
       const held = this.#held;
       this.#held = 0;
       if (read === null) {
-        if (this.#state === CLOSED) return this.#endRead(this.#reason!);
         if (held > 0) this.#handleChunk(this.#buffer!.subarray(0, held), sink);
         this.decoder.end(sink);
         const pause = sink.flush();
@@ -671,18 +675,25 @@ export class Connection {
     this.#directBytes = 0;
     this.#caughtUp();
     // Bytes still waiting for their write to start (see #toStart and the writes
-    // in flight) get one try, as they would have had if their write had started
-    // at once: the last words before a close ("* error: …") must reach the peer.
-    // Bounded by the send queue, since a peer that is behind has a write in flight.
-    if (this.#data === null && queue !== null && queued <= this.#sendQueue) {
-      let size = 0;
-      for (const chunk of queue) size += chunk.length;
-      this.conn.write(concat(queue, 0, queue.length, size)).catch(() => {});
+    // in flight) get one try, and the socket is closed once it is done (a write
+    // under way when the socket closes is cut short): the last words before a
+    // close ("* error: …") must reach the peer. Bounded by the send queue, since
+    // a peer that is behind has a write in flight, and by FINAL_WRITE_MS.
+    let size = 0;
+    let rest: Uint8Array[] = [];
+    if (this.#data === null && this.#writing && queued <= this.#sendQueue) {
+      rest = [...this.#batch?.slice(this.#next) ?? [], ...queue ?? []];
+      for (const chunk of rest) size += chunk.length;
     }
-    try {
-      this.conn.close();
-    } catch {
-      // Already closed under us (BadResource): closing cannot fail in a way that matters.
+    if (size === 0) closeQuietly(this.conn);
+    else {
+      const conn = this.conn;
+      const timer = setTimeout(() => closeQuietly(conn), FINAL_WRITE_MS);
+      const done = () => {
+        clearTimeout(timer);
+        closeQuietly(conn);
+      };
+      conn.write(concat(rest, 0, rest.length, size)).then(done, done);
     }
     this.#wakeDrainWaiters();
   }
@@ -872,6 +883,15 @@ export class Connection {
     if (waiters === null || (this.#writing && this.#state !== CLOSED)) return;
     this.#drainWaiters = null;
     for (const wake of waiters) wake();
+  }
+}
+
+/** Closes `conn`, which may have been closed under us (BadResource): that cannot matter. */
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
   }
 }
 
