@@ -13,6 +13,7 @@
  * @module
  */
 
+import { parseFingerprint } from "./lib/net/tls_pin.ts";
 import { ChatClient, ConnectError, type ConnectTarget } from "./lib/client/chat_client.ts";
 import {
   conflicts,
@@ -46,6 +47,9 @@ Where to connect:
       --unix <path>     connect to a Unix socket instead (needs --allow-read --allow-write)
       --tls             speak TLS, checking the server's certificate and name
       --ca <pem>        trust this certificate authority (needs --allow-read)
+      --fingerprint <sha256>
+                        speak TLS with a server whose certificate has this
+                        fingerprint, as server.ts --tls-self-signed prints it
       --timeout <s>     give up connecting after this long (default 10)
 
 Chatting:
@@ -82,6 +86,7 @@ const OPTIONS = {
   unix: { type: "string" },
   tls: { type: "boolean" },
   ca: { type: "string" },
+  fingerprint: { type: "string" },
   timeout: { type: "string" },
   name: { type: "string", short: "n" },
   reconnect: { type: "boolean" },
@@ -120,7 +125,18 @@ function parseClientArgs(args: string[]): ClientArgs {
     if (problem !== null) throw new UsageError(`invalid --name "${name}": ${problem}`);
   }
   requires(v, "ca", "tls");
-  conflicts(v, [["unix", "tls"], ["unix", "host"], ["unix", "port"]]);
+  conflicts(v, [
+    ["unix", "tls"],
+    ["unix", "host"],
+    ["unix", "port"],
+    ["unix", "fingerprint"],
+    ["ca", "fingerprint"],
+  ]);
+  if (v.fingerprint !== undefined && parseFingerprint(v.fingerprint) === null) {
+    throw new UsageError(
+      `invalid --fingerprint "${v.fingerprint}": must be 32 bytes in hex (SHA-256), as AB:CD:…`,
+    );
+  }
   const port = portArg ?? v.port;
   return {
     help: v.help ?? false,
@@ -131,7 +147,8 @@ function parseClientArgs(args: string[]): ClientArgs {
         ? 5000
         : parsePort(port, portArg === undefined ? "--port" : "port", { min: 1 }),
       path: v.unix,
-      tls: v.tls ?? false,
+      tls: (v.tls ?? false) || v.fingerprint !== undefined,
+      fingerprint: v.fingerprint,
     },
     caFile: v.ca,
     timeout: v.timeout === undefined ? 10_000 : parseSeconds(v.timeout, "--timeout", 0.001),

@@ -14,6 +14,7 @@
 
 import { AccessList } from "./lib/net/cidr.ts";
 import { warmUp } from "./lib/warm_up.ts";
+import { CertError, DEFAULT_HOSTS, makeSelfSigned } from "./lib/net/make_cert.ts";
 import { ChatServer, type ChatServerOptions } from "./lib/chat_server.ts";
 import { Cluster, ClusterError } from "./lib/cluster/cluster.ts";
 import { parseRedisUrl } from "./lib/cluster/redis.ts";
@@ -64,6 +65,9 @@ Where to listen:
       --unix <path>         listen on a Unix socket instead (needs --allow-read --allow-write)
       --tls-cert <pem>      serve TLS with this certificate chain (needs --allow-read)
       --tls-key <pem>       ... and this private key
+      --tls-self-signed     serve TLS with a throwaway certificate made at start
+                            by openssl (needs --allow-run=openssl); clients pin
+                            the fingerprint it prints (client.ts --fingerprint)
       --reuse-port          share the port with the other nodes of a --cluster on
                             this machine (Linux spreads connections among them;
                             needs Deno's --unstable-net)
@@ -100,7 +104,8 @@ IRC (irssi, WeeChat, HexChat, bots) in the same rooms:
       --irc <[host:]port>   also speak IRC there (needs --relay; the host
                             defaults to --host), e.g. --irc 6667
       --irc-tls <[host:]port>  IRC over TLS there, e.g. 6697 (needs --tls-cert
-                            and --tls-key, which then serve the line port too)
+                            and --tls-key, or --tls-self-signed, which then
+                            serve the line port too)
       --server-name <name>  the server's name IRC clients see (default charla)
       --oper-file <f>       IRC operators, one "name password" per line: OPER
                             lets them disconnect people with KILL (--allow-read)
@@ -183,6 +188,7 @@ const OPTIONS = {
   deny: { type: "string", multiple: true },
   "drain-timeout": { type: "string" },
   "reuse-port": { type: "boolean" },
+  "tls-self-signed": { type: "boolean" },
   cluster: { type: "string" },
   "cluster-password-file": { type: "string" },
   "cluster-ca": { type: "string" },
@@ -198,6 +204,8 @@ interface ServerArgs {
   version: boolean;
   json: boolean;
   target: ListenTarget;
+  /** Make a throwaway certificate at start and serve TLS with it. */
+  tlsSelfSigned: boolean;
   /** Where to serve the web page, if anywhere. */
   web: { hostname: string; port: number } | null;
   webOrigins: string[];
@@ -242,7 +250,10 @@ function parseServerArgs(args: string[]): ServerArgs {
   requires(v, "web-origin", "web");
   requires(v, "irc", "relay");
   requires(v, "irc-tls", "relay");
-  requires(v, "irc-tls", "tls-cert");
+  if (v["irc-tls"] !== undefined && v["tls-cert"] === undefined && !v["tls-self-signed"]) {
+    throw new UsageError("--irc-tls needs --tls-cert or --tls-self-signed");
+  }
+  conflicts(v, [["tls-self-signed", "tls-cert"], ["tls-self-signed", "unix"]]);
   conflicts(v, [["unix", "tls-cert"], ["unix", "host"], ["unix", "port"], ["unix", "reuse-port"]]);
   for (const flag of ["cluster-password-file", "cluster-ca", "node", "node-timeout"]) {
     requires(v, flag, "cluster");
@@ -294,6 +305,7 @@ function parseServerArgs(args: string[]): ServerArgs {
       keyFile: v["tls-key"],
       reusePort: v["reuse-port"] ?? false,
     },
+    tlsSelfSigned: v["tls-self-signed"] ?? false,
     web: v.web === undefined ? null : parseHostPort(v.web, "--web", v.host ?? "127.0.0.1"),
     webOrigins,
     relay: v.relay ?? false,
@@ -492,6 +504,22 @@ export async function main(args: string[]): Promise<number> {
     }
   }
 
+  // A throwaway certificate, for every TLS port (line, IRC, web), when asked for.
+  let fingerprint: string | null = null;
+  if (options.tlsSelfSigned) {
+    try {
+      const hostname = options.target.hostname ?? "127.0.0.1";
+      const hosts = [...new Set([...DEFAULT_HOSTS, ...unspecified(hostname) ? [] : [hostname]])];
+      const self = await makeSelfSigned(hosts);
+      options.target.tls = { cert: self.cert, key: self.key };
+      fingerprint = self.fingerprint;
+    } catch (error) {
+      if (!(error instanceof CertError)) throw error;
+      await cluster?.close();
+      return await fail(error.message);
+    }
+  }
+
   // Every port is bound before anything is served: one that cannot be ends the start.
   const listeners: Deno.Listener[] = [];
   let listener: Deno.Listener;
@@ -507,7 +535,13 @@ export async function main(args: string[]): Promise<number> {
     if (options.ircTls !== null) {
       const { certFile, keyFile } = options.target;
       listeners.push(
-        ircTlsListener = await listen({ ...options.ircTls, certFile, keyFile, reusePort }),
+        ircTlsListener = await listen({
+          ...options.ircTls,
+          certFile,
+          keyFile,
+          tls: options.target.tls,
+          reusePort,
+        }),
       );
     }
   } catch (error) {
@@ -596,13 +630,15 @@ export async function main(args: string[]): Promise<number> {
   }
   // After the listening line, which scripts read first.
   if (cluster !== null) log.event({ event: "cluster", message: cluster.joined });
+  if (fingerprint !== null) log.event({ event: "tls", fingerprint });
   try {
     if (options.web !== null) {
       try {
         const { certFile, keyFile } = options.target;
         await WebServer.start(server, {
           ...options.web,
-          tls: certFile && keyFile ? await readTls(certFile, keyFile) : undefined,
+          tls: options.target.tls ??
+            (certFile && keyFile ? await readTls(certFile, keyFile) : undefined),
           origins: options.webOrigins,
           maxLine: options.maxLine,
           sendQueue: options.sendQueue,
@@ -659,6 +695,11 @@ async function joinCluster(
     historyKeep,
     nodeTimeout: flags.nodeTimeout,
   });
+}
+
+/** Whether `hostname` binds every address (then it names no host a certificate could). */
+function unspecified(hostname: string): boolean {
+  return hostname === "0.0.0.0" || hostname === "::";
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -21,6 +21,8 @@ const NEEDS: { program: "server" | "client"; feature: string; permissions: strin
   { program: "client", feature: "TCP", permissions: ["--allow-net"] },
   // Deno.listenTls takes PEM text: the server reads --tls-cert and --tls-key itself.
   { program: "server", feature: "--tls-cert, --tls-key", permissions: ["--allow-read"] },
+  // A throwaway certificate is made by running openssl (lib/net/make_cert.ts).
+  { program: "server", feature: "--tls-self-signed", permissions: ["--allow-run=openssl"] },
   // The client reads the authority's PEM to pass as caCerts.
   { program: "client", feature: "--ca", permissions: ["--allow-read"] },
   // Deno asks for both to bind or connect a Unix socket; the server also removes a stale one.

@@ -70,6 +70,44 @@ Deno.test("TLS: client.ts --tls --ca chats with server.ts --tls-cert --tls-key",
   assert.equal((await cli.stdout.until(/^<server>/)).at(-1), "<server> y de vuelta");
 });
 
+Deno.test("TLS: server.ts --tls-self-signed prints a fingerprint; client.ts --fingerprint pins it", async () => {
+  const { program: srv, address } = await server(
+    ["--relay", "--port", "0", "--tls-self-signed"],
+    ["--allow-run=openssl"],
+  );
+  await using _srv = srv;
+  const said = await srv.stdout.next("the fingerprint line");
+  const fingerprint = /--fingerprint ([0-9A-F:]{95})$/.exec(said ?? "")?.[1];
+  assert.ok(fingerprint, `no fingerprint in: ${said}`);
+  const port = address.split(":").at(-1)!;
+  {
+    // Any name or address of the machine: the pin is what is checked, not the name.
+    await using cli = new Program("client.ts", ["--fingerprint", fingerprint, "-p", port]);
+    assert.equal((await cli.stdout.until(/^\* welcome/)).at(-1), "* welcome, you are user2");
+    await cli.write("hola, fijado\n");
+    assert.match((await srv.stdout.until(/fijado/)).at(-1)!, /\[#lobby user2\] hola, fijado$/);
+  }
+  // Another certificate's fingerprint (one hex digit changed): refused before a word is sent.
+  const other = (fingerprint[0] === "0" ? "1" : "0") + fingerprint.slice(1);
+  await using wrong = new Program("client.ts", ["--fingerprint", other, "-p", port]);
+  assert.equal(await wrong.exit(), 1);
+  assert.match(
+    (await wrong.stderr.until(/cannot connect/)).at(-1)!,
+    new RegExp(
+      `the server's certificate is not the pinned one: its fingerprint is ${fingerprint}$`,
+    ),
+  );
+});
+
+Deno.test("TLS: --tls-self-signed without --allow-run=openssl says what to add, and exits 1", async () => {
+  await using srv = new Program("server.ts", ["--port", "0", "--tls-self-signed"]);
+  assert.equal(await srv.exit(), 1);
+  assert.equal(
+    await srv.stderr.next(),
+    "charla server: running openssl needs --allow-run=openssl",
+  );
+});
+
 Deno.test("TLS: a client that trusts another CA is refused, on both sides, clearly", async () => {
   await using t = await tlsServer();
   const caCerts = [await Deno.readTextFile(fixture("other-ca.pem"))];

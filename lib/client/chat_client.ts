@@ -6,6 +6,7 @@
  * @module
  */
 
+import { connectPinned, PinError } from "../net/tls_pin.ts";
 import type { Farewell } from "./server_reader.ts";
 import {
   Connection,
@@ -27,6 +28,12 @@ export interface ConnectTarget {
   tls?: boolean;
   /** PEM certificates of the authorities to trust, instead of the system's. */
   caCerts?: string[];
+  /**
+   * Speak TLS with a server whose certificate has this SHA-256 fingerprint
+   * (a server started with `--tls-self-signed` prints it), whatever signed
+   * it and whatever names it has: see tls_pin.ts.
+   */
+  fingerprint?: string;
 }
 
 /** Options for {@linkcode connect}. */
@@ -98,6 +105,12 @@ export async function connect(
   try {
     if (target.path !== undefined) {
       conn = await Deno.connect({ transport: "unix", path: target.path });
+    } else if (target.fingerprint !== undefined) {
+      const hostname = target.hostname ?? "127.0.0.1";
+      conn = await connectPinned(
+        { hostname, port: target.port ?? 5000, timeout },
+        target.fingerprint,
+      );
     } else {
       const hostname = target.hostname ?? "127.0.0.1";
       const tcp = await Deno.connect({ hostname, port: target.port ?? 5000, signal: abort.signal });
@@ -148,6 +161,7 @@ function explain(error: unknown, target: ConnectTarget): string {
     return target.path === undefined ? "host not found" : "no such socket file";
   }
   if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof PinError) return error.message;
   const text = message(error);
   if (target.tls && (error instanceof Deno.errors.InvalidData || isConnectionError(error))) {
     if (text.includes("certificate")) {

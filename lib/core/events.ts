@@ -109,7 +109,12 @@ export type ServerEvent =
   | { readonly event: "error"; readonly peer: PeerInfo | null; readonly message: string }
   | { readonly event: "shutdown"; readonly reason: string }
   /** The cluster's state changed: degraded, back, a node gone (see lib/cluster/). */
-  | { readonly event: "cluster"; readonly message: string };
+  | { readonly event: "cluster"; readonly message: string }
+  /**
+   * The server made itself a throwaway certificate (`--tls-self-signed`):
+   * clients pin its SHA-256 `fingerprint`.
+   */
+  | { readonly event: "tls"; readonly fingerprint: string };
 
 /** Receives a server's events; the operator console is one. */
 export interface ServerLog {

@@ -20,6 +20,8 @@ export interface ListenTarget {
   certFile?: string;
   /** PEM file of the server's private key. */
   keyFile?: string;
+  /** The certificate chain and key themselves (PEM), instead of `certFile` and `keyFile`. */
+  tls?: { cert: string; key: string };
   /**
    * Share the port with other processes that ask for the same (`SO_REUSEPORT`;
    * Linux spreads new connections among them). Needs Deno's `--unstable-net`:
@@ -70,8 +72,8 @@ export async function listen(target: ListenTarget): Promise<Deno.Listener> {
   if ((target.certFile === undefined) !== (target.keyFile === undefined)) {
     throw new ListenError("TLS needs both --tls-cert and --tls-key");
   }
-  let tls: { cert: string; key: string } | null = null;
-  if (target.certFile !== undefined && target.keyFile !== undefined) {
+  let tls: { cert: string; key: string } | null = target.tls ?? null;
+  if (tls === null && target.certFile !== undefined && target.keyFile !== undefined) {
     tls = await readTls(target.certFile, target.keyFile);
   }
   if (target.reusePort && !reusePortAvailable()) {

@@ -383,6 +383,8 @@ function describe(event: ServerEvent): string {
       return `* ${event.reason}`;
     case "cluster":
       return `* cluster: ${event.message}`;
+    case "tls":
+      return `* self-signed certificate; clients connect with --fingerprint ${event.fingerprint}`;
   }
 }
 
