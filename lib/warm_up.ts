@@ -102,9 +102,13 @@ async function countLines(conn: Deno.Conn, want: number, deadline: AbortSignal):
     while (seen < want) {
       const n = await conn.read(buffer);
       if (n === null) break;
-      const bytes = carry.length === 0
-        ? buffer.subarray(0, n)
-        : Uint8Array.from([...carry, ...buffer.subarray(0, n)]);
+      let bytes = buffer.subarray(0, n);
+      if (carry.length > 0) {
+        const joined = new Uint8Array(carry.length + n);
+        joined.set(carry);
+        joined.set(bytes, carry.length);
+        bytes = joined;
+      }
       let at = 0;
       for (let end = bytes.indexOf(0x0a); end >= 0; end = bytes.indexOf(0x0a, at)) {
         if (contains(bytes, at, end, mark)) seen++;
