@@ -32,7 +32,9 @@ import {
   type IrcMessageInit,
   MAX_LINE_BYTES,
   type NumericName,
+  numericReply,
   NUMERICS,
+  type ReplyTarget,
   serverTime,
   splitText,
   textBudget,
@@ -356,13 +358,8 @@ export class IrcFormat implements WireFormat<Uint8Array> {
   }
 }
 
-/** Who a numeric is for, and from which server. */
-export interface NumericTarget {
-  /** The server's name, the numerics' source. */
-  server: string;
-  /** The recipient's nick; `""` before registration (sent as `*`). */
-  nick: string;
-}
+/** Who a numeric is for, and from which server (see irc_message.ts). */
+export type NumericTarget = ReplyTarget;
 
 /**
  * A numeric reply as a line, with the recipient's nick first; the last
@@ -380,7 +377,7 @@ export interface NumericTarget {
  * ```
  */
 export function numeric(to: NumericTarget, name: NumericName, params: readonly string[]): string {
-  const message = numericMessage(to, name, params);
+  const message = numericReply(to, name, params);
   const line = formatLine(message);
   if (utf8Length(line) + 2 <= MAX_LINE_BYTES) return line;
   const last = message.params.length - 1;
@@ -388,19 +385,6 @@ export function numeric(to: NumericTarget, name: NumericName, params: readonly s
   const overhead = utf8Length(head) - 1 + 2; // without "x", with CR LF
   message.params[last] = fitText(message.params[last], overhead);
   return formatLine(message);
-}
-
-function numericMessage(
-  to: NumericTarget,
-  name: NumericName,
-  params: readonly string[],
-): IrcMessage {
-  return {
-    tags: new Map(),
-    source: to.server,
-    command: NUMERICS[name],
-    params: [to.nick === "" ? "*" : to.nick, ...params],
-  };
 }
 
 /**
@@ -451,7 +435,7 @@ export function wordLines(
   params: readonly string[],
   words: readonly string[],
 ): string[] {
-  const head = formatLine(numericMessage(to, name, [...params, "x"])).slice(0, -1);
+  const head = formatLine(numericReply(to, name, [...params, "x"])).slice(0, -1);
   const budget = MAX_LINE_BYTES - 2 - utf8Length(head);
   const lines: string[] = [];
   let current = "";
