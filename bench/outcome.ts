@@ -62,7 +62,9 @@ export class Window {
 }
 
 /** Failures for clients the server closed during a scenario (they all must stay). */
-export function closedFailures(clients: { closed: boolean; error: Error | null }[]): string[] {
+export function closedFailures(
+  clients: readonly { closed: boolean; error: Error | null }[],
+): string[] {
   const closed = clients.filter((client) => client.closed);
   if (closed.length === 0) return [];
   const reasons = [...new Set(closed.map((client) => client.error?.name ?? "EOF"))].join(", ");

@@ -124,7 +124,9 @@ export async function runRooms(server: ServerProcess, params: RoomsParams): Prom
     const measured = await window.close(end);
 
     const deliveries = rooms * s * lines * (perRoom - 1);
-    const { counts, failures } = checkDeliveries(receivers, clients, stalled, writeError, true);
+    const { counts, failures } = checkDeliveries(receivers, clients, stalled, writeError, {
+      rooms: true,
+    });
     return {
       figures: {
         deliveries_per_s: deliveries / (measured.wallMs / 1000),

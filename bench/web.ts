@@ -18,7 +18,14 @@
  */
 
 import { parseArgs } from "node:util";
-import { allReceived, type FanoutParams, FanoutReceiver, FanoutRun, runFanout } from "./fanout.ts";
+import {
+  allReceived,
+  checkDeliveries,
+  type FanoutParams,
+  FanoutReceiver,
+  FanoutRun,
+  runFanout,
+} from "./fanout.ts";
 import { LINE_BYTES, LineStamper, Pattern, PAYLOAD_BYTES } from "./lines.ts";
 import { type Outcome, Window } from "./outcome.ts";
 import { cpuInfo, settle } from "./proc.ts";
@@ -100,21 +107,9 @@ export async function runWebFanout(
     const measured = await window.close(end);
 
     const deliveries = s * lines * (n - 1);
-    const sum = (pick: (r: FanoutReceiver) => number) => receivers.reduce((t, r) => t + pick(r), 0);
-    const counts = {
-      lost: sum((r) => r.lost),
-      cut: clients.reduce((t, c) => t + c.rejected, 0),
-      dup: sum((r) => r.dup),
-      reordered: sum((r) => r.gaps),
-    };
-    const failures: string[] = [];
-    if (stalled) failures.push("not every line arrived");
-    if (writeError !== null) failures.push(`a sender's write failed: ${writeError}`);
-    for (const [name, count] of Object.entries(counts)) {
-      if (count > 0) failures.push(`${count} ${name}`);
-    }
-    const closed = clients.filter((c) => c.closed).length;
-    if (closed > 0) failures.push(`${closed} of ${n} clients were disconnected`);
+    const { counts, failures } = checkDeliveries(receivers, clients, stalled, writeError, {
+      ownEchoed: true,
+    });
     return {
       figures: {
         deliveries_per_s: deliveries / (measured.wallMs / 1000),
@@ -123,9 +118,7 @@ export async function runWebFanout(
       },
       failures,
       notes: {
-        ...counts,
-        // A web sender gets its own lines back (the page's confirmation): S x L more frames.
-        own: sum((r) => r.own),
+        ...counts, // own: a web sender gets its own lines back, S x L more frames
         notices: clients.reduce((t, c) => t + c.notices, 0),
         settle_ms: settleMs,
       },
