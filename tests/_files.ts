@@ -22,3 +22,23 @@ export function fileTexts(path: string, room: string): string[] {
     db.close();
   }
 }
+
+/**
+ * Whether this process may write a file it made read-only: true for root (it
+ * bypasses file permissions), so a test of a read-only store must run its
+ * server or store in a process without that privilege.
+ */
+export function bypassesPermissions(dir: string): boolean {
+  const probe = `${dir}/probe`;
+  Deno.writeTextFileSync(probe, "");
+  Deno.chmodSync(probe, 0o444);
+  try {
+    Deno.openSync(probe, { write: true }).close();
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.PermissionDenied) return false;
+    throw e;
+  } finally {
+    Deno.removeSync(probe);
+  }
+}

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { formatUntil } from "../lib/core/bans.ts";
 import { LineReader, LoopbackClient, streamSource, TestClient, within } from "./_helpers.ts";
-import { fileTexts, tempDir } from "./_files.ts";
+import { bypassesPermissions, fileTexts, tempDir } from "./_files.ts";
 
 const ROOT = new URL("..", import.meta.url);
 const encoder = new TextEncoder();
@@ -382,25 +382,6 @@ Deno.test("server.ts bans by name, address and network, keeps them across a rest
   await using carlos = await LoopbackClient.connect(server.port, "127.0.0.5");
   assert.match((await carlos.lines.next())!, /^\* welcome, you are user\d+$/);
 });
-
-/**
- * Whether this process may write a file it made read-only: true for root (it
- * bypasses file permissions), so the server must run without that privilege.
- */
-function bypassesPermissions(dir: string): boolean {
-  const probe = `${dir}/probe`;
-  Deno.writeTextFileSync(probe, "");
-  Deno.chmodSync(probe, 0o444);
-  try {
-    Deno.openSync(probe, { write: true }).close();
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.PermissionDenied) return false;
-    throw e;
-  } finally {
-    Deno.removeSync(probe);
-  }
-}
 
 Deno.test("server.ts on a read-only database says so, chats on with history in memory, and writes it all once it can", async () => {
   using dir = tempDir("charla_persist_");

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { SqliteStore } from "../lib/store/sqlite.ts";
 import { LineReader, within } from "./_helpers.ts";
-import { fileTexts, tempDir } from "./_files.ts";
+import { bypassesPermissions, fileTexts, tempDir } from "./_files.ts";
 
 const CHILD = new URL("./_store_child.ts", import.meta.url).pathname;
 
@@ -116,25 +116,6 @@ Deno.test("SqliteStore killed with SIGKILL keeps every line committed before, in
   await using store = await SqliteStore.open(path);
   assert.equal(store.recent("#kill", 1)[0].text, `${kept}`);
 });
-
-/**
- * Whether this process may write a file it made read-only: true for root (it
- * bypasses file permissions), so the child must run without that privilege.
- */
-function bypassesPermissions(dir: string): boolean {
-  const probe = `${dir}/probe`;
-  Deno.writeTextFileSync(probe, "");
-  Deno.chmodSync(probe, 0o444);
-  try {
-    Deno.openSync(probe, { write: true }).close();
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.PermissionDenied) return false;
-    throw e;
-  } finally {
-    Deno.removeSync(probe);
-  }
-}
 
 Deno.test("SqliteStore on a read-only file reports failed once, goes on, and recovers with every line", async () => {
   using dir = tempDir("charla_store_");
