@@ -8,6 +8,8 @@
  * @module
  */
 
+import assert from "node:assert/strict";
+import { connect } from "../lib/client/chat_client.ts";
 import net from "node:net";
 import { ChatServer, type ChatServerOptions } from "../lib/chat_server.ts";
 import type { PeerInfo, ServerEvent, ServerLog } from "../lib/core/events.ts";
@@ -447,4 +449,27 @@ export class LoopbackClient implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/**
+ * Connects to 127.0.0.1:`port` over TLS as `localhost`, trusting the CA in the
+ * PEM file `caFile`, says `/quit`, and returns the lines the server sent until
+ * it ended the connection (the welcome first).
+ */
+export async function tlsVisit(port: number, caFile: string): Promise<string[]> {
+  const caCerts = [await Deno.readTextFile(caFile)];
+  const conn = await connect({ hostname: "localhost", port, tls: true, caCerts });
+  const lines: string[] = [];
+  try {
+    const done = conn.readLines({
+      line: (b, s, e) => lines.push(new TextDecoder().decode(b.subarray(s, e))),
+      overlong: () => {},
+      flush: () => {},
+    });
+    conn.send(new TextEncoder().encode("/quit\n"));
+    assert.equal(await done, "eof");
+  } finally {
+    conn.close();
+  }
+  return lines;
 }

@@ -17,7 +17,6 @@ import { listen } from "../lib/net/listen.ts";
 import { ServerConsole } from "../lib/terminal/server_console.ts";
 import { OutputBuffer } from "../lib/terminal/output.ts";
 import type { LinePeer } from "../lib/transports/line.ts";
-import { connect } from "../lib/client/chat_client.ts";
 import {
   connectMany,
   LineReader,
@@ -25,6 +24,7 @@ import {
   Program,
   startServer,
   TestClient,
+  tlsVisit,
   within,
 } from "./_helpers.ts";
 
@@ -376,18 +376,7 @@ Deno.test("TLS: silent clients are closed at the handshake timeout, and a real c
     Array.from({ length: 20 }, () => Deno.connect({ hostname: "127.0.0.1", port })),
   );
   try {
-    const caCerts = [await Deno.readTextFile(fixture("ca.pem"))];
-    const ok = await connect({ hostname: "localhost", port, tls: true, caCerts });
-    const lines: string[] = [];
-    const done = ok.readLines({
-      line: (b, s, e) => lines.push(new TextDecoder().decode(b.subarray(s, e))),
-      overlong: () => {},
-      flush: () => {},
-    });
-    ok.send(new TextEncoder().encode("/quit\n"));
-    assert.equal(await done, "eof");
-    assert.equal(lines[0], "* welcome, you are user1");
-    ok.close();
+    assert.equal((await tlsVisit(port, fixture("ca.pem")))[0], "* welcome, you are user1");
     // Each silent client sees its connection end: the server really closed the
     // socket (Deno.listenTls kept it open until the client left).
     for (const conn of silent) {

@@ -8,7 +8,15 @@ import net from "node:net";
 import { ChatServer } from "../lib/chat_server.ts";
 import { ChatClient, type ClientResult, connect, ConnectError } from "../lib/client/chat_client.ts";
 import { listen } from "../lib/net/listen.ts";
-import { LineReader, MemoryLog, Program, startServer, TestClient, within } from "./_helpers.ts";
+import {
+  LineReader,
+  MemoryLog,
+  Program,
+  startServer,
+  TestClient,
+  tlsVisit,
+  within,
+} from "./_helpers.ts";
 
 const fixtures = new URL("./fixtures/", import.meta.url);
 const fixture = (name: string) => new URL(name, fixtures).pathname;
@@ -134,18 +142,7 @@ Deno.test("TLS: a plain-TCP client to a TLS server fails cleanly; the server goe
   await t.log.until(() => t.log.of("refused").length === 1, "the refusal");
   assert.match(t.log.of("refused")[0].reason, /^TLS handshake failed: /);
   // A proper TLS client still gets in.
-  const caCerts = [await Deno.readTextFile(fixture("ca.pem"))];
-  const ok = await connect({ hostname: "localhost", port: t.port, tls: true, caCerts });
-  const lines: string[] = [];
-  const done = ok.readLines({
-    line: (b, s, e) => lines.push(new TextDecoder().decode(b.subarray(s, e))),
-    overlong: () => {},
-    flush: () => {},
-  });
-  ok.send(new TextEncoder().encode("/quit\n"));
-  assert.equal(await done, "eof");
-  assert.equal(lines[0], "* welcome, you are user1");
-  ok.close();
+  assert.equal((await tlsVisit(t.port, fixture("ca.pem")))[0], "* welcome, you are user1");
 });
 
 Deno.test("TLS: a client that never starts its handshake is closed after the timeout", async () => {
