@@ -45,6 +45,30 @@ async function runTask(args: string[]): Promise<{ code: number; stdout: string; 
   return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
 }
 
+/** `deno task client <args>` running, its stdout as lines; killed (if need be) on dispose. */
+function spawnTask(args: string[]) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", "client", ...args],
+    cwd: root,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  return {
+    lines: new LineReader(streamSource(child.stdout)),
+    exit: async () => (await within(child.status, "client.ts to exit")).code,
+    async [Symbol.asyncDispose]() {
+      await child.stdin.close().catch(() => {});
+      try {
+        child.kill();
+      } catch {
+        // Exited already.
+      }
+      await child.status;
+    },
+  };
+}
+
 Deno.test("every 'deno task client' command line in the README works as written", async () => {
   const commands = await readmeClientCommands();
   assert.ok(commands.length >= 2, `found ${commands.join(" | ")}`);
@@ -78,58 +102,26 @@ Deno.test("client.ts is told it is refused, says so, and exits 3: denied and ful
 
 Deno.test("client.ts --reconnect stays out after it was kicked, and exits 3", async () => {
   await using t = startServer({ relay: true });
-  const cli = new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", "client", "-p", String(t.port), "--reconnect", "--name", "ana"],
-    cwd: root,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  try {
-    const lines = new LineReader(streamSource(cli.stdout));
-    await lines.until("* you are now ana");
-    runOperatorLine(t.server, "/kick ana fuera");
-    assert.deepEqual(await lines.rest(), ["* you were kicked: fuera"]);
-    assert.equal((await within(cli.status, "client.ts to exit")).code, 3);
-    assert.equal(t.log.of("connect").length, 1, "it came back");
-  } finally {
-    await cli.stdin.close().catch(() => {});
-    try {
-      cli.kill();
-    } catch {
-      // Exited already.
-    }
-    await cli.status;
-  }
+  await using cli = spawnTask(["-p", String(t.port), "--reconnect", "--name", "ana"]);
+  await cli.lines.until("* you are now ana");
+  runOperatorLine(t.server, "/kick ana fuera");
+  assert.deepEqual(await cli.lines.rest(), ["* you were kicked: fuera"]);
+  assert.equal(await cli.exit(), 3);
+  assert.equal(t.log.of("connect").length, 1, "it came back");
 });
 
 Deno.test("client.ts --reconnect stays out after it was banned, and is refused at the door after", async () => {
   await using t = startServer({ relay: true });
-  const cli = new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", "client", "-p", String(t.port), "--reconnect", "--name", "ana"],
-    cwd: root,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  try {
-    const lines = new LineReader(streamSource(cli.stdout));
-    await lines.until("* you are now ana");
+  {
+    await using cli = spawnTask(["-p", String(t.port), "--reconnect", "--name", "ana"]);
+    await cli.lines.until("* you are now ana");
     assert.match(
       runOperatorLine(t.server, "/ban ana spam").replies[0],
       /^banned ana and 127\.0\.0\.1/,
     );
-    assert.deepEqual(await lines.rest(), ["* you are banned: spam"]);
-    assert.equal((await within(cli.status, "client.ts to exit")).code, 3);
+    assert.deepEqual(await cli.lines.rest(), ["* you are banned: spam"]);
+    assert.equal(await cli.exit(), 3);
     assert.equal(t.log.of("connect").length, 1, "it came back");
-  } finally {
-    await cli.stdin.close().catch(() => {});
-    try {
-      cli.kill();
-    } catch {
-      // Exited already.
-    }
-    await cli.status;
   }
   // Its address is banned too: a new client is refused before anything else, and says so.
   const { code, stdout } = await runTask(["-p", String(t.port), "--reconnect"]);
