@@ -142,6 +142,22 @@ async function lineClient(port: number, name: string): Promise<TestClient> {
   return client;
 }
 
+/** A line client `bea`, then an IRC client `ana` who joins #lobby; bea has seen her come. */
+async function beaThenAna(server: TestServer & { ircPort: number }) {
+  const bea = await lineClient(server.port, "bea");
+  const irc = await Irc.register(server.ircPort, "ana");
+  await irc.send("JOIN #lobby");
+  await bea.lines.until("* ana joined");
+  return {
+    bea,
+    irc,
+    async [Symbol.asyncDispose]() {
+      await irc[Symbol.asyncDispose]();
+      await bea[Symbol.asyncDispose]();
+    },
+  };
+}
+
 // --- registration --------------------------------------------------------------
 
 Deno.test("IRC registration answers 001 to 005, LUSERS and the MOTD, and PING with PONG", async () => {
@@ -281,10 +297,8 @@ Deno.test("IRC JOIN with server-time: history lines are the PRIVMSGs they were, 
 
 Deno.test("IRC and line clients talk: lines, /me as CTCP ACTION, private messages both ways", async () => {
   await using server = ircServer();
-  await using bea = await lineClient(server.port, "bea");
-  await using irc = await Irc.register(server.ircPort, "ana");
-  await irc.send("JOIN #lobby");
-  await bea.lines.until("* ana joined");
+  await using pair = await beaThenAna(server);
+  const { bea, irc } = pair;
   await irc.sync();
 
   await bea.send("hola ana", "/me saluda");
@@ -355,10 +369,8 @@ Deno.test("IRC PRIVMSG to yourself comes back; KICK and INVITE say they are not 
 
 Deno.test("a line longer than 512 bytes reaches IRC clients split into whole pieces, not cut", async () => {
   await using server = ircServer();
-  await using bea = await lineClient(server.port, "bea");
-  await using irc = await Irc.register(server.ircPort, "ana");
-  await irc.send("JOIN #lobby");
-  await bea.lines.until("* ana joined");
+  await using pair = await beaThenAna(server);
+  const { bea, irc } = pair;
   const text = "¿Sabías que 你好 significa hola? ".repeat(60).trim() + " 👋🏽 fin";
   await bea.send(text);
   await bea.send("/me termina");
@@ -387,10 +399,8 @@ Deno.test("IRC NOTICE goes as a NOTICE, and nothing answers it: no away reply, n
 
 Deno.test("IRC and line clients see each other's nick changes, topics, parts and quits", async () => {
   await using server = ircServer();
-  await using bea = await lineClient(server.port, "bea");
-  await using irc = await Irc.register(server.ircPort, "ana");
-  await irc.send("JOIN #lobby");
-  await bea.lines.until("* ana joined");
+  await using pair = await beaThenAna(server);
+  const { bea, irc } = pair;
   await irc.sync();
 
   await bea.send("/nick bea2", "/topic nuevo tema");
@@ -660,10 +670,8 @@ Deno.test("IRC port: the idle timeout disconnects a silent IRC client with ERROR
 
 Deno.test("IRC port: the flood limit drops lines over the rate and says so once", async () => {
   await using server = ircServer({ flood: 2 });
-  await using bea = await lineClient(server.port, "bea");
-  await using irc = await Irc.register(server.ircPort, "ana");
-  await irc.send("JOIN #lobby");
-  await bea.lines.until("* ana joined");
+  await using pair = await beaThenAna(server);
+  const { bea, irc } = pair;
   await irc.send(...Array.from({ length: 6 }, (_, i) => `PRIVMSG #lobby :línea ${i}`));
   const notices = (await irc.sync()).filter((l) => /NOTICE ana/.test(l));
   assert.deepEqual(notices, [
