@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { SqliteStore } from "../lib/store/sqlite.ts";
-import { LineReader, within } from "./_helpers.ts";
+import { LineReader, streamSource, within } from "./_helpers.ts";
 import { bypassesPermissions, fileTexts, tempDir } from "./_files.ts";
 
 const CHILD = new URL("./_store_child.ts", import.meta.url).pathname;
@@ -32,21 +32,7 @@ class StoreChild implements AsyncDisposable {
     const deno = [Deno.execPath(), "run", ...permissions, CHILD, mode, path];
     const [program, ...args] = [...prefix, ...deno];
     this.child = new Deno.Command(program, { args, stdout: "piped", stderr: "piped" }).spawn();
-    const reader = this.child.stdout.getReader();
-    let pending: Uint8Array | null = null;
-    this.stdout = new LineReader({
-      async read(p) {
-        if (pending === null) {
-          const { done, value } = await reader.read();
-          if (done) return null;
-          pending = value;
-        }
-        const n = Math.min(p.length, pending.length);
-        p.set(pending.subarray(0, n));
-        pending = n < pending.length ? pending.subarray(n) : null;
-        return n;
-      },
-    });
+    this.stdout = new LineReader(streamSource(this.child.stdout));
     this.#stderr = new Response(this.child.stderr).text();
   }
 
