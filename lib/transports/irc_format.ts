@@ -28,12 +28,10 @@ import { ByteBuilder } from "../wire/text.ts";
 import {
   encodeAction,
   formatMessage,
-  type IrcMessage,
   type IrcMessageInit,
   MAX_LINE_BYTES,
   type NumericName,
   numericReply,
-  NUMERICS,
   type ReplyTarget,
   serverTime,
   splitText,
