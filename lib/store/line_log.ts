@@ -200,9 +200,10 @@ export class LineLog {
   #compact(): void {
     const head = this.#head;
     if (head < 64 || head * 2 < this.#end.length) return;
+    // The first kept line's batch, found before the arrays (and so `size`) change.
+    const firstBatch = this.size > 0 ? this.#batch[head] : this.#from.length;
     this.#origin = this.#end[head - 1];
     this.#end = this.#end.slice(head);
-    const firstBatch = this.size > 0 ? this.#batch[head] : this.#from.length;
     this.#batch = this.#batch.slice(head);
     for (let i = 0; i < this.#batch.length; i++) this.#batch[i] -= firstBatch;
     this.#from = this.#from.slice(firstBatch);

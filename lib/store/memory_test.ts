@@ -51,6 +51,24 @@ Deno.test("LineLog keeps who said it, the kind and the time", () => {
   ]);
 });
 
+Deno.test("LineLog keeps who said each line after it drops its oldest lines many times", () => {
+  // Each line its own batch, from a different name: a compaction that lost
+  // track of the first kept batch gave the kept lines no name, kind or time.
+  const log = new LineLog("#lobby", { keep: 100, maxBytes: 1 << 20 });
+  for (let i = 0; i < 1_000; i++) log.appendText(`u${i}`, "message", i, `l${i}`);
+  const last = log.last(100);
+  assert.equal(last.length, 100);
+  for (const [i, line] of last.entries()) {
+    assert.deepEqual(line, {
+      room: "#lobby",
+      time: 900 + i,
+      from: `u${900 + i}`,
+      kind: "message",
+      text: `l${900 + i}`,
+    });
+  }
+});
+
 Deno.test("MemoryStore stays within its total bytes: the room quiet longest gives way", () => {
   const store = new MemoryStore({ keep: 1000, maxRoomBytes: 10_000, maxBytes: 15_000 });
   for (let i = 0; i < 10; i++) store.appendBatch("#old", "ana", batch(["o".repeat(1000)]));
