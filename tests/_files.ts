@@ -16,8 +16,9 @@ export function tempDir(prefix: string): { path: string } & Disposable {
 export function fileTexts(path: string, room: string): string[] {
   const db = new DatabaseSync(path, { readOnly: true });
   try {
-    return db.prepare("SELECT text FROM lines WHERE room = ? ORDER BY id").all(room)
-      .map((row) => row.text as string);
+    // One row per run of lines said together, the lines joined by newlines.
+    return db.prepare("SELECT text FROM runs WHERE room = ? ORDER BY id").all(room)
+      .flatMap((row) => (row.text as string).split("\n"));
   } finally {
     db.close();
   }

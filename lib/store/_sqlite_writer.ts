@@ -21,20 +21,7 @@
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { Ban, StoredTopic } from "./store.ts";
-
-/**
- * A batch's lines as the writer gets them: their texts, and the room, name,
- * kind and time once per run of lines that share them (what one person said
- * in one read comes together, so runs are long when traffic is heavy).
- * Copying to the writer thread costs both threads by the values copied: an
- * array of line objects cost about twice as much on the chat thread and
- * three times as much in the writer, each object's keys written and read again.
- */
-export interface LineColumns {
-  readonly texts: readonly string[];
-  /** `[room, name, kind, time, count]` for each run of lines, in order. */
-  readonly runs: readonly (readonly [string, string, string, number, number])[];
-}
+import type { PackedRuns } from "./unwritten.ts";
 
 /** A ban to write (`ban`), or to delete (`ban` null) by `mask`. */
 export interface BanWrite {
@@ -52,11 +39,13 @@ export type WriterRequest =
     readonly pruneMs: number;
     readonly maxBytes: number | null;
   }
-  /** One group commit: lines with ids `first`, `first + 1`, ... and the topic and ban changes. */
+  /**
+   * One group commit: runs of lines (one row each) and the topic and ban
+   * changes. The bytes are transferred, not copied.
+   */
   | {
     readonly type: "write";
-    readonly first: number;
-    readonly lines: LineColumns;
+    readonly lines: PackedRuns;
     readonly topics: readonly StoredTopic[];
     readonly bans: readonly BanWrite[];
   }
@@ -68,11 +57,13 @@ export type WriterReply =
   /** The connection is open, or (`error`) could not be; writes will try again. */
   | { readonly type: "opened"; readonly error?: string }
   /** A write committed. */
-  | { readonly type: "written"; readonly ok: true }
+  | { readonly type: "written"; readonly ok: true; readonly buffer: ArrayBuffer }
   /** A write failed and was rolled back; `code` is SQLite's primary result code, if known. */
   | {
     readonly type: "written";
     readonly ok: false;
+    /** The write's bytes, handed back to be reused (none when the writer died). */
+    readonly buffer?: ArrayBuffer;
     readonly code: number | null;
     readonly message: string;
   }
@@ -85,17 +76,21 @@ interface Connection {
   readonly db: DatabaseSync;
   readonly begin: StatementSync;
   readonly commit: StatementSync;
-  readonly insertLine: StatementSync;
+  readonly insertRun: StatementSync;
   /** {@linkcode ROWS_PER_INSERT} rows in one statement: fewer calls into SQLite. */
-  readonly insertLines: StatementSync;
+  readonly insertRuns: StatementSync;
   readonly putTopic: StatementSync;
   readonly putBan: StatementSync;
   readonly deleteBan: StatementSync;
   readonly countRoom: StatementSync;
+  /** A room's rows, oldest first, to find where pruning stops. */
+  readonly oldestRuns: StatementSync;
   readonly pruneRoom: StatementSync;
+  readonly runText: StatementSync;
+  readonly trimRun: StatementSync;
 }
 
-/** How many rows a room has, as far as this writer knows, and when it was last pruned. */
+/** How many lines a room has, as far as this writer knows, and when it was last pruned. */
 interface RoomRows {
   /** One spelling of the room's name, for queries (the column ignores case). */
   readonly room: string;
@@ -106,7 +101,7 @@ interface RoomRows {
 /** The worker's side of postMessage. */
 export interface WriterScope {
   onmessage: ((event: MessageEvent<WriterRequest>) => void) | null;
-  postMessage(message: WriterReply): void;
+  postMessage(message: WriterReply, transfer?: Transferable[]): void;
 }
 
 /**
@@ -125,6 +120,7 @@ export function runWriter(
    * 50 rows instead of 50 (about a quarter less time a row, measured here).
    */
   const ROWS_PER_INSERT = 50;
+  const decoder = new TextDecoder();
   /**
    * WAL pages before SQLite copies them back into the database: 10,000 pages
    * (about 40 MB) rather than its 1,000, so that the pages every commit
@@ -196,12 +192,13 @@ export function runWriter(
         begin: db.prepare("BEGIN IMMEDIATE"),
         commit: db.prepare("COMMIT"),
         // OR IGNORE: a retry after a commit whose outcome was unknown must not fail forever.
-        insertLine: db.prepare(
-          "INSERT OR IGNORE INTO lines (id, room, time, name, kind, text) VALUES (?, ?, ?, ?, ?, ?)",
+        insertRun: db.prepare(
+          "INSERT OR IGNORE INTO runs (id, room, time, name, kind, count, text) " +
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
         ),
-        insertLines: db.prepare(
-          "INSERT OR IGNORE INTO lines (id, room, time, name, kind, text) VALUES " +
-            Array(ROWS_PER_INSERT).fill("(?, ?, ?, ?, ?, ?)").join(", "),
+        insertRuns: db.prepare(
+          "INSERT OR IGNORE INTO runs (id, room, time, name, kind, count, text) VALUES " +
+            Array(ROWS_PER_INSERT).fill("(?, ?, ?, ?, ?, ?, ?)").join(", "),
         ),
         putTopic: db.prepare(
           "INSERT OR REPLACE INTO topics (room, topic, by, time) VALUES (?, ?, ?, ?)",
@@ -210,10 +207,11 @@ export function runWriter(
           "INSERT OR REPLACE INTO bans (mask, kind, reason, since, until) VALUES (?, ?, ?, ?, ?)",
         ),
         deleteBan: db.prepare("DELETE FROM bans WHERE mask = ?"),
-        countRoom: db.prepare("SELECT count(*) AS n FROM lines WHERE room = ?"),
-        pruneRoom: db.prepare(
-          "DELETE FROM lines WHERE id IN (SELECT id FROM lines WHERE room = ? ORDER BY id LIMIT ?)",
-        ),
+        countRoom: db.prepare("SELECT coalesce(sum(count), 0) AS n FROM runs WHERE room = ?"),
+        oldestRuns: db.prepare("SELECT id, count FROM runs WHERE room = ? ORDER BY id"),
+        pruneRoom: db.prepare("DELETE FROM runs WHERE room = ? AND id < ?"),
+        runText: db.prepare("SELECT text FROM runs WHERE id = ?"),
+        trimRun: db.prepare("UPDATE runs SET id = ?, count = ?, text = ? WHERE id = ?"),
       };
       return connection;
     } catch (e) {
@@ -239,29 +237,31 @@ export function runWriter(
       const c = connect();
       c.begin.run();
       try {
-        const { first, lines: { texts, runs } } = request;
+        const { bytes, runs } = request.lines;
         // Whole statements of ROWS_PER_INSERT rows, then the rest one by one.
-        const whole = texts.length - texts.length % ROWS_PER_INSERT;
-        const args: (string | number)[] = new Array(ROWS_PER_INSERT * 6);
+        const whole = runs.length - runs.length % ROWS_PER_INSERT;
+        const args: (string | number)[] = new Array(ROWS_PER_INSERT * 7);
         let k = 0;
-        let i = 0;
-        for (const [room, name, kind, time, count] of runs) {
-          for (const end = i + count; i < end; i++) {
-            if (i >= whole) {
-              c.insertLine.run(first + i, room, time, name, kind, texts[i]);
-              continue;
-            }
-            args[k++] = first + i;
+        let at = 0;
+        for (let r = 0; r < runs.length; r++) {
+          const [id, room, name, kind, time, count, length] = runs[r];
+          // Each line is followed by a newline: the row keeps those between lines.
+          const text = decoder.decode(bytes.subarray(at, at + length - 1));
+          if (r >= whole) c.insertRun.run(id, room, time, name, kind, count, text);
+          else {
+            args[k++] = id;
             args[k++] = room;
             args[k++] = time;
             args[k++] = name;
             args[k++] = kind;
-            args[k++] = texts[i];
+            args[k++] = count;
+            args[k++] = text;
             if (k === args.length) {
-              c.insertLines.run(...args);
+              c.insertRuns.run(...args);
               k = 0;
             }
           }
+          at += length;
         }
         for (const t of request.topics) c.putTopic.run(t.room, t.topic, t.by, t.time);
         for (const { mask, ban } of request.bans) {
@@ -279,20 +279,24 @@ export function runWriter(
       // seen by a new connection.
       disconnect();
       const { code, message } = describe(e);
-      scope.postMessage({ type: "written", ok: false, code, message });
+      const buffer = request.lines.bytes.buffer;
+      scope.postMessage({ type: "written", ok: false, code, message, buffer }, [buffer]);
       return;
     }
-    scope.postMessage({ type: "written", ok: true });
+    // The buffer goes back for the next write: allocating one per write costs
+    // the chat thread more than copying into it (V8 counts it as outside memory).
+    const buffer = request.lines.bytes.buffer;
+    scope.postMessage({ type: "written", ok: true, buffer }, [buffer]);
     count(request.lines);
     prune();
   }
 
-  /** Adds a commit's lines to the rooms' row counts. */
-  function count(lines: LineColumns): void {
+  /** Adds a commit's lines to the rooms' line counts. */
+  function count(lines: PackedRuns): void {
     const added = new Map<string, { room: string; n: number }>();
     let spelling: string | undefined;
     let tally = { room: "", n: 0 };
-    for (const [room, , , , n] of lines.runs) {
+    for (const [, room, , , , n] of lines.runs) {
       // A room's lines come in runs: look the room up once per run.
       if (room !== spelling) {
         spelling = room;
@@ -342,9 +346,7 @@ export function runWriter(
     if (due.length > 0 || bans) {
       try {
         c.begin.run();
-        const counts = due.map((rows) =>
-          Number(c.pruneRoom.run(rows.room, rows.count - keep).changes)
-        );
+        const counts = due.map((rows) => pruneRoom(c, rows.room, rows.count - keep));
         if (bans) {
           c.db.prepare("DELETE FROM bans WHERE until IS NOT NULL AND until <= ?").run(Date.now());
         }
@@ -367,6 +369,37 @@ export function runWriter(
     if (deleted > 0) scope.postMessage({ type: "pruned", lines: deleted });
     clearTimeout(pruneTimer);
     pruneTimer = wait === Infinity ? undefined : setTimeout(prune, Math.ceil(wait));
+  }
+
+  /**
+   * Deletes the oldest `lines` lines of `room`: whole rows, and the first
+   * lines of the row that holds the last of them. Returns how many went.
+   */
+  function pruneRoom(c: Connection, room: string, lines: number): number {
+    let deleted = 0;
+    let cut: number | null = null;
+    let trim: { id: number; count: number; lines: number } | null = null;
+    for (const row of c.oldestRuns.iterate(room) as Iterable<{ id: number; count: number }>) {
+      if (deleted + row.count > lines) {
+        cut = row.id;
+        if (deleted < lines) trim = { id: row.id, count: row.count, lines: lines - deleted };
+        break;
+      }
+      deleted += row.count;
+    }
+    if (cut === null) {
+      c.pruneRoom.run(room, Number.MAX_SAFE_INTEGER);
+      return deleted;
+    }
+    c.pruneRoom.run(room, cut);
+    if (trim !== null) {
+      const { text } = c.runText.get(trim.id) as { text: string };
+      let at = 0;
+      for (let n = 0; n < trim.lines; n++) at = text.indexOf("\n", at) + 1;
+      c.trimRun.run(trim.id + trim.lines, trim.count - trim.lines, text.slice(at), trim.id);
+      deleted += trim.lines;
+    }
+    return deleted;
   }
 
   /** SQLite's primary result code and message, from what node:sqlite threw. */

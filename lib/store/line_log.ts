@@ -48,12 +48,16 @@ export class LineLog {
   // buffer changes one number (#base), not one per line. Line i is
   // [end(i-1), #end[i]), the first kept line starting at #origin; lines before
   // #head were dropped. Who said a line, its kind and time are kept once per
-  // batch, and #batch[i] says which batch line i came in.
+  // batch, and #batch[i] says which batch line i came in. A batch's lines have
+  // consecutive ids (the durable stores' row ids): #firstId[b] is its first
+  // line's, which is line #firstLine[b].
   #end: number[] = [];
   #batch: number[] = [];
   #from: string[] = [];
   #kind: LineKind[] = [];
   #time: number[] = [];
+  #firstId: number[] = [];
+  #firstLine: number[] = [];
   #head = 0;
   /** Where line 0 of the arrays starts. */
   #origin = 0;
@@ -81,11 +85,14 @@ export class LineLog {
     return this.#bytes;
   }
 
-  /** Keeps the lines of a batch said by `from`: one copy of its text, two numbers a line. */
-  append(from: string, batch: LineBatch): void {
+  /**
+   * Keeps the lines of a batch said by `from`: one copy of its text, two
+   * numbers a line. `firstId`: the id of its first line, the others following.
+   */
+  append(from: string, batch: LineBatch, firstId = 0): void {
     const length = batch.text.length;
     const offset = this.#write(batch.text.bytes, length);
-    const id = this.#newBatch(from, batch.kind, batch.time);
+    const id = this.#newBatch(from, batch.kind, batch.time, firstId);
     for (const end of batch.ends) {
       this.#end.push(offset + end);
       this.#batch.push(id);
@@ -94,32 +101,48 @@ export class LineLog {
     this.#trim();
   }
 
-  /** Keeps one line given as a string. */
-  appendText(from: string, kind: LineKind, time: number, text: string): void {
+  /** Keeps one line given as a string; `id`: its id. */
+  appendText(from: string, kind: LineKind, time: number, text: string, id = 0): void {
     const bytes = encoder.encode(text);
     const offset = this.#write(bytes, bytes.length);
+    const b = this.#newBatch(from, kind, time, id);
     this.#end.push(offset + bytes.length);
-    this.#batch.push(this.#newBatch(from, kind, time));
+    this.#batch.push(b);
     this.#bytes += bytes.length;
     this.#trim();
   }
 
   /** The last `count` lines, oldest first. */
   last(count: number): HistoryLine[] {
+    return this.entries(count).map((entry) => entry.line);
+  }
+
+  /** The last `count` lines with their ids, oldest first. */
+  entries(count: number): { id: number; line: HistoryLine }[] {
     const first = Math.max(this.#head, this.#end.length - count);
-    const out: HistoryLine[] = [];
+    const out: { id: number; line: HistoryLine }[] = [];
     for (let i = first; i < this.#end.length; i++) {
       const b = this.#batch[i];
       const start = this.#start(i) - this.#base;
       out.push({
-        room: this.room,
-        time: this.#time[b],
-        from: this.#from[b],
-        kind: this.#kind[b],
-        text: decoder.decode(this.#buffer.subarray(start, this.#end[i] - this.#base)),
+        id: this.#firstId[b] + i - this.#firstLine[b],
+        line: {
+          room: this.room,
+          time: this.#time[b],
+          from: this.#from[b],
+          kind: this.#kind[b],
+          text: decoder.decode(this.#buffer.subarray(start, this.#end[i] - this.#base)),
+        },
       });
     }
     return out;
+  }
+
+  /** The id of the oldest line kept; NaN when none is. */
+  get oldestId(): number {
+    if (this.size === 0) return NaN;
+    const b = this.#batch[this.#head];
+    return this.#firstId[b] + this.#head - this.#firstLine[b];
   }
 
   /** Drops the oldest lines until at most `bytes` bytes are kept; returns how many were dropped. */
@@ -137,10 +160,13 @@ export class LineLog {
     return i === 0 ? this.#origin : this.#end[i - 1];
   }
 
-  #newBatch(from: string, kind: LineKind, time: number): number {
+  /** Starts a batch whose first line, with id `firstId`, comes next; returns its index. */
+  #newBatch(from: string, kind: LineKind, time: number, firstId: number): number {
     this.#from.push(from);
     this.#kind.push(kind);
     this.#time.push(time);
+    this.#firstId.push(firstId);
+    this.#firstLine.push(this.#end.length);
     return this.#from.length - 1;
   }
 
@@ -209,6 +235,9 @@ export class LineLog {
     this.#from = this.#from.slice(firstBatch);
     this.#kind = this.#kind.slice(firstBatch);
     this.#time = this.#time.slice(firstBatch);
+    this.#firstId = this.#firstId.slice(firstBatch);
+    this.#firstLine = this.#firstLine.slice(firstBatch);
+    for (let b = 0; b < this.#firstLine.length; b++) this.#firstLine[b] -= head;
     this.#head = 0;
   }
 }

@@ -69,6 +69,27 @@ Deno.test("LineLog keeps who said each line after it drops its oldest lines many
   }
 });
 
+Deno.test("LineLog gives each line its id: a batch's lines follow its first id", () => {
+  const log = new LineLog("#lobby", { keep: 5, maxBytes: 1 << 20 });
+  assert.ok(Number.isNaN(log.oldestId));
+  log.appendText("ana", "message", 0, "uno", 7);
+  log.append("bea", batch(["dos", "tres", "cuatro"]), 20);
+  assert.deepEqual(log.entries(10).map((e) => [e.id, e.line.text]), [
+    [7, "uno"],
+    [20, "dos"],
+    [21, "tres"],
+    [22, "cuatro"],
+  ]);
+  // Past `keep`, and past many compactions, the ids stay with their lines.
+  for (let n = 0; n < 500; n++) log.append("ana", batch([`a${n}`, `b${n}`]), 100 + 2 * n);
+  assert.deepEqual(log.entries(3).map((e) => [e.id, e.line.text]), [
+    [1097, "b498"],
+    [1098, "a499"],
+    [1099, "b499"],
+  ]);
+  assert.equal(log.oldestId, 1095);
+});
+
 Deno.test("MemoryStore stays within its total bytes: the room quiet longest gives way", () => {
   const store = new MemoryStore({ keep: 1000, maxRoomBytes: 10_000, maxBytes: 15_000 });
   for (let i = 0; i < 10; i++) store.appendBatch("#old", "ana", batch(["o".repeat(1000)]));

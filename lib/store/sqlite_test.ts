@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import type { HistoryLine } from "../core/messages.ts";
+import type { LineBatch } from "./line_log.ts";
 import { SqliteStore, type SqliteStoreOptions } from "./sqlite.ts";
 import { StoreError, type StoreEvent } from "./store.ts";
 
@@ -73,9 +74,9 @@ function fileTexts(path: string, room?: string): string[] {
   const db = new DatabaseSync(path, { readOnly: true });
   try {
     const rows = room === undefined
-      ? db.prepare("SELECT text FROM lines ORDER BY id").all()
-      : db.prepare("SELECT text FROM lines WHERE room = ? ORDER BY id").all(room);
-    return rows.map((row) => row.text as string);
+      ? db.prepare("SELECT text FROM runs ORDER BY id").all()
+      : db.prepare("SELECT text FROM runs WHERE room = ? ORDER BY id").all(room);
+    return rows.flatMap((row) => (row.text as string).split("\n"));
   } finally {
     db.close();
   }
@@ -238,7 +239,7 @@ Deno.test("SqliteStore creates a versioned schema in a new file", async () => {
   const db = new DatabaseSync(path, { readOnly: true });
   try {
     const pragma = (name: string) => Object.values(db.prepare(`PRAGMA ${name}`).get()!)[0];
-    assert.equal(pragma("user_version"), 1);
+    assert.equal(pragma("user_version"), 2);
     assert.equal(pragma("application_id"), 0x63686172);
     assert.equal(pragma("journal_mode"), "wal");
   } finally {
@@ -253,13 +254,13 @@ Deno.test("SqliteStore.open() refuses a database with a newer schema", async () 
     await using _ = await open(path);
   }
   const db = new DatabaseSync(path);
-  db.exec("PRAGMA user_version = 2");
+  db.exec("PRAGMA user_version = 3");
   db.close();
   await assert.rejects(
     SqliteStore.open(path),
     new StoreError(
-      `Cannot open the database "${path}": its schema is version 2 and this charla knows ` +
-        `versions up to 1; run a newer charla or pass another --db`,
+      `Cannot open the database "${path}": its schema is version 3 and this charla knows ` +
+        `versions up to 2; run a newer charla or pass another --db`,
     ),
   );
 });
@@ -503,4 +504,94 @@ Deno.test("SqliteStore.open() rejects options out of range", async () => {
     SqliteStore.open(`${dir.path}/charla.db`, { commitMs: -1 }),
     new RangeError(`SqliteStore option "commitMs" must be an integer >= 0`),
   );
+});
+
+/** `texts` as one relayed batch said by `from`, as the core hands it to the store. */
+function said(texts: string[], time = 0): LineBatch {
+  const bytes = new TextEncoder().encode(texts.join(""));
+  const ends: number[] = [];
+  let end = 0;
+  for (const text of texts) ends.push(end += new TextEncoder().encode(text).length);
+  return { text: { bytes, length: bytes.length }, ends, kind: "message", time };
+}
+
+Deno.test("SqliteStore keeps a relayed batch as one row, its lines in order after a reopen", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  const texts = Array.from({ length: 1_000 }, (_, i) => `línea ${i}`);
+  {
+    await using s = await open(path);
+    s.store.appendBatch("#lobby", "ana", said(texts, 42));
+    s.store.appendBatch("#lobby", "bea", said(["hola"], 43));
+    assert.deepEqual(s.store.recent("#lobby", 2).map((l) => [l.from, l.text]), [
+      ["ana", "línea 999"],
+      ["bea", "hola"],
+    ]);
+  }
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    const rows = db.prepare("SELECT id, name, count FROM runs ORDER BY id").all();
+    assert.deepEqual(rows.map((r) => [r.id, r.name, r.count]), [[1, "ana", 1_000], [
+      1_001,
+      "bea",
+      1,
+    ]]);
+  } finally {
+    db.close();
+  }
+  await using s = await open(path);
+  const recent = s.store.recent("#lobby", 1_001);
+  assert.deepEqual(recent.map((l) => l.text), [...texts, "hola"]);
+  assert.deepEqual(recent[0], {
+    room: "#lobby",
+    time: 42,
+    from: "ana",
+    kind: "message",
+    text: "línea 0",
+  });
+  // Ids go on after the last row's lines.
+  s.store.append(line("#lobby", "after"));
+  await s.store.flush();
+  assert.deepEqual(fileTexts(path).slice(-2), ["hola", "after"]);
+});
+
+Deno.test("SqliteStore prunes inside a row: exactly keep lines stay", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  await using s = await open(path, { keep: 10, pruneMs: 0 });
+  s.store.appendBatch("#lobby", "ana", said(Array.from({ length: 25 }, (_, i) => `l${i}`)));
+  await s.store.flush();
+  await s.events.until(() => s.events.of("pruned").length > 0, "a prune");
+  assert.equal(s.events.of("pruned")[0].lines, 15);
+  assert.deepEqual(fileTexts(path), Array.from({ length: 10 }, (_, i) => `l${15 + i}`));
+});
+
+Deno.test("SqliteStore migrates a version 1 file (a row per line) and keeps its history", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  const v1 = new DatabaseSync(path);
+  v1.exec(`
+    PRAGMA journal_mode = WAL;
+    CREATE TABLE lines (id INTEGER PRIMARY KEY, room TEXT NOT NULL COLLATE NOCASE,
+      time INTEGER NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL);
+    CREATE INDEX lines_by_room ON lines (room, id);
+    CREATE TABLE topics (room TEXT PRIMARY KEY COLLATE NOCASE, topic TEXT NOT NULL,
+      by TEXT NOT NULL, time INTEGER NOT NULL);
+    CREATE TABLE bans (mask TEXT PRIMARY KEY COLLATE NOCASE, kind TEXT NOT NULL,
+      reason TEXT NOT NULL, since INTEGER NOT NULL, until INTEGER);
+    INSERT INTO lines VALUES (1, '#lobby', 5, 'ana', 'message', 'uno'),
+      (2, '#dev', 6, 'bea', 'action', 'saluda'), (3, '#lobby', 7, 'ana', 'message', 'dos');
+    PRAGMA application_id = ${0x63686172};
+    PRAGMA user_version = 1;
+  `);
+  v1.close();
+  await using s = await open(path);
+  assert.deepEqual(s.store.recent("#lobby", 10), [
+    { room: "#lobby", time: 5, from: "ana", kind: "message", text: "uno" },
+    { room: "#lobby", time: 7, from: "ana", kind: "message", text: "dos" },
+  ]);
+  assert.deepEqual(s.store.recent("#dev", 10).map((l) => [l.kind, l.text]), [["action", "saluda"]]);
+  s.store.append(line("#lobby", "tres"));
+  await s.store.flush();
+  assert.deepEqual(fileTexts(path, "#lobby"), ["uno", "dos", "tres"]);
 });
