@@ -1,10 +1,12 @@
 /**
  * The last lines of one room, kept as bytes: what the memory store holds per
  * room. Appending a relayed batch copies its bytes into one buffer per room
- * and records a few numbers per line; no object, string or buffer is made per
- * line until someone asks for the history. One `HistoryLine` per line, or
- * 64 KiB pages, made the server's peak memory grow by 14 MiB more in a relay
- * of 50,000 lines (the pages: freed memory the allocator keeps).
+ * and writes one number per line into a typed array; no object, string or
+ * buffer is made per line until someone asks for the history. One
+ * `HistoryLine` per line, or 64 KiB pages, made the server's peak memory grow
+ * by 14 MiB more in a relay of 50,000 lines (the pages: freed memory the
+ * allocator keeps); two `number[]` pushes per line cost about a tenth of the
+ * relay's time with 10 clients (their growth, and the garbage it left).
  *
  * @module
  */
@@ -28,7 +30,7 @@ export interface LineBatch {
 }
 
 /**
- * The last lines of a room, oldest first, as bytes in pages.
+ * The last lines of a room, oldest first, as bytes in one buffer.
  *
  * @example
  * ```ts
@@ -44,29 +46,30 @@ export class LineLog {
   readonly room: RoomName;
   readonly #keep: number;
   readonly #maxBytes: number;
-  // Text is addressed by its offset since the log began, so moving it in the
-  // buffer changes one number (#base), not one per line. Line i is
-  // [end(i-1), #end[i]), the first kept line starting at #origin; lines before
-  // #head were dropped. Who said a line, its kind and time are kept once per
-  // batch, and #batch[i] says which batch line i came in. A batch's lines have
-  // consecutive ids (the durable stores' row ids): #firstId[b] is its first
-  // line's, which is line #firstLine[b].
-  #end: number[] = [];
-  #batch: number[] = [];
+  // Lines are numbered from 0 since the log began, and text is addressed by its
+  // offset since the log began, so dropping old lines or moving the text in
+  // the buffer changes one number, not one per line. Line k is the text
+  // between offsets #ends[k - #lineBase] and #ends[k - #lineBase + 1]; lines
+  // before #first were dropped, #next is the number the next line gets.
+  #ends = new Float64Array(64);
+  /** Entries of #ends in use: one more than the lines it covers. */
+  #count = 1;
+  #lineBase = 0;
+  #first = 0;
+  #next = 0;
+  // Who said a line, its kind and time are kept once per batch: batch b starts
+  // at line #batchLine[b], and its lines have ids from #batchId[b] on (the
+  // durable stores' row ids). Batches before #batchHead only held dropped lines.
+  #batchLine: number[] = [];
+  #batchId: number[] = [];
   #from: string[] = [];
   #kind: LineKind[] = [];
   #time: number[] = [];
-  #firstId: number[] = [];
-  #firstLine: number[] = [];
-  #head = 0;
-  /** Where line 0 of the arrays starts. */
-  #origin = 0;
+  #batchHead = 0;
   /** The buffer holds the text from offset #base on; #used bytes of it are in use. */
   #buffer = new Uint8Array(0);
   #base = 0;
   #used = 0;
-  /** Bytes of the lines kept. */
-  #bytes = 0;
 
   /** A log keeping at most `keep` lines and `maxBytes` bytes of text. */
   constructor(room: RoomName, options: { keep: number; maxBytes: number }) {
@@ -77,27 +80,30 @@ export class LineLog {
 
   /** How many lines are kept. */
   get size(): number {
-    return this.#end.length - this.#head;
+    return this.#next - this.#first;
   }
 
   /** Bytes of text kept. */
   get bytes(): number {
-    return this.#bytes;
+    return this.#ends[this.#count - 1] - this.#ends[this.#first - this.#lineBase];
   }
 
   /**
-   * Keeps the lines of a batch said by `from`: one copy of its text, two
-   * numbers a line. `firstId`: the id of its first line, the others following.
+   * Keeps the lines of a batch said by `from`: one copy of its text, one
+   * number a line. `firstId`: the id of its first line, the others following.
    */
   append(from: string, batch: LineBatch, firstId = 0): void {
-    const length = batch.text.length;
-    const offset = this.#write(batch.text.bytes, length);
-    const id = this.#newBatch(from, batch.kind, batch.time, firstId);
-    for (const end of batch.ends) {
-      this.#end.push(offset + end);
-      this.#batch.push(id);
-    }
-    this.#bytes += length;
+    const ends = batch.ends;
+    const n = ends.length;
+    if (n === 0) return;
+    const offset = this.#write(batch.text.bytes, batch.text.length);
+    this.#newBatch(from, batch.kind, batch.time, firstId);
+    if (this.#count + n > this.#ends.length) this.#growEnds(n);
+    const kept = this.#ends;
+    let c = this.#count;
+    for (let i = 0; i < n; i++) kept[c++] = offset + ends[i];
+    this.#count = c;
+    this.#next += n;
     this.#trim();
   }
 
@@ -105,10 +111,10 @@ export class LineLog {
   appendText(from: string, kind: LineKind, time: number, text: string, id = 0): void {
     const bytes = encoder.encode(text);
     const offset = this.#write(bytes, bytes.length);
-    const b = this.#newBatch(from, kind, time, id);
-    this.#end.push(offset + bytes.length);
-    this.#batch.push(b);
-    this.#bytes += bytes.length;
+    this.#newBatch(from, kind, time, id);
+    if (this.#count + 1 > this.#ends.length) this.#growEnds(1);
+    this.#ends[this.#count++] = offset + bytes.length;
+    this.#next++;
     this.#trim();
   }
 
@@ -119,19 +125,22 @@ export class LineLog {
 
   /** The last `count` lines with their ids, oldest first. */
   entries(count: number): { id: number; line: HistoryLine }[] {
-    const first = Math.max(this.#head, this.#end.length - count);
+    const from = Math.max(this.#first, this.#next - Math.max(0, Math.floor(count)));
     const out: { id: number; line: HistoryLine }[] = [];
-    for (let i = first; i < this.#end.length; i++) {
-      const b = this.#batch[i];
-      const start = this.#start(i) - this.#base;
+    if (from >= this.#next) return out;
+    let b = this.#batchOf(from);
+    for (let k = from; k < this.#next; k++) {
+      while (b + 1 < this.#batchLine.length && this.#batchLine[b + 1] <= k) b++;
+      const j = k - this.#lineBase;
+      const start = this.#ends[j] - this.#base;
       out.push({
-        id: this.#firstId[b] + i - this.#firstLine[b],
+        id: this.#batchId[b] + k - this.#batchLine[b],
         line: {
           room: this.room,
           time: this.#time[b],
           from: this.#from[b],
           kind: this.#kind[b],
-          text: decoder.decode(this.#buffer.subarray(start, this.#end[i] - this.#base)),
+          text: decoder.decode(this.#buffer.subarray(start, this.#ends[j + 1] - this.#base)),
         },
       });
     }
@@ -141,33 +150,50 @@ export class LineLog {
   /** The id of the oldest line kept; NaN when none is. */
   get oldestId(): number {
     if (this.size === 0) return NaN;
-    const b = this.#batch[this.#head];
-    return this.#firstId[b] + this.#head - this.#firstLine[b];
+    const b = this.#batchOf(this.#first);
+    return this.#batchId[b] + this.#first - this.#batchLine[b];
   }
 
   /** Drops the oldest lines until at most `bytes` bytes are kept; returns how many were dropped. */
   shrinkTo(bytes: number): number {
-    let dropped = 0;
-    while (this.#bytes > bytes && this.size > 0) {
-      this.#dropOldest();
-      dropped++;
+    const before = this.#first;
+    while (this.bytes > bytes && this.size > 0) this.#first++;
+    this.#dropped();
+    return this.#first - before;
+  }
+
+  /** The batch line `k` (a kept line) came in. */
+  #batchOf(k: number): number {
+    let lo = this.#batchHead;
+    let hi = this.#batchLine.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.#batchLine[mid] <= k) lo = mid;
+      else hi = mid - 1;
     }
-    this.#compact();
-    return dropped;
+    return lo;
   }
 
-  #start(i: number): number {
-    return i === 0 ? this.#origin : this.#end[i - 1];
-  }
-
-  /** Starts a batch whose first line, with id `firstId`, comes next; returns its index. */
-  #newBatch(from: string, kind: LineKind, time: number, firstId: number): number {
+  /** Starts a batch whose first line, with id `firstId`, comes next. */
+  #newBatch(from: string, kind: LineKind, time: number, firstId: number): void {
+    this.#batchLine.push(this.#next);
+    this.#batchId.push(firstId);
     this.#from.push(from);
     this.#kind.push(kind);
     this.#time.push(time);
-    this.#firstId.push(firstId);
-    this.#firstLine.push(this.#end.length);
-    return this.#from.length - 1;
+  }
+
+  /** Makes room in #ends for `n` more, moving out what was dropped, or growing it. */
+  #growEnds(n: number): void {
+    const dead = this.#first - this.#lineBase;
+    const live = this.#count - dead;
+    let size = this.#ends.length;
+    while (size < 2 * (live + n)) size *= 2;
+    const ends = size > this.#ends.length ? new Float64Array(size) : this.#ends;
+    ends.set(this.#ends.subarray(dead, this.#count));
+    this.#ends = ends;
+    this.#count = live;
+    this.#lineBase = this.#first;
   }
 
   /** Copies `length` bytes of `src` after the text kept; returns the offset they start at. */
@@ -190,7 +216,7 @@ export class LineLog {
    * kept each time the buffer fills, which the lines appended since paid for.
    */
   #makeRoom(length: number): void {
-    const from = (this.size > 0 ? this.#start(this.#head) : this.#base + this.#used) - this.#base;
+    const from = this.#ends[this.#first - this.#lineBase] - this.#base;
     const live = this.#used - from;
     let size = Math.max(MIN_BUFFER, this.#buffer.length);
     while (size < 2 * (live + length)) size *= 2;
@@ -205,39 +231,30 @@ export class LineLog {
     this.#used = live;
   }
 
+  /** Drops the lines past `keep`, then the oldest while over `maxBytes` (the newest stays). */
   #trim(): void {
     const over = this.size - this.#keep;
-    if (over > 0) {
-      // The lines past `keep` go in one step: their bytes are one subtraction.
-      const first = this.#head;
-      this.#head += over;
-      this.#bytes -= this.#end[this.#head - 1] - this.#start(first);
+    if (over > 0) this.#first += over;
+    if (this.bytes > this.#maxBytes) {
+      while (this.bytes > this.#maxBytes && this.size > 1) this.#first++;
     }
-    while (this.#bytes > this.#maxBytes && this.size > 1) this.#dropOldest();
-    this.#compact();
+    this.#dropped();
   }
 
-  #dropOldest(): void {
-    const i = this.#head++;
-    this.#bytes -= this.#end[i] - this.#start(i);
-  }
-
-  /** Once half the arrays are dropped lines, cuts them off, and the batches only they used. */
-  #compact(): void {
-    const head = this.#head;
-    if (head < 64 || head * 2 < this.#end.length) return;
-    // The first kept line's batch, found before the arrays (and so `size`) change.
-    const firstBatch = this.size > 0 ? this.#batch[head] : this.#from.length;
-    this.#origin = this.#end[head - 1];
-    this.#end = this.#end.slice(head);
-    this.#batch = this.#batch.slice(head);
-    for (let i = 0; i < this.#batch.length; i++) this.#batch[i] -= firstBatch;
-    this.#from = this.#from.slice(firstBatch);
-    this.#kind = this.#kind.slice(firstBatch);
-    this.#time = this.#time.slice(firstBatch);
-    this.#firstId = this.#firstId.slice(firstBatch);
-    this.#firstLine = this.#firstLine.slice(firstBatch);
-    for (let b = 0; b < this.#firstLine.length; b++) this.#firstLine[b] -= head;
-    this.#head = 0;
+  /** Forgets the batches only dropped lines were in, once they are most of them. */
+  #dropped(): void {
+    const lines = this.#batchLine;
+    let head = this.#batchHead;
+    while (head + 1 < lines.length && lines[head + 1] <= this.#first) head++;
+    if (this.size === 0 && head < lines.length && lines[head] < this.#first) head = lines.length;
+    this.#batchHead = head;
+    if (head >= 64 && head * 2 >= lines.length) {
+      this.#batchLine = lines.slice(head);
+      this.#batchId = this.#batchId.slice(head);
+      this.#from = this.#from.slice(head);
+      this.#kind = this.#kind.slice(head);
+      this.#time = this.#time.slice(head);
+      this.#batchHead = 0;
+    }
   }
 }

@@ -90,6 +90,19 @@ Deno.test("LineLog gives each line its id: a batch's lines follow its first id",
   assert.equal(log.oldestId, 1095);
 });
 
+Deno.test("LineLog shrunk to nothing takes new lines with their names", () => {
+  const log = new LineLog("#lobby", { keep: 100, maxBytes: 1 << 20 });
+  for (let i = 0; i < 300; i++) log.append(`u${i}`, batch([`a${i}`, `b${i}`], "message", i), 2 * i);
+  assert.equal(log.shrinkTo(0), 100);
+  assert.equal(log.size, 0);
+  assert.deepEqual(log.last(10), []);
+  log.append("ana", batch(["otra vez"], "action", 7), 900);
+  assert.deepEqual(log.entries(10), [
+    { id: 900, line: { room: "#lobby", time: 7, from: "ana", kind: "action", text: "otra vez" } },
+  ]);
+  assert.equal(log.oldestId, 900);
+});
+
 Deno.test("MemoryStore stays within its total bytes: the room quiet longest gives way", () => {
   const store = new MemoryStore({ keep: 1000, maxRoomBytes: 10_000, maxBytes: 15_000 });
   for (let i = 0; i < 10; i++) store.appendBatch("#old", "ana", batch(["o".repeat(1000)]));
