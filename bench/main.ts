@@ -26,7 +26,9 @@
  *
  * `fanout-ports` runs them with the IRC and web ports open (`--irc 0 --web 0`), unused.
  * `fanout-db` runs the fanout sizes against charla only, each run with a fresh
- * SQLite file (`--db`), to compare with the `fanout` rows of the same run.
+ * SQLite file (`--db`), to compare with the `fanout` rows of the same run. The
+ * three fanout variants of one size run interleaved (plain, `--db`, ports, then
+ * again), so their ratios compare runs made together.
  *
  * Exit code 1 when any run failed its checks (lost, cut, duplicated or reordered
  * lines, lines in the wrong room, dropped clients, a server that would not start or
@@ -91,6 +93,12 @@ interface Scenario {
   charlaArgs?: string[];
   /** Runs charla without the server task's V8 flags, as the README's first command does. */
   noV8Flags?: boolean;
+  /**
+   * Scenarios with the same group run interleaved, run 1 of each, then run 2
+   * of each: the fanout at one size plain, with `--db` and with more ports, so
+   * that their ratios compare runs made at the same time, not minutes apart.
+   */
+  group?: string;
 }
 
 /** Scenario names, in the order they run. */
@@ -139,6 +147,7 @@ function scenarios(quick: boolean, charlaArgs: string[]): Scenario[] {
           { key: "server_cpu_ns_per_delivery", label: "server CPU ns/delivery", better: "lower" },
         ],
         run: (server) => runFanout(server, params),
+        group: `fanout N=${params.clients}`,
         ...variant,
       });
     }
@@ -381,54 +390,73 @@ export async function main(args: string[]): Promise<number> {
   );
   const records: RunRecord[] = []; // per scenario and server: the median run
   const allRuns: RunRecord[] = [];
+  const quick = flags.quick;
+  // Scenarios of one group run together; the others each on their own.
+  const groups = new Map<string, Scenario[]>();
   for (const scenario of selected) {
+    const key = scenario.group ?? scenario.name + scenario.label;
+    groups.set(key, [...groups.get(key) ?? [], scenario]);
+  }
+  for (const group of groups.values()) {
     // Runs interleaved (charla, C, Node, Deno, then again): a machine that slows
     // down for a while slows every server's run alike, not one server's three.
-    const runsOf = new Map<ServerKind, RunRecord[]>();
-    for (let run = 1; run <= scenario.runs; run++) {
-      for (const kind of kinds) {
-        if (scenario.servers !== undefined && !scenario.servers.includes(kind)) continue;
-        const runs = runsOf.get(kind) ?? [];
-        runsOf.set(kind, runs);
-        const outcome = await runOne(scenario, kind, {
-          charlaArgs: [...charlaArgs, ...scenario.charlaArgs ?? []],
-          cRelay,
-          base,
-        });
-        const record: RunRecord = {
-          date: new Date().toISOString(),
-          scenario: scenario.name,
-          label: scenario.label,
-          server: kind,
-          params: scenario.params,
-          serverArgs: kind === "charla" ? [...charlaArgs, ...scenario.charlaArgs ?? []] : [],
-          quick: flags.quick,
-          run,
-          runs: scenario.runs,
-          ...outcome,
-          deno: Deno.version.deno,
-          node,
-          cpu: cpu.model,
-          cpus: cpu.cpus,
-        };
-        runs.push(record);
-        allRuns.push(record);
-        await Deno.writeTextFile(resultsFile, JSON.stringify(record) + "\n", { append: true });
-        const figures = scenario.metrics
-          .map((m) => `${m.label} ${formatBrief(outcome.figures[m.key])}`).join(", ");
-        // The verification counts (lost, cut, dup, ...) and notices, so a 0 is seen.
-        const notes = Object.entries(outcome.notes)
-          .map(([name, value]) => `${name} ${formatBrief(value)}`).join(", ");
-        const which = scenario.runs > 1 ? ` run ${run}/${scenario.runs}` : "";
-        console.error(`  ${scenario.label} [${kind}${which}]: ${figures} (${notes})`);
-        if (outcome.failures.length > 0) {
-          console.error(`  !!! FAILED ${kind}: ${outcome.failures.join("; ")}`);
+    const runsOf = new Map<Scenario, Map<ServerKind, RunRecord[]>>();
+    for (const scenario of group) runsOf.set(scenario, new Map());
+    const most = Math.max(...group.map((scenario) => scenario.runs));
+    for (let run = 1; run <= most; run++) {
+      for (const scenario of group) {
+        if (run > scenario.runs) continue;
+        for (const kind of kinds) {
+          if (scenario.servers !== undefined && !scenario.servers.includes(kind)) continue;
+          const record = await measure(scenario, kind, run);
+          const byKind = runsOf.get(scenario)!;
+          byKind.set(kind, [...byKind.get(kind) ?? [], record]);
+          allRuns.push(record);
         }
       }
     }
-    for (const runs of runsOf.values()) {
-      records.push(medianRun(runs, scenario.medianBy ?? scenario.metrics[0].key));
+    for (const [scenario, byKind] of runsOf) {
+      for (const runs of byKind.values()) {
+        records.push(medianRun(runs, scenario.medianBy ?? scenario.metrics[0].key));
+      }
     }
+  }
+
+  /** One run of `scenario` on a fresh `kind` server: recorded, logged, returned. */
+  async function measure(scenario: Scenario, kind: ServerKind, run: number): Promise<RunRecord> {
+    const outcome = await runOne(scenario, kind, {
+      charlaArgs: [...charlaArgs, ...scenario.charlaArgs ?? []],
+      cRelay,
+      base,
+    });
+    const record: RunRecord = {
+      date: new Date().toISOString(),
+      scenario: scenario.name,
+      label: scenario.label,
+      server: kind,
+      params: scenario.params,
+      serverArgs: kind === "charla" ? [...charlaArgs, ...scenario.charlaArgs ?? []] : [],
+      quick,
+      run,
+      runs: scenario.runs,
+      ...outcome,
+      deno: Deno.version.deno,
+      node,
+      cpu: cpu.model,
+      cpus: cpu.cpus,
+    };
+    await Deno.writeTextFile(resultsFile, JSON.stringify(record) + "\n", { append: true });
+    const figures = scenario.metrics
+      .map((m) => `${m.label} ${formatBrief(outcome.figures[m.key])}`).join(", ");
+    // The verification counts (lost, cut, dup, ...) and notices, so a 0 is seen.
+    const notes = Object.entries(outcome.notes)
+      .map(([name, value]) => `${name} ${formatBrief(value)}`).join(", ");
+    const which = scenario.runs > 1 ? ` run ${run}/${scenario.runs}` : "";
+    console.error(`  ${scenario.label} [${kind}${which}]: ${figures} (${notes})`);
+    if (outcome.failures.length > 0) {
+      console.error(`  !!! FAILED ${kind}: ${outcome.failures.join("; ")}`);
+    }
+    return record;
   }
 
   console.log("");
