@@ -269,6 +269,39 @@ Deno.test("writes past the limit in flight wait their turn; every peer gets its 
   }
 });
 
+Deno.test("small chunks joined into one write per peer arrive intact, with every peer writing at once", async () => {
+  // Each peer's lines are joined in a buffer from a shared pool; a buffer
+  // given back before its write is done would carry another peer's bytes.
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const pairs = [];
+  for (let i = 0; i < 10; i++) pairs.push(await connectionPair(listener));
+  try {
+    const encoder = new TextEncoder();
+    const expected = pairs.map(() => "");
+    for (let round = 0; round < 3; round++) {
+      // One turn of the event loop: every peer's writes start together.
+      pairs.forEach(({ server }, i) => {
+        for (let n = 0; n < 200; n++) {
+          const line = `peer ${i} round ${round} line ${n} ${String(i).repeat(40)}\n`;
+          expected[i] += line;
+          assert.ok(server.send(encoder.encode(line)));
+        }
+      });
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    const got = await within(
+      Promise.all(pairs.map(({ client }, i) => readBytes(client, expected[i].length))),
+      "every peer's bytes",
+    );
+    got.forEach((bytes, i) => assert.equal(new TextDecoder().decode(bytes), expected[i]));
+  } finally {
+    for (const { server, client } of pairs) {
+      server.close();
+      client.close();
+    }
+  }
+});
+
 Deno.test("peers that never read do not keep the others' writes from starting", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const stalled = [
