@@ -18,7 +18,7 @@ export function fileTexts(path: string, room: string): string[] {
   try {
     // One row per run of lines said together, the lines joined by newlines.
     return db.prepare("SELECT text FROM runs WHERE room = ? ORDER BY id").all(room)
-      .flatMap((row) => (row.text as string).split("\n"));
+      .flatMap((row) => new TextDecoder().decode(row.text as Uint8Array).split("\n"));
   } finally {
     db.close();
   }

@@ -48,6 +48,11 @@ import {
 /** The schema version this program writes, kept in `PRAGMA user_version`. */
 export const SCHEMA_VERSION = 2;
 
+const decoder = new TextDecoder();
+
+/** The page size of a new database file. */
+const PAGE_SIZE = 8192;
+
 /** `PRAGMA application_id` of a charla database ("char"), so another program's file is refused. */
 export const APPLICATION_ID = 0x63686172;
 
@@ -96,10 +101,11 @@ const MIGRATIONS: readonly ((db: DatabaseSync) => void)[] = [
         name TEXT NOT NULL,            -- who said them, by name at the time
         kind TEXT NOT NULL,            -- message | action | notice
         count INTEGER NOT NULL,        -- how many lines
-        text TEXT NOT NULL             -- the lines, each but the last followed by a newline
+        text BLOB NOT NULL             -- their UTF-8, each but the last followed by a newline
       );
       INSERT INTO runs (id, room, time, name, kind, count, text)
-        SELECT id, room, time, name, kind, 1, replace(text, char(10), '^J') FROM lines;
+        SELECT id, room, time, name, kind, 1, CAST(replace(text, char(10), '^J') AS BLOB)
+        FROM lines;
       DROP TABLE lines;
       -- A room's last runs, and its oldest ones for pruning.
       CREATE INDEX runs_by_room ON runs (room, id);
@@ -183,7 +189,8 @@ interface RunRow {
   name: string;
   kind: string;
   count: number;
-  text: string;
+  /** A blob, as the writer makes it; text if another program put one there. */
+  text: Uint8Array | string;
 }
 
 /** The writer's module, made once (see _sqlite_writer.ts for why a `data:` URL). */
@@ -900,6 +907,11 @@ function prepare(path: string): { nextId: number; topics: StoredTopic[]; bans: B
       );
     }
     if (version < SCHEMA_VERSION) {
+      // A new file's pages are 8 KiB rather than 4: a run of a few hundred lines
+      // spans half as many overflow pages, each a WAL frame to write (measured
+      // here: rows of 800 lines written in 27 ms instead of 49, one-line
+      // commits 34 µs instead of 31). Set before WAL, which fixes the page size.
+      if (version === 0 && objects === 0) db.exec(`PRAGMA page_size = ${PAGE_SIZE}`);
       // WAL is a property of the file: set once, before the first transaction.
       db.exec("PRAGMA journal_mode = WAL");
       db.prepare("BEGIN IMMEDIATE").run();
@@ -1041,7 +1053,8 @@ function describeWriteFailure(path: string, code: number | null, message: string
 
 /** A row's lines with their ids. */
 function keptLines(row: RunRow): Entry[] {
-  const texts = row.count === 1 ? [row.text] : row.text.split("\n");
+  const text = typeof row.text === "string" ? row.text : decoder.decode(row.text);
+  const texts = row.count === 1 ? [text] : text.split("\n");
   return texts.map((text, i) => ({
     id: row.id + i,
     line: { room: row.room, time: row.time, from: row.name, kind: row.kind as LineKind, text },

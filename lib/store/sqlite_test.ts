@@ -76,7 +76,7 @@ function fileTexts(path: string, room?: string): string[] {
     const rows = room === undefined
       ? db.prepare("SELECT text FROM runs ORDER BY id").all()
       : db.prepare("SELECT text FROM runs WHERE room = ? ORDER BY id").all(room);
-    return rows.flatMap((row) => (row.text as string).split("\n"));
+    return rows.flatMap((row) => new TextDecoder().decode(row.text as Uint8Array).split("\n"));
   } finally {
     db.close();
   }
@@ -242,6 +242,7 @@ Deno.test("SqliteStore creates a versioned schema in a new file", async () => {
     assert.equal(pragma("user_version"), 2);
     assert.equal(pragma("application_id"), 0x63686172);
     assert.equal(pragma("journal_mode"), "wal");
+    assert.equal(pragma("page_size"), 8192);
   } finally {
     db.close();
   }
