@@ -12,6 +12,7 @@
  */
 
 import type { HistoryLine, LineKind, RoomName } from "../core/messages.ts";
+import { ByteWindow } from "./byte_window.ts";
 
 /** The smallest buffer a room's text gets. */
 const MIN_BUFFER = 4096;
@@ -66,10 +67,8 @@ export class LineLog {
   #kind: LineKind[] = [];
   #time: number[] = [];
   #batchHead = 0;
-  /** The buffer holds the text from offset #base on; #used bytes of it are in use. */
-  #buffer = new Uint8Array(0);
-  #base = 0;
-  #used = 0;
+  /** The text kept, addressed by offset. */
+  readonly #text = new ByteWindow(MIN_BUFFER);
 
   /** A log keeping at most `keep` lines and `maxBytes` bytes of text. */
   constructor(room: RoomName, options: { keep: number; maxBytes: number }) {
@@ -132,7 +131,7 @@ export class LineLog {
     for (let k = from; k < this.#next; k++) {
       while (b + 1 < this.#batchLine.length && this.#batchLine[b + 1] <= k) b++;
       const j = k - this.#lineBase;
-      const start = this.#ends[j] - this.#base;
+      const text = this.#text.view(this.#ends[j], this.#ends[j + 1]);
       out.push({
         id: this.#batchId[b] + k - this.#batchLine[b],
         line: {
@@ -140,7 +139,7 @@ export class LineLog {
           time: this.#time[b],
           from: this.#from[b],
           kind: this.#kind[b],
-          text: decoder.decode(this.#buffer.subarray(start, this.#ends[j + 1] - this.#base)),
+          text: decoder.decode(text),
         },
       });
     }
@@ -198,37 +197,17 @@ export class LineLog {
 
   /** Copies `length` bytes of `src` after the text kept; returns the offset they start at. */
   #write(src: Uint8Array, length: number): number {
-    if (this.#used + length > this.#buffer.length) this.#makeRoom(length);
-    const at = this.#used;
+    const text = this.#text;
+    text.reserve(length, this.#ends[this.#first - this.#lineBase]);
+    const at = text.used;
+    const buffer = text.bytes;
     if (length <= 64) {
-      const buffer = this.#buffer;
       for (let k = 0; k < length; k++) buffer[at + k] = src[k];
     } else {
-      this.#buffer.set(length === src.length ? src : src.subarray(0, length), at);
+      buffer.set(length === src.length ? src : src.subarray(0, length), at);
     }
-    this.#used += length;
-    return this.#base + at;
-  }
-
-  /**
-   * Moves the kept text to the front of the buffer (a bigger one when it is
-   * more than half full) so that `length` more bytes fit: a copy of what is
-   * kept each time the buffer fills, which the lines appended since paid for.
-   */
-  #makeRoom(length: number): void {
-    const from = this.#ends[this.#first - this.#lineBase] - this.#base;
-    const live = this.#used - from;
-    let size = Math.max(MIN_BUFFER, this.#buffer.length);
-    while (size < 2 * (live + length)) size *= 2;
-    if (size > this.#buffer.length) {
-      const bigger = new Uint8Array(size);
-      bigger.set(this.#buffer.subarray(from, this.#used));
-      this.#buffer = bigger;
-    } else {
-      this.#buffer.copyWithin(0, from, this.#used);
-    }
-    this.#base += from;
-    this.#used = live;
+    text.used += length;
+    return text.base + at;
   }
 
   /** Drops the lines past `keep`, then the oldest while over `maxBytes` (the newest stays). */

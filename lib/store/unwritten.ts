@@ -16,6 +16,7 @@
  */
 
 import type { HistoryLine, LineKind } from "../core/messages.ts";
+import { ByteWindow } from "./byte_window.ts";
 import type { LineBatch } from "./line_log.ts";
 
 /** Runs as the writer takes them: their bytes in one buffer, and what each run is. */
@@ -80,11 +81,8 @@ const decoder = new TextDecoder();
  * ```
  */
 export class Unwritten {
-  // Bytes are addressed by their offset since the queue began, so moving them
-  // in the buffer changes one number (#base), not one per run.
-  #buffer = new Uint8Array(0);
-  #base = 0;
-  #used = 0;
+  /** The runs' bytes, addressed by offset. */
+  readonly #text = new ByteWindow(MIN_BUFFER, SHRINK_ABOVE);
   /** `#runs[#head..#sent)` are at the writer; `#runs[#sent..]` wait. */
   #runs: Run[] = [];
   #head = 0;
@@ -109,8 +107,8 @@ export class Unwritten {
     const run = this.#runFor(id, room, name, batch.kind, batch.time, batch.text.length + count);
     const src = batch.text.bytes;
     const ends = batch.ends;
-    const buffer = this.#buffer;
-    let at = this.#used;
+    const buffer = this.#text.bytes;
+    let at = this.#text.used;
     let start = 0;
     for (let i = 0; i < count; i++) {
       const end = ends[i];
@@ -140,9 +138,10 @@ export class Unwritten {
   ): void {
     const bytes = encoder.encode(text.includes("\n") ? text.replaceAll("\n", "^J") : text);
     const run = this.#runFor(id, room, name, kind, time, bytes.length + 1);
-    this.#buffer.set(bytes, this.#used);
-    this.#buffer[this.#used + bytes.length] = NEWLINE;
-    this.#added(run, 1, this.#used + bytes.length + 1);
+    const window = this.#text;
+    window.bytes.set(bytes, window.used);
+    window.bytes[window.used + bytes.length] = NEWLINE;
+    this.#added(run, 1, window.used + bytes.length + 1);
   }
 
   /**
@@ -174,7 +173,7 @@ export class Unwritten {
     const bytes = into !== null && into.byteLength >= length
       ? new Uint8Array(into, 0, length)
       : new Uint8Array(Math.max(length, 64 * 1024));
-    bytes.set(this.#buffer.subarray(start - this.#base, end - this.#base));
+    bytes.set(this.#text.view(start, end));
     return { bytes: bytes.subarray(0, length), runs: described };
   }
 
@@ -222,7 +221,7 @@ export class Unwritten {
       const id = run.id;
       if (id >= before) break;
       if (run.room.toLowerCase() === key) {
-        const bytes = this.#buffer.subarray(run.start - this.#base, run.end - 1 - this.#base);
+        const bytes = this.#text.view(run.start, run.end - 1);
         const texts = decoder.decode(bytes).split("\n");
         for (let k = 0; k < texts.length && id + k < before; k++) {
           out.push({
@@ -253,14 +252,15 @@ export class Unwritten {
     time: number,
     bytes: number,
   ): Run {
-    if (this.#used + bytes > this.#buffer.length) this.#makeRoom(bytes);
+    const text = this.#text;
+    text.reserve(bytes, this.#head < this.#runs.length ? this.#runs[this.#head].start : text.end);
     const last = this.#runs.length > this.#sent ? this.#runs[this.#runs.length - 1] : undefined;
     if (
       last !== undefined && last.id + last.count === id && last.room === room &&
       last.name === name && last.kind === kind && last.time === time &&
-      last.end === this.#base + this.#used
+      last.end === text.end
     ) return last;
-    const end = this.#base + this.#used;
+    const end = text.end;
     const since = performance.now();
     const run = { id, room, name, kind, time, since, count: 0, start: end, end };
     this.#runs.push(run);
@@ -269,8 +269,8 @@ export class Unwritten {
 
   /** `count` lines were written into `run`, up to `used`. */
   #added(run: Run, count: number, used: number): void {
-    this.#used = used;
-    run.end = this.#base + used;
+    this.#text.used = used;
+    run.end = this.#text.end;
     run.count += count;
     this.#lines += count;
   }
@@ -278,38 +278,18 @@ export class Unwritten {
   /** Splits run `i` in two, its first `count` lines and the rest. */
   #split(i: number, count: number): void {
     const run = this.#runs[i];
-    const buffer = this.#buffer;
-    let at = run.start - this.#base;
+    const buffer = this.#text.bytes;
+    let at = run.start - this.#text.base;
     // A loop rather than indexOf(), which costs about 200 ns a call here.
     for (let n = 0; n < count; n++) while (buffer[at++] !== NEWLINE);
-    const rest = { ...run, id: run.id + count, count: run.count - count, start: this.#base + at };
+    const rest = {
+      ...run,
+      id: run.id + count,
+      count: run.count - count,
+      start: this.#text.base + at,
+    };
     run.count = count;
     run.end = rest.start;
     this.#runs.splice(i + 1, 0, rest);
-  }
-
-  /**
-   * Moves the kept bytes to the front of the buffer (a bigger one when more
-   * than half full) so that `length` more fit: a copy of what is kept each
-   * time the buffer fills, which the lines added since paid for.
-   */
-  #makeRoom(length: number): void {
-    const from =
-      (this.#head < this.#runs.length ? this.#runs[this.#head].start : this.#base + this.#used) -
-      this.#base;
-    const live = this.#used - from;
-    let size = MIN_BUFFER;
-    while (size < 2 * (live + length)) size *= 2;
-    const shrink = this.#buffer.length > SHRINK_ABOVE && size * 4 <= this.#buffer.length;
-    if (size > this.#buffer.length || shrink) {
-      // Grown for what is kept, or shrunk once a large burst has gone.
-      const other = new Uint8Array(size);
-      other.set(this.#buffer.subarray(from, this.#used));
-      this.#buffer = other;
-    } else {
-      this.#buffer.copyWithin(0, from, this.#used);
-    }
-    this.#base += from;
-    this.#used = live;
   }
 }

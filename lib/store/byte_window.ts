@@ -1,0 +1,76 @@
+/**
+ * Bytes addressed by their offset since a stream of them began, in one buffer
+ * that keeps the newest: the history's text (`LineLog`) and the lines on their
+ * way to the SQLite writer (`Unwritten`). Moving the
+ * kept bytes to the front of the buffer changes one number (`base`), not one
+ * per line or run that points into them.
+ *
+ * @example
+ * ```ts
+ * import { ByteWindow } from "./byte_window.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const window = new ByteWindow(8);
+ * window.reserve(6, window.end);
+ * window.bytes.set([1, 2, 3, 4, 5, 6], window.used);
+ * window.used += 6;
+ * window.reserve(6, 4); // offsets 0-3 may go
+ * assert.deepEqual([...window.view(4, 6)], [5, 6]);
+ * assert.equal(window.end, 6);
+ * ```
+ *
+ * @module
+ */
+
+/** A buffer of the bytes from offset `base` on; see the module doc. */
+export class ByteWindow {
+  /** The buffer: `bytes[0..used)` are the bytes from offset `base` on. */
+  bytes: Uint8Array = new Uint8Array(0);
+  base = 0;
+  used = 0;
+  readonly #minSize: number;
+  readonly #shrinkAbove: number;
+
+  /**
+   * A window whose buffer is at least `minSize` bytes once used, and is made
+   * smaller, when larger than `shrinkAbove`, once a quarter of it would do.
+   */
+  constructor(minSize: number, shrinkAbove = Infinity) {
+    this.#minSize = minSize;
+    this.#shrinkAbove = shrinkAbove;
+  }
+
+  /** The offset the next byte written gets. */
+  get end(): number {
+    return this.base + this.used;
+  }
+
+  /** The bytes from offset `from` to offset `to`, as a view. */
+  view(from: number, to: number): Uint8Array {
+    return this.bytes.subarray(from - this.base, to - this.base);
+  }
+
+  /**
+   * Makes room for `length` more bytes after those in use, keeping those from
+   * offset `keep` on: they move to the front of the buffer (a larger one when
+   * they would fill more than half of it), a copy of what is kept each time
+   * the buffer fills, which the bytes written since paid for.
+   */
+  reserve(length: number, keep: number): void {
+    if (this.used + length <= this.bytes.length) return;
+    const from = keep - this.base;
+    const live = this.used - from;
+    let size = this.#minSize;
+    while (size < 2 * (live + length)) size *= 2;
+    const shrink = this.bytes.length > this.#shrinkAbove && size * 4 <= this.bytes.length;
+    if (size > this.bytes.length || shrink) {
+      const other = new Uint8Array(size);
+      other.set(this.bytes.subarray(from, this.used));
+      this.bytes = other;
+    } else {
+      this.bytes.copyWithin(0, from, this.used);
+    }
+    this.base += from;
+    this.used = live;
+  }
+}
