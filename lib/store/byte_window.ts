@@ -1,7 +1,6 @@
 /**
  * Bytes addressed by their offset since a stream of them began, in one buffer
- * that keeps the newest: the history's text (`LineLog`) and the lines on their
- * way to the SQLite writer (`Unwritten`). Moving the
+ * that keeps the newest: the history's text (`LineLog`). Moving the
  * kept bytes to the front of the buffer changes one number (`base`), not one
  * per line or run that points into them.
  *
