@@ -10,12 +10,12 @@
  * import assert from "node:assert/strict";
  *
  * const window = new ByteWindow(8);
- * window.reserve(6, window.end);
+ * window.reserve(6, 0);
  * window.bytes.set([1, 2, 3, 4, 5, 6], window.used);
  * window.used += 6;
  * window.reserve(6, 4); // offsets 0-3 may go
  * assert.deepEqual([...window.view(4, 6)], [5, 6]);
- * assert.equal(window.end, 6);
+ * assert.equal(window.base + window.used, 6);
  * ```
  *
  * @module
@@ -28,20 +28,10 @@ export class ByteWindow {
   base = 0;
   used = 0;
   readonly #minSize: number;
-  readonly #shrinkAbove: number;
 
-  /**
-   * A window whose buffer is at least `minSize` bytes once used, and is made
-   * smaller, when larger than `shrinkAbove`, once a quarter of it would do.
-   */
-  constructor(minSize: number, shrinkAbove = Infinity) {
+  /** A window whose buffer is at least `minSize` bytes once used. */
+  constructor(minSize: number) {
     this.#minSize = minSize;
-    this.#shrinkAbove = shrinkAbove;
-  }
-
-  /** The offset the next byte written gets. */
-  get end(): number {
-    return this.base + this.used;
   }
 
   /** The bytes from offset `from` to offset `to`, as a view. */
@@ -61,8 +51,7 @@ export class ByteWindow {
     const live = this.used - from;
     let size = this.#minSize;
     while (size < 2 * (live + length)) size *= 2;
-    const shrink = this.bytes.length > this.#shrinkAbove && size * 4 <= this.bytes.length;
-    if (size > this.bytes.length || shrink) {
+    if (size > this.bytes.length) {
       const other = new Uint8Array(size);
       other.set(this.bytes.subarray(from, this.used));
       this.bytes = other;
