@@ -177,6 +177,10 @@ Deno.test("a joiner on another node gets the room's history from Redis, then its
   await using a = await startNode(redis, "a");
   await using b = await startNode(redis, "b");
   await using ana = await named(a.port, "ana");
+  // b hears of the rename among a's events, on their own channel: bea comes
+  // after it, or she is told of it as news after the history (seen once in CI,
+  // "* user1 is now ana" where "<ana> tres" was expected).
+  await b.log.until(() => b.server.core.remote.find("ana") !== undefined, "b to know ana by name");
   await ana.send("uno", "dos", "/me baila");
   await a.log.until(() => a.log.messages.length === 2, "ana's lines");
   await a.cluster.store.flush();
