@@ -2,8 +2,10 @@
  * The durable store (`--db FILE`): room history, topics and bans in one SQLite
  * file, through `node:sqlite`.
  *
- * The chat never waits for the disk. {@linkcode SqliteStore.append} puts a line
- * in its room's ring (what `recent()` answers from) and in a queue; the queue
+ * The chat never waits for the disk. {@linkcode SqliteStore.appendBatch} (and
+ * `append()`, for a single line) puts lines in their room's recent-lines log
+ * (what `recent()` answers from) and, as bytes, in a queue (`Unwritten`), the
+ * lines said together as one run, one row of the file; the queue
  * goes to a writer thread as one transaction every few milliseconds (the
  * group-commit window, 5 ms by default) or as soon as it holds `batchLines`
  * lines, one batch at a time, so a busy writer gets bigger batches rather than
