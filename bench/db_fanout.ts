@@ -20,7 +20,7 @@
 
 import { parseArgs } from "node:util";
 import { type FanoutParams, runFanout } from "./fanout.ts";
-import type { Outcome } from "./outcome.ts";
+import { failedOutcome, type Outcome } from "./outcome.ts";
 import { ServerProcess } from "./server_process.ts";
 
 /** The fan-out sizes of `deno task bench`, at full or `--quick` size. */
@@ -86,14 +86,7 @@ async function runOnce(params: FanoutParams, setting: DbSetting): Promise<Outcom
     if (outcome.failures.length > 0) outcome.failures.push(await server.stderrTail());
     return outcome;
   } catch (error) {
-    return {
-      figures: {},
-      failures: [(error as Error).message],
-      notes: {},
-      wallMs: 0,
-      generatorCpuMs: 0,
-      serverCpuMs: 0,
-    };
+    return failedOutcome((error as Error).message);
   } finally {
     await setting.cleanup();
   }

@@ -45,7 +45,7 @@ import { runFanout } from "./fanout.ts";
 import { runIdle } from "./idle.ts";
 import { runIngest } from "./ingest.ts";
 import { runLatency } from "./latency.ts";
-import type { Outcome } from "./outcome.ts";
+import { failedOutcome, type Outcome } from "./outcome.ts";
 import { cpuInfo } from "./proc.ts";
 import { type Metric, printCpuTable, printTable, type RunRecord } from "./report.ts";
 import { runRooms } from "./rooms.ts";
@@ -544,17 +544,6 @@ function medianRun(runs: RunRecord[], key: string): RunRecord {
   if (failed !== undefined) return failed;
   const sorted = runs.toSorted((a, b) => a.figures[key] - b.figures[key]);
   return sorted[Math.floor((sorted.length - 1) / 2)];
-}
-
-function failedOutcome(why: string): Outcome {
-  return {
-    figures: {},
-    failures: [why],
-    notes: {},
-    wallMs: 0,
-    generatorCpuMs: 0,
-    serverCpuMs: 0,
-  };
 }
 
 function formatBrief(value: number | undefined): string {

@@ -24,6 +24,18 @@ export interface Outcome {
   serverCpuMs: number;
 }
 
+/** A run that measured nothing: `why` is its failure. */
+export function failedOutcome(why: string): Outcome {
+  return {
+    figures: {},
+    failures: [why],
+    notes: {},
+    wallMs: 0,
+    generatorCpuMs: 0,
+    serverCpuMs: 0,
+  };
+}
+
 /**
  * Wall clock and CPU time of both processes over a measured window, so each
  * figure comes with evidence of whether the generator or the server was the

@@ -27,7 +27,7 @@ import {
   runFanout,
 } from "./fanout.ts";
 import { LINE_BYTES, LineStamper, Pattern, PAYLOAD_BYTES } from "./lines.ts";
-import { type Outcome, Window } from "./outcome.ts";
+import { failedOutcome, type Outcome, Window } from "./outcome.ts";
 import { cpuInfo, settle } from "./proc.ts";
 import { ServerProcess } from "./server_process.ts";
 import { connectManyWs, textFrame, type WsBenchClient } from "./ws_client.ts";
@@ -186,14 +186,7 @@ export async function main(args: string[]): Promise<number> {
       try {
         outcome = await runOnce(kind, params);
       } catch (error) {
-        outcome = {
-          figures: {},
-          failures: [(error as Error).message],
-          notes: {},
-          wallMs: 0,
-          generatorCpuMs: 0,
-          serverCpuMs: 0,
-        };
+        outcome = failedOutcome((error as Error).message);
       }
       outcomes.push(outcome);
       const record = {
