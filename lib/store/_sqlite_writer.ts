@@ -287,8 +287,8 @@ export function runWriter(
       scope.postMessage({ type: "written", ok: false, code, message, buffer }, [buffer]);
       return;
     }
-    // The buffer goes back for the next write: allocating one per write costs
-    // the chat thread more than copying into it (V8 counts it as outside memory).
+    // The buffer goes back for the next write: a fresh one per write costs the
+    // chat thread more than copying into it (first-touch page faults).
     const buffer = request.lines.bytes.buffer;
     scope.postMessage({ type: "written", ok: true, buffer }, [buffer]);
     count(request.lines);
@@ -398,12 +398,11 @@ export function runWriter(
     c.pruneRoom.run(room, cut);
     if (trim !== null) {
       const { text } = c.runText.get(trim.id) as { text: Uint8Array | string };
-      const newline = typeof text === "string" ? "\n" : 0x0a;
+      // A blob as this writer makes them (text only if another program put it there).
+      const bytes = typeof text === "string" ? new TextEncoder().encode(text) : text;
       let at = 0;
-      // deno-lint-ignore no-explicit-any
-      for (let n = 0; n < trim.lines; n++) at = (text as any).indexOf(newline, at) + 1;
-      const rest = typeof text === "string" ? text.slice(at) : text.subarray(at);
-      c.trimRun.run(trim.id + trim.lines, trim.count - trim.lines, rest, trim.id);
+      for (let n = 0; n < trim.lines; n++) at = bytes.indexOf(0x0a, at) + 1;
+      c.trimRun.run(trim.id + trim.lines, trim.count - trim.lines, bytes.subarray(at), trim.id);
       deleted += trim.lines;
     }
     return deleted;

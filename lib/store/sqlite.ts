@@ -31,7 +31,7 @@
 import { DatabaseSync } from "node:sqlite";
 import type { HistoryLine, LineKind, RoomName } from "../core/messages.ts";
 import { type LineBatch, LineLog } from "./line_log.ts";
-import { type Entry, Unwritten } from "./unwritten.ts";
+import { type Entry, runEntries, Unwritten } from "./unwritten.ts";
 import {
   type Ban,
   type Store,
@@ -190,7 +190,6 @@ interface RunRow {
   time: number;
   name: string;
   kind: string;
-  count: number;
   /** A blob, as the writer makes it; text if another program put one there. */
   text: Uint8Array | string;
 }
@@ -512,8 +511,9 @@ export class SqliteStore implements Store, AsyncDisposable {
     return promise;
   }
 
-  #post(request: WriterRequest): void {
-    this.#worker!.postMessage(request);
+  /** Posts to the writer; what is in `transfer` moves to it rather than being copied. */
+  #post(request: WriterRequest, transfer: Transferable[] = []): void {
+    this.#worker!.postMessage(request, transfer);
   }
 
   /** Lines were queued: starts the window, drops the oldest past `maxPending`, schedules. */
@@ -583,13 +583,8 @@ export class SqliteStore implements Store, AsyncDisposable {
     this.#flight = flight;
     this.#landed = Promise.withResolvers<boolean>();
     // The bytes move to the writer rather than being copied again.
-    this.#worker!.postMessage(
-      {
-        type: "write",
-        lines,
-        topics: flight.topics,
-        bans: flight.bans,
-      } satisfies WriterRequest,
+    this.#post(
+      { type: "write", lines, topics: flight.topics, bans: flight.bans },
       [lines.bytes.buffer],
     );
   }
@@ -788,12 +783,14 @@ export class SqliteStore implements Store, AsyncDisposable {
       const newestFirst: Entry[][] = [];
       let found = 0;
       const rows = db.prepare(
-        "SELECT id, room, time, name, kind, count, text FROM runs WHERE room = ? AND id < ? " +
+        "SELECT id, room, time, name, kind, text FROM runs WHERE room = ? AND id < ? " +
           "ORDER BY id DESC",
       ).iterate(room, before) as Iterable<RunRow>;
       // Newest rows first, until `count` lines are found.
       for (const row of rows) {
-        const kept = keptLines(row).filter((k) => k.id < before).slice(-(count - found));
+        const text = typeof row.text === "string" ? row.text : decoder.decode(row.text);
+        const kept = runEntries({ ...row, kind: row.kind as LineKind }, text)
+          .filter((k) => k.id < before).slice(-(count - found));
         newestFirst.push(kept);
         found += kept.length;
         if (found >= count) break;
@@ -1051,14 +1048,4 @@ function describeWriteFailure(path: string, code: number | null, message: string
   }
   return `Cannot write to the database "${path}": ${message}; ${advice}. ` +
     `The chat goes on; unwritten lines are kept in memory and written when it works again`;
-}
-
-/** A row's lines with their ids. */
-function keptLines(row: RunRow): Entry[] {
-  const text = typeof row.text === "string" ? row.text : decoder.decode(row.text);
-  const texts = row.count === 1 ? [text] : text.split("\n");
-  return texts.map((text, i) => ({
-    id: row.id + i,
-    line: { room: row.room, time: row.time, from: row.name, kind: row.kind as LineKind, text },
-  }));
 }

@@ -238,20 +238,8 @@ export class Unwritten {
       const id = run.id;
       if (id >= before) break;
       if (run.room.toLowerCase() === key) {
-        const bytes = run.block.bytes.subarray(run.start, run.end - 1);
-        const texts = decoder.decode(bytes).split("\n");
-        for (let k = 0; k < texts.length && id + k < before; k++) {
-          out.push({
-            id: id + k,
-            line: {
-              room: run.room,
-              time: run.time,
-              from: run.name,
-              kind: run.kind,
-              text: texts[k],
-            },
-          });
-        }
+        const text = decoder.decode(run.block.bytes.subarray(run.start, run.end - 1));
+        for (const entry of runEntries(run, text)) if (entry.id < before) out.push(entry);
       }
     }
     return out;
@@ -319,6 +307,20 @@ export class Unwritten {
   #leave(block: Block): void {
     if (--block.runs === 0 && block !== this.#block) giveBlock(block.bytes);
   }
+}
+
+/**
+ * The lines of a run, with their ids, from `text`: its lines joined by
+ * newlines (as it is queued, and as a row of the file keeps it).
+ */
+export function runEntries(
+  run: { id: number; room: string; name: string; kind: LineKind; time: number },
+  text: string,
+): Entry[] {
+  return text.split("\n").map((line, i) => ({
+    id: run.id + i,
+    line: { room: run.room, time: run.time, from: run.name, kind: run.kind, text: line },
+  }));
 }
 
 /** Puts a block back in the pool, unless it is a large one of its own or the pool is full. */
