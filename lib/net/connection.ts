@@ -704,7 +704,7 @@ export class Connection {
         clearTimeout(timer);
         closeQuietly(conn);
       };
-      conn.write(concat(rest, 0, rest.length, size)).then(done, done);
+      conn.write(joinInto(new Uint8Array(size), rest, 0, rest.length)).then(done, done);
     }
     this.#wakeDrainWaiters();
   }
@@ -750,15 +750,10 @@ export class Connection {
     }
     this.#next = end;
     if (end === from + 1) this.#data = batch[from];
-    else if (size > JOIN_BUFFER) this.#data = concat(batch, from, end, size);
     else {
-      const joined = this.#joined = takeBuffer(JOIN_BUFFER);
-      let at = 0;
-      for (let i = from; i < end; i++) {
-        joined.set(batch[i], at);
-        at += batch[i].length;
-      }
-      this.#data = joined.subarray(0, size);
+      // A run starts under COALESCE_UP_TO and adds chunks under SMALL_CHUNK: it fits.
+      this.#joined = takeBuffer(JOIN_BUFFER);
+      this.#data = joinInto(this.#joined, batch, from, end).subarray(0, size);
     }
     this.#done = 0;
     let direct = 0;
@@ -925,9 +920,8 @@ function closeQuietly(conn: Deno.Conn): void {
   }
 }
 
-/** Joins `chunks[from..to)`, `size` bytes in all, into one buffer. */
-function concat(chunks: Uint8Array[], from: number, to: number, size: number): Uint8Array {
-  const out = new Uint8Array(size);
+/** Copies `chunks[from..to)` one after the other into `out` (large enough); returns `out`. */
+function joinInto(out: Uint8Array, chunks: Uint8Array[], from: number, to: number): Uint8Array {
   let at = 0;
   for (let i = from; i < to; i++) {
     out.set(chunks[i], at);
