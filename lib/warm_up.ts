@@ -86,8 +86,8 @@ export async function warmUp(): Promise<number> {
  * The memory store, whose relayed lines also go through the SQLite store's
  * queue ({@linkcode Unwritten}) and out of it as batches for its writer,
  * which are dropped: that path is compiled too, and nothing is written. A
- * server with `--db` spent about 1 µs a line there in its first hundred
- * batches, 30 ns once compiled.
+ * server with `--db` took 22.6 ms over its first 50 batches there (1,451 lines)
+ * without this, 8.2 ms (2,069 lines) with it.
  */
 class WarmStore extends MemoryStore {
   readonly #queue = new Unwritten();
