@@ -24,6 +24,7 @@ import {
   requires,
   UsageError,
   usageText,
+  whyUnreadable,
 } from "./lib/cli.ts";
 import { showEvent } from "./lib/client/render.ts";
 import { ServerReader, type ServerView } from "./lib/client/server_reader.ts";
@@ -196,11 +197,7 @@ export async function main(args: string[]): Promise<number> {
     try {
       password = (await Deno.readTextFile(options.passwordFile)).replace(/\r?\n$/, "");
     } catch (error) {
-      const why = error instanceof Deno.errors.NotCapable
-        ? "reading it needs --allow-read"
-        : error instanceof Deno.errors.NotFound
-        ? "no such file"
-        : (error as Error).message;
+      const why = whyUnreadable(error);
       return await fail(
         problemLine("client", `cannot read --password-file "${options.passwordFile}": ${why}`),
         1,

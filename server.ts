@@ -33,6 +33,7 @@ import {
   requires,
   UsageError,
   usageText,
+  whyUnreadable,
 } from "./lib/cli.ts";
 import { OutputBuffer } from "./lib/terminal/output.ts";
 import { operatorLine, runOperatorConsole, ServerConsole } from "./lib/terminal/server_console.ts";
@@ -387,12 +388,9 @@ async function readFlagFile(flag: string, path: string): Promise<string> {
   try {
     return await Deno.readTextFile(path);
   } catch (error) {
-    const why = error instanceof Deno.errors.NotCapable
-      ? "reading it needs --allow-read"
-      : error instanceof Deno.errors.NotFound
-      ? "no such file"
-      : (error as Error).message;
-    throw new StartError(`cannot read ${flag} "${path}": ${why}`, { cause: error });
+    throw new StartError(`cannot read ${flag} "${path}": ${whyUnreadable(error)}`, {
+      cause: error,
+    });
   }
 }
 

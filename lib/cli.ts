@@ -38,6 +38,27 @@ export class UsageError extends Error {
 }
 
 /**
+ * Why a file named by a flag could not be read, in words for a problem line:
+ * a missing `--allow-read` and a missing file say so; anything else is the
+ * runtime's message.
+ *
+ * @example
+ * ```ts
+ * import { whyUnreadable } from "./cli.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(whyUnreadable(new Deno.errors.NotFound("gone")), "no such file");
+ * ```
+ */
+export function whyUnreadable(error: unknown): string {
+  return error instanceof Deno.errors.NotCapable
+    ? "reading it needs --allow-read"
+    : error instanceof Deno.errors.NotFound
+    ? "no such file"
+    : (error as Error).message;
+}
+
+/**
  * The line a program prints about a problem: `charla <program>: <message>`, the
  * message as a lowercase fragment. For usage errors (with {@linkcode usageText})
  * and for failures that end the program (a port in use, a refused connection).
