@@ -49,6 +49,8 @@ const ATTACKER = "127.0.0.2";
 class Server implements AsyncDisposable {
   readonly child: Deno.ChildProcess;
   port = 0;
+  /** The IRC port, when the server was started with `--irc 0`. */
+  ircPort = 0;
   /** `left (<reason>)` counts from the log. */
   readonly leaves = new Map<string, number>();
   /** `refused` reasons from the log. */
@@ -87,6 +89,12 @@ class Server implements AsyncDisposable {
     const match = first.done ? null : /^listening on 127\.0\.0\.1:(\d+)/.exec(first.value);
     if (match === null) throw new Error(`server did not start: ${first.value}`);
     server.port = Number(match[1]);
+    if (args.includes("--irc")) {
+      const next = await server.#lines.next();
+      const irc = next.done ? null : /^listening on 127\.0\.0\.1:(\d+) \(irc\)/.exec(next.value);
+      if (irc === null) throw new Error(`server did not listen for IRC: ${next.value}`);
+      server.ircPort = Number(irc[1]);
+    }
     if (options.readLog ?? true) server.readLog();
     return server;
   }
@@ -141,24 +149,23 @@ function count(map: Map<string, number>, key: string): void {
   map.set(key, (map.get(key) ?? 0) + 1);
 }
 
-/** Lines of a byte stream. */
 /**
- * The lines of a server log that are not messages: the first line, and those
- * with `*` or `!` after the time stamp. Message lines (`HH:MM:SS [#room name]
- * …`) are skipped as bytes, never decoded: under a flood they are most of the
- * log, and decoding them would make this process, which also runs the
- * probes, the bottleneck.
+ * The lines of a server log that are not messages: those before the first
+ * time stamp (`listening on …`), and those with `*` or `!` after it. Message
+ * lines (`HH:MM:SS [#room name] …`) are skipped as bytes, never decoded: under
+ * a flood they are most of the log, and decoding them would make this
+ * process, which also runs the probes, the bottleneck.
  */
 async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let carry = new Uint8Array(0);
-  let first = true;
   for await (const chunk of stream) {
     const data = carry.length === 0 ? chunk : concat(carry, chunk);
     let pos = 0;
     for (let nl; (nl = data.indexOf(0x0a, pos)) >= 0; pos = nl + 1) {
+      // Lines without a time stamp ("listening on …"), and events (`*`, `!`).
+      const stamped = data[pos] >= 0x30 && data[pos] <= 0x39;
       const mark = data[pos + 9];
-      if (first || mark === 0x2a || mark === 0x21) yield decoder.decode(data.subarray(pos, nl));
-      first = false;
+      if (!stamped || mark === 0x2a || mark === 0x21) yield decoder.decode(data.subarray(pos, nl));
     }
     carry = data.slice(pos);
   }
@@ -485,6 +492,18 @@ interface Scenario {
   readLog?: boolean;
 }
 
+/** A crowd of 200 line clients in #crowd, each reading what it is sent. */
+async function crowdIn(server: Server): Promise<Client[]> {
+  const crowd: Client[] = [];
+  for (let i = 0; i < 200; i++) {
+    const c = Client.connect(server.port, { localAddress: `127.0.1.${1 + Math.floor(i / 16)}` });
+    await c.welcomed.promise;
+    void c.write("/join #crowd\n");
+    crowd.push(c);
+  }
+  return crowd;
+}
+
 /** Keeps `n` copies of an attacker running, starting a fresh one whenever one is disconnected. */
 function sustain(n: number, start: () => Promise<Client>): { stop(): void; started: () => number } {
   let running = true;
@@ -530,15 +549,7 @@ const SCENARIOS: Scenario[] = [
     // 5,461 of them (64 KiB) and never read a reply; a fresh one replaces each
     // one dropped. The crowd reads what it is sent.
     async attack(server) {
-      const crowd: Client[] = [];
-      for (let i = 0; i < 200; i++) {
-        const c = Client.connect(server.port, {
-          localAddress: `127.0.1.${1 + Math.floor(i / 16)}`,
-        });
-        await c.welcomed.promise;
-        void c.write("/join #crowd\n");
-        crowd.push(c);
-      }
+      const crowd = await crowdIn(server);
       const flood = encoder.encode("/who #crowd\n".repeat(5461));
       const attackers = sustain(4, async () => {
         const c = Client.connect(server.port, { read: false, localAddress: ATTACKER });
@@ -553,6 +564,53 @@ const SCENARIOS: Scenario[] = [
           return Promise.resolve(
             `${attackers.started()} attackers x 5,461 "/who #crowd" (200 there), never read`,
           );
+        },
+        cleanup() {
+          for (const c of crowd) c.close();
+        },
+      };
+    },
+  },
+  {
+    name: "irc-who-flood",
+    serverArgs: ["--irc", "0"],
+    // The same amplification on the IRC port, by clients that read every
+    // reply (so the send queue never stops them): four IRC clients each write
+    // "WHO #crowd" 5,461 times (64 KiB) again and again. What bounds them is
+    // their commands' share of server time.
+    async attack(server) {
+      const crowd = await crowdIn(server);
+      const flood = encoder.encode("WHO #crowd\r\n".repeat(5461));
+      let running = true;
+      const sockets: net.Socket[] = [];
+      const loops = Array.from({ length: 4 }, async (_, i) => {
+        const socket = net.connect({
+          port: server.ircPort,
+          host: "127.0.0.1",
+          localAddress: ATTACKER,
+        });
+        sockets.push(socket);
+        socket.on("error", () => {});
+        socket.on("data", () => {}); // reads everything, as fast as it comes
+        const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()));
+        // A write's callback may never come once the socket is destroyed.
+        const write = (data: string | Uint8Array) =>
+          Promise.race([
+            new Promise<void>((resolve) => socket.write(data, () => resolve())),
+            closed,
+          ]);
+        await write(`NICK who${i}\r\nUSER who${i} 0 * :who\r\n`);
+        while (running && !socket.destroyed) {
+          await write(flood);
+        }
+      });
+      return {
+        attackers: 4,
+        async stop() {
+          running = false;
+          for (const socket of sockets) socket.destroy();
+          await Promise.all(loops);
+          return `4 IRC clients writing 5,461 "WHO #crowd" (200 there) per 64 KiB, reading all`;
         },
         cleanup() {
           for (const c of crowd) c.close();

@@ -682,6 +682,24 @@ Deno.test("IRC port: the flood limit drops lines over the rate and says so once"
   assert.deepEqual(seen.filter((l) => l.startsWith("<ana>")), ["<ana> línea 0", "<ana> línea 1"]);
 });
 
+Deno.test("IRC port: past its share of server time, the rest of a client's input waits, in order", async () => {
+  // A share so small that any command uses it up: the debt it leaves (at most
+  // the burst) takes 1 s to repay. The default is 20 ms a second, 5 at once.
+  await using server = ircServer({}, { commandTime: { msPerSecond: 0.001, burstMs: 0.001 } });
+  await using pair = await beaThenAna(server);
+  const { bea, irc } = pair;
+  // In one read (after ana's JOIN is paid for, which the WHO waits for):
+  await irc.send("WHO #lobby", "PING :después", "PRIVMSG #lobby :tarde");
+  await irc.until(/ 315 ana #lobby /);
+  // The PING and the PRIVMSG wait for ana's debt; bea is not held meanwhile.
+  await bea.send("hola");
+  const before = await irc.until(/^:bea!\S+ PRIVMSG #lobby :hola$/);
+  assert.ok(!before.some((l) => / PONG /.test(l)), `PONG before bea's line:\n${before.join("\n")}`);
+  // Then they run, in the order sent.
+  await irc.until(/ PONG \S+ :?después$/);
+  await bea.lines.until("<ana> tarde");
+});
+
 Deno.test("IRC port: a client that stops reading is dropped as too slow; the room goes on", async () => {
   await using server = ircServer({ sendQueue: 16 * 1024, slowTimeout: 200, minProgress: 4096 });
   await using bea = await lineClient(server.port, "bea");

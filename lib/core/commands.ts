@@ -8,6 +8,19 @@
 import type { Command } from "./messages.ts";
 import { splitWord } from "../wire/text.ts";
 
+/**
+ * Server time, in milliseconds per second, a person's commands may take, and
+ * at once. A command can cost far more than its bytes (`/who` in a room of
+ * 200 is a 7 KB reply to a 5-byte line: 13,107 of them in one 64 KiB write
+ * once took the server most of a second), so what waits when this runs out
+ * is the rest of that person's input, never anyone else's. A person typing
+ * commands uses microseconds of it. The line and IRC transports both apply it
+ * (IRC to every command of a registered client but PRIVMSG and NOTICE).
+ */
+export const COMMAND_MS_PER_SECOND = 20;
+/** See {@linkcode COMMAND_MS_PER_SECOND}. */
+export const COMMAND_BURST_MS = 5;
+
 /** A line that is not a command the server knows: the error to show. */
 export interface CommandError {
   readonly error: "usage" | "unknown_command";

@@ -16,12 +16,14 @@
 
 import { hostOf } from "../core/bans.ts";
 import type { ChatCore } from "../core/chat.ts";
+import { COMMAND_BURST_MS, COMMAND_MS_PER_SECOND } from "../core/commands.ts";
 import type { ChatEvent, Command, LineKind, RoomEvent } from "../core/messages.ts";
 import { MAX_ROOMS_PER_PEER, MAX_TOPIC } from "../core/session.ts";
 import type { Session } from "../core/session.ts";
 import { RemotePerson } from "../core/remote.ts";
 import type { Room } from "../core/room.ts";
 import type { Peer } from "../core/peer.ts";
+import { ByteBudget } from "../core/token_bucket.ts";
 import type { ConnectionHandler, Refusal } from "../net/acceptor.ts";
 import { type CloseReason, Connection, message, type ReadSink } from "../net/connection.ts";
 import { VERSION } from "../version.ts";
@@ -112,6 +114,12 @@ export interface IrcTransportOptions {
   motd?: readonly string[];
   /** Whether the listener speaks TLS: for the console's `listening` line. @default {false} */
   tls?: boolean;
+  /**
+   * Server time a registered client's commands (all but PRIVMSG and NOTICE)
+   * may take, in milliseconds per second and at once; past it, the rest of
+   * that client's input waits. @default the line port's: 20 ms a second, 5 at once
+   */
+  commandTime?: { msPerSecond: number; burstMs: number };
 }
 
 /** The message of the day, unless one is given. */
@@ -214,6 +222,8 @@ interface IrcPeerOptions {
   drainTimeout?: number;
   /** Milliseconds the client has to register before it is closed. @default {60000} */
   registrationTimeout?: number;
+  /** See {@linkcode IrcTransportOptions.commandTime}. */
+  commandTime?: { msPerSecond: number; burstMs: number };
   /** Called once the connection is closed and forgotten. */
   onClosed?: () => void;
   /** Called once the client is registered (attached, named, welcomed). */
@@ -278,6 +288,16 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
   #queued: Uint8Array[] | null = null;
   /** Settles when the queued lines have run. */
   #pending: Promise<unknown> | null = null;
+  /**
+   * Server time this client's commands may still take (see
+   * {@linkcode IrcTransportOptions.commandTime}); made on its first command.
+   */
+  #commandTime: ByteBudget | null = null;
+  readonly #commandRate: { msPerSecond: number; burstMs: number };
+  /** Set when a command left {@linkcode #commandTime} in debt; cleared once it is not. */
+  #inDebt = false;
+  /** Ends the wait of input held for running out of command time. */
+  #commandTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** Starts reading an IRC connection for `network`'s core. */
   constructor(
@@ -293,6 +313,8 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
     this.#drainTimeout = options.drainTimeout ?? 5000;
     this.#onClosed = options.onClosed;
     this.#onRegistered = options.onRegistered;
+    this.#commandRate = options.commandTime ??
+      { msPerSecond: COMMAND_MS_PER_SECOND, burstMs: COMMAND_BURST_MS };
     this.connection = new Connection(conn, {
       maxLine: MAX_INPUT,
       sendQueue: options.sendQueue ?? 1024 * 1024,
@@ -358,6 +380,10 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
   // --- ReadSink ---------------------------------------------------------------
 
   line(buf: Uint8Array, start: number, end: number): void {
+    if (this.#queued === null) {
+      const wait = this.#commandWait();
+      if (wait !== undefined) this.#waitThen(wait, []);
+    }
     if (this.#queued !== null) {
       this.#queued.push(buf.slice(start, end));
       return;
@@ -397,6 +423,7 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
     } catch (failure) {
       this.#core.log.event({ event: "error", peer: session, message: message(failure) });
     } finally {
+      clearTimeout(this.#commandTimer);
       this.connection.close();
       this.#onClosed?.();
     }
@@ -471,6 +498,20 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
     if (this.registered && command !== "PING" && command !== "PONG" && session !== null) {
       session.lastActive = this.connection.lastActive; // the time of the read
     }
+    // What people say is counted by the flood limit and costs microseconds;
+    // any other command of a registered client is charged its server time.
+    if (!this.registered || command === "PRIVMSG" || command === "NOTICE") return this.#dispatch(m);
+    const started = performance.now();
+    this.#dispatch(m);
+    const now = performance.now();
+    const { msPerSecond, burstMs } = this.#commandRate;
+    const budget = this.#commandTime ??= new ByteBudget(msPerSecond, burstMs, started);
+    if (!budget.spend(now, now - started)) this.#inDebt = true;
+  }
+
+  /** Runs one parsed line. */
+  #dispatch(m: IrcMessage): void {
+    const command = m.command;
     switch (command) {
       case "CAP":
         return this.#cap(m.params);
@@ -591,6 +632,11 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
     this.#queued = null;
     this.#pending = null;
     for (let i = 0; i < queued.length; i++) {
+      const wait = this.#commandWait();
+      if (wait !== undefined) {
+        this.#flushOut();
+        return this.#waitThen(wait, queued.slice(i));
+      }
       this.#handle(queued[i]);
       if (this.#queued !== null) {
         (this.#queued as Uint8Array[]).unshift(...queued.slice(i + 1));
@@ -599,6 +645,27 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
     }
     this.#flushOut();
     return this.session?.flush();
+  }
+
+  /**
+   * Undefined when this client's next line may run now; otherwise a promise
+   * that settles once its commands are back within their share of server time.
+   */
+  #commandWait(): Promise<void> | undefined {
+    // Most lines: no clock read unless the last command left the budget in debt.
+    if (!this.#inDebt || this.session?.leaving !== null) return undefined;
+    const ms = this.#commandTime!.debtTime(performance.now());
+    if (ms === 0) {
+      this.#inDebt = false;
+      return undefined;
+    }
+    return new Promise((resolve) => this.#commandTimer = setTimeout(resolve, ms));
+  }
+
+  /** `queued` (and what arrives meanwhile) runs after `wait`; reading waits with it. */
+  #waitThen(wait: Promise<unknown>, queued: Uint8Array[]): Promise<unknown> {
+    this.#queued = queued;
+    return this.#pending = wait.then(() => this.#runQueued());
   }
 
   // --- registration -------------------------------------------------------------
@@ -1551,6 +1618,7 @@ export function ircTransport(
         sendQueue: options.sendQueue,
         drainTimeout: options.drainTimeout,
         registrationTimeout: options.registrationTimeout,
+        commandTime: options.commandTime,
         onRegistered: () => unregistered.delete(peer),
         onClosed: () => {
           unregistered.delete(peer);

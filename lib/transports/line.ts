@@ -8,7 +8,7 @@
  */
 
 import type { ChatCore } from "../core/chat.ts";
-import { parseCommand } from "../core/commands.ts";
+import { COMMAND_BURST_MS, COMMAND_MS_PER_SECOND, parseCommand } from "../core/commands.ts";
 import type { ChatEvent, LineKind } from "../core/messages.ts";
 import type { Peer, WireFormat } from "../core/peer.ts";
 import type { Session } from "../core/session.ts";
@@ -56,18 +56,6 @@ function flushScheduledReplies(): void {
   replyFlushScheduled = false;
   flushReplies();
 }
-
-/**
- * Server time, in milliseconds per second, a person's commands may take, and
- * at once. A command can cost far more than its bytes (`/who` in a room of
- * 200 is a 7 KB reply to a 5-byte line: 13,107 of them in one 64 KiB write
- * once took the server most of a second), so what waits when this runs out
- * is the rest of that person's input, never anyone else's. A person typing
- * commands uses microseconds of it.
- */
-export const COMMAND_MS_PER_SECOND = 20;
-/** See {@linkcode COMMAND_MS_PER_SECOND}. */
-export const COMMAND_BURST_MS = 5;
 
 /** Options for {@linkcode LinePeer}. */
 export interface LinePeerOptions {
