@@ -9,6 +9,8 @@
 import type { ChatEvent, LineKind, RoomEvent, RoomName, Who } from "./messages.ts";
 import { ByteBuilder } from "../wire/text.ts";
 
+const LF = 0x0a;
+
 /**
  * Lines one person said in one room during one read: the relay's hot path.
  * The text is sanitized UTF-8 in one buffer, so a wire format can frame every
@@ -16,9 +18,15 @@ import { ByteBuilder } from "../wire/text.ts";
  * process: a read is handled from its first line to its flush without an await.
  */
 export class SaidBatch {
-  /** Every line's text, back to back. */
+  /**
+   * Every line's text, each followed by a newline (`uno\ndos\n`): as the
+   * history's queue to the database keeps them, so that is one copy.
+   */
   readonly text: ByteBuilder = new ByteBuilder(64 * 1024);
-  /** Where each line ends in `text`; line `i` is `[ends[i-1] ?? 0, ends[i])`. */
+  /**
+   * Where each line's text ends in `text` (at its newline); line `i` is
+   * `[start(i), ends[i])`.
+   */
   readonly ends: number[] = [];
   /** Plain lines or `/me` actions. */
   kind: LineKind = "message";
@@ -32,12 +40,13 @@ export class SaidBatch {
 
   /** Where line `i` starts in `text`. */
   start(i: number): number {
-    return i === 0 ? 0 : this.ends[i - 1];
+    return i === 0 ? 0 : this.ends[i - 1] + 1;
   }
 
-  /** Marks the end of the line appended to `text` since the last one. */
+  /** Ends the line appended to `text` since the last one (adds its newline). */
   endLine(): void {
     this.ends.push(this.text.length);
+    this.text.appendByte(LF);
   }
 
   /** Empties the batch, keeping its storage. */

@@ -203,13 +203,14 @@ export class Session implements Who, PeerInfo {
     const text = batch.text;
     const from = text.length;
     text.appendSanitized(buf, start, end);
-    this.#saidBytes += text.length - from;
+    const to = text.length;
+    this.#saidBytes += to - from;
     batch.endLine();
     // An IRC NOTICE is a line like any other for the log.
     if (kind !== "action") {
-      core.log.message(room.name, this, text.bytes, from, text.length, batch.time);
+      core.log.message(room.name, this, text.bytes, from, to, batch.time);
     } else {
-      const action = decoder.decode(text.bytes.subarray(from, text.length));
+      const action = decoder.decode(text.bytes.subarray(from, to));
       core.log.event({ event: "action", peer: this, room: room.name, text: action });
     }
     if (!this.#saidIn.includes(room)) this.#saidIn.push(room);

@@ -21,9 +21,9 @@ const encoder = new TextEncoder();
 
 /** The lines of a {@linkcode SaidBatch}, as the log takes them. */
 export interface LineBatch {
-  /** Every line's text, back to back. */
+  /** Every line's text, each followed by a newline. */
   readonly text: { readonly bytes: Uint8Array; readonly length: number };
-  /** Where each line ends in `text`. */
+  /** Where each line's text ends in `text` (at its newline). */
   readonly ends: readonly number[];
   readonly kind: LineKind;
   /** Milliseconds since the epoch. */
@@ -50,8 +50,9 @@ export class LineLog {
   // Lines are numbered from 0 since the log began, and text is addressed by its
   // offset since the log began, so dropping old lines or moving the text in
   // the buffer changes one number, not one per line. Line k is the text
-  // between offsets #ends[k - #lineBase] and #ends[k - #lineBase + 1]; lines
-  // before #first were dropped, #next is the number the next line gets.
+  // between offsets #ends[k - #lineBase] and #ends[k - #lineBase + 1], less
+  // the newline that ends each line; lines before #first were dropped, #next
+  // is the number the next line gets.
   #ends = new Float64Array(64);
   /** Entries of #ends in use: one more than the lines it covers. */
   #count = 1;
@@ -82,9 +83,9 @@ export class LineLog {
     return this.#next - this.#first;
   }
 
-  /** Bytes of text kept. */
+  /** Bytes of text kept (their newlines aside). */
   get bytes(): number {
-    return this.#ends[this.#count - 1] - this.#ends[this.#first - this.#lineBase];
+    return this.#ends[this.#count - 1] - this.#ends[this.#first - this.#lineBase] - this.size;
   }
 
   /**
@@ -100,7 +101,7 @@ export class LineLog {
     if (this.#count + n > this.#ends.length) this.#growEnds(n);
     const kept = this.#ends;
     let c = this.#count;
-    for (let i = 0; i < n; i++) kept[c++] = offset + ends[i];
+    for (let i = 0; i < n; i++) kept[c++] = offset + ends[i] + 1; // after its newline
     this.#count = c;
     this.#next += n;
     this.#trim();
@@ -108,7 +109,7 @@ export class LineLog {
 
   /** Keeps one line given as a string; `id`: its id. */
   appendText(from: string, kind: LineKind, time: number, text: string, id = 0): void {
-    const bytes = encoder.encode(text);
+    const bytes = encoder.encode(`${text}\n`);
     const offset = this.#write(bytes, bytes.length);
     this.#newBatch(from, kind, time, id);
     if (this.#count + 1 > this.#ends.length) this.#growEnds(1);
@@ -131,7 +132,7 @@ export class LineLog {
     for (let k = from; k < this.#next; k++) {
       while (b + 1 < this.#batchLine.length && this.#batchLine[b + 1] <= k) b++;
       const j = k - this.#lineBase;
-      const text = this.#text.view(this.#ends[j], this.#ends[j + 1]);
+      const text = this.#text.view(this.#ends[j], this.#ends[j + 1] - 1); // not its newline
       out.push({
         id: this.#batchId[b] + k - this.#batchLine[b],
         line: {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import type { HistoryLine } from "../core/messages.ts";
+import { SaidBatch } from "../core/peer.ts";
 import type { LineBatch } from "./line_log.ts";
 import { SqliteStore, type SqliteStoreOptions } from "./sqlite.ts";
 import { StoreError, type StoreEvent } from "./store.ts";
@@ -509,11 +510,13 @@ Deno.test("SqliteStore.open() rejects options out of range", async () => {
 
 /** `texts` as one relayed batch said by `from`, as the core hands it to the store. */
 function said(texts: string[], time = 0): LineBatch {
-  const bytes = new TextEncoder().encode(texts.join(""));
-  const ends: number[] = [];
-  let end = 0;
-  for (const text of texts) ends.push(end += new TextEncoder().encode(text).length);
-  return { text: { bytes, length: bytes.length }, ends, kind: "message", time };
+  const batch = new SaidBatch();
+  for (const text of texts) {
+    batch.text.appendText(text);
+    batch.endLine();
+  }
+  batch.time = time;
+  return batch;
 }
 
 Deno.test("SqliteStore keeps a relayed batch as one row, its lines in order after a reopen", async () => {

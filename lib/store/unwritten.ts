@@ -117,24 +117,12 @@ export class Unwritten {
   addBatch(id: number, room: string, name: string, batch: LineBatch): void {
     const count = batch.ends.length;
     if (count === 0) return;
-    const run = this.#runFor(id, room, name, batch.kind, batch.time, batch.text.length + count);
+    // The batch's text is already as a run keeps it: each line and its newline.
+    const length = batch.text.length;
+    const run = this.#runFor(id, room, name, batch.kind, batch.time, length);
     const src = batch.text.bytes;
-    const ends = batch.ends;
-    const buffer = run.block.bytes;
-    let at = this.#used;
-    let start = 0;
-    for (let i = 0; i < count; i++) {
-      const end = ends[i];
-      if (end - start <= 64) {
-        for (let k = start; k < end; k++) buffer[at++] = src[k];
-      } else {
-        buffer.set(src.subarray(start, end), at);
-        at += end - start;
-      }
-      buffer[at++] = NEWLINE;
-      start = end;
-    }
-    this.#added(run, count, at);
+    run.block.bytes.set(length === src.length ? src : src.subarray(0, length), this.#used);
+    this.#added(run, count, this.#used + length);
   }
 
   /**

@@ -19,7 +19,6 @@ import type { SaidBatch, WireFormat } from "../core/peer.ts";
 import { duration } from "../wire/text.ts";
 
 const encoder = new TextEncoder();
-const LF = 0x0a;
 
 /**
  * The text of an event, as lines without their line ending.
@@ -206,20 +205,19 @@ export const LINE_FORMAT: WireFormat<Uint8Array> = {
     const prefix = prefixOf(from, batch.kind);
     const text = batch.text.bytes;
     const count = batch.count;
-    const out = new Uint8Array(batch.text.length + count * (prefix.length + 1));
+    const out = new Uint8Array(batch.text.length + count * prefix.length);
     let at = 0;
     let start = 0;
     for (let i = 0; i < count; i++) {
       // Names and chat lines are short: copying by hand beats making a view to copy from.
       for (let k = 0; k < prefix.length; k++) out[at++] = prefix[k];
-      const end = batch.ends[i];
+      const end = batch.ends[i] + 1; // the line and its newline
       if (end - start <= 32) {
         for (let k = start; k < end; k++) out[at++] = text[k];
       } else {
         out.set(text.subarray(start, end), at);
         at += end - start;
       }
-      out[at++] = LF;
       start = end;
     }
     return out;
