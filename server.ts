@@ -620,6 +620,7 @@ export async function main(args: string[]): Promise<number> {
     serverName: options.serverName,
     sendQueue: options.sendQueue,
     drainTimeout: options.drainTimeout,
+    lineTimeout: options.lineTimeout,
     operators,
   };
   if (ircListener !== null) server.serve(ircListener, ircTransport(server.core, irc));

@@ -668,6 +668,17 @@ Deno.test("IRC port: the idle timeout disconnects a silent IRC client with ERROR
   );
 });
 
+Deno.test("IRC port: a line that does not end within the line timeout closes the client with ERROR", async () => {
+  await using server = ircServer({}, { lineTimeout: 200 });
+  await using pair = await beaThenAna(server);
+  const { bea, irc } = pair;
+  // A slowloris: the start of a line, and then nothing.
+  await irc.write("PRIVMSG #lobby :sin fin");
+  const rest = await within(irc.rest(), "the server to close ana");
+  assert.equal(rest.at(-1), "ERROR :Closing link: no end of line in 0.2 s");
+  await bea.lines.until("* ana left (line timeout)");
+});
+
 Deno.test("IRC port: the flood limit drops lines over the rate and says so once", async () => {
   await using server = ircServer({ flood: 2 });
   await using pair = await beaThenAna(server);
@@ -804,6 +815,8 @@ Deno.test("server.ts --irc serves IRC beside the line port; bad IRC flags exit 2
       "127.0.0.1:0",
       "--password-file",
       `${dir}/password`,
+      "--line-timeout",
+      "0.5",
     ], ["--allow-read"]);
     await server.stdout.until(/^listening on 127\.0\.0\.1:\d+$/);
     const [ircLine] = await server.stdout.until(/\(irc\)$/);
@@ -811,6 +824,11 @@ Deno.test("server.ts --irc serves IRC beside the line port; bad IRC flags exit 2
     await using irc = await Irc.register(port, "ana", { password: "s3cret" });
     await irc.send("QUIT :adiós");
     await server.stdout.until(/#1 ana left \(quit: adiós\)/);
+    // --line-timeout applies to the IRC port too.
+    await using slow = await Irc.register(port, "bea", { password: "s3cret" });
+    await slow.write("PRIVMSG ana :sin");
+    assert.equal((await slow.rest()).at(-1), "ERROR :Closing link: no end of line in 0.5 s");
+    await server.stdout.until(/#2 bea left \(line timeout\)/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -115,6 +115,12 @@ export interface IrcTransportOptions {
   /** Whether the listener speaks TLS: for the console's `listening` line. @default {false} */
   tls?: boolean;
   /**
+   * Milliseconds a line may take from its first byte to its end, as on the
+   * line port (`--line-timeout`); past it the client reads ERROR and is
+   * closed. 0: no limit. @default {0}
+   */
+  lineTimeout?: number;
+  /**
    * Server time a registered client's commands (all but PRIVMSG and NOTICE)
    * may take, in milliseconds per second and at once; past it, the rest of
    * that client's input waits. @default the line port's: 20 ms a second, 5 at once
@@ -222,6 +228,8 @@ interface IrcPeerOptions {
   drainTimeout?: number;
   /** Milliseconds the client has to register before it is closed. @default {60000} */
   registrationTimeout?: number;
+  /** See {@linkcode IrcTransportOptions.lineTimeout}. */
+  lineTimeout?: number;
   /** See {@linkcode IrcTransportOptions.commandTime}. */
   commandTime?: { msPerSecond: number; burstMs: number };
   /** Called once the connection is closed and forgotten. */
@@ -318,6 +326,7 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
     this.connection = new Connection(conn, {
       maxLine: MAX_INPUT,
       sendQueue: options.sendQueue ?? 1024 * 1024,
+      lineTimeout: options.lineTimeout,
       onBehind: (_, behind) => this.session?.setBehind(behind),
       // Behind on room lines alone holds the rooms (their heavy senders wait).
       onSharedBehind: (_, behind) => this.session?.setHolding(behind),
@@ -393,6 +402,15 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
 
   overlong(): void {
     this.#numeric("ERR_INPUTTOOLONG", ["Input line was too long"]);
+  }
+
+  lineTimedOut(ms: number): void {
+    // The connection closes right after: what it says goes with what is queued.
+    this.#reply(formatLine({
+      command: "ERROR",
+      params: [`Closing link: no end of line in ${ms / 1000} s`],
+    }));
+    this.#flushOut();
   }
 
   flush(): Promise<unknown> | undefined {
@@ -1618,6 +1636,7 @@ export function ircTransport(
         sendQueue: options.sendQueue,
         drainTimeout: options.drainTimeout,
         registrationTimeout: options.registrationTimeout,
+        lineTimeout: options.lineTimeout,
         commandTime: options.commandTime,
         onRegistered: () => unregistered.delete(peer),
         onClosed: () => {
