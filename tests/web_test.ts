@@ -373,6 +373,31 @@ Deno.test("web client is held to the flood limit and the idle timeout", async ()
   ]]);
 });
 
+Deno.test("web client past its share of server time has its next frames wait, in order", async () => {
+  // A share so small that any command uses it up: the debt it leaves (at most
+  // the burst) takes 1 s to repay. The default is 20 ms a second, 5 at once.
+  await using t = await startWebServer({
+    relay: true,
+    web: { commandTime: { msPerSecond: 0.001, burstMs: 0.001 } },
+  });
+  await using web = await WebClient.joined(t.wsUrl);
+  await using bea = await TestClient.connect(t.port);
+  await t.log.until(() => t.log.of("join").length === 2, "both to be in");
+  web.send({ type: "who" });
+  web.say("#lobby", "tarde");
+  await web.next(is("who"));
+  // The line after the command waits for the debt; bea is not held meanwhile:
+  // twenty of her lines go through, each logged before she sends the next
+  // (without the wait, the web line is taken in the server's next task).
+  for (let i = 0; i < 20; i++) {
+    await bea.send(`hola ${i}`);
+    await t.log.until(() => t.log.messages.includes(`${bea.name}: hola ${i}`), "bea's line");
+  }
+  assert.ok(!t.log.messages.includes(`${web.name}: tarde`), `${t.log.messages}`);
+  // Then it goes.
+  await bea.lines.until(`<${web.name}> tarde`);
+});
+
 Deno.test("web client that is kicked is told so and closed with code 4001", async () => {
   await using t = await startWebServer({ relay: true });
   await using web = await WebClient.joined(t.wsUrl);

@@ -66,9 +66,11 @@
  */
 
 import type { ChatCore } from "../core/chat.ts";
+import { COMMAND_BURST_MS, COMMAND_MS_PER_SECOND } from "../core/commands.ts";
 import type { ChatEvent, ErrorCode, LineKind } from "../core/messages.ts";
 import type { Peer } from "../core/peer.ts";
 import type { Session } from "../core/session.ts";
+import { ByteBudget } from "../core/token_bucket.ts";
 import type { Gate } from "../net/acceptor.ts";
 import { formatAddress, message } from "../net/connection.ts";
 import { explainListenError, ListenError } from "../net/listen.ts";
@@ -143,6 +145,12 @@ export interface WebServerOptions {
    * @default {60000}
    */
   passwordTimeout?: number;
+  /**
+   * Server time a browser's commands may take, in milliseconds per second
+   * and at once; past it, its next frames wait. @default the line port's:
+   * 20 ms a second, 5 at once
+   */
+  commandTime?: { msPerSecond: number; burstMs: number };
 }
 
 /** What the web server needs of the chat server it serves (a `ChatServer` has it all). */
@@ -219,7 +227,7 @@ export class WebServer {
   readonly settings: Required<
     Pick<
       WebServerOptions,
-      "maxLine" | "sendQueue" | "drainTimeout" | "pingSeconds" | "passwordTimeout"
+      "maxLine" | "sendQueue" | "drainTimeout" | "pingSeconds" | "passwordTimeout" | "commandTime"
     >
   >;
   /** Every connection, from upgrade to close. */
@@ -286,6 +294,8 @@ export class WebServer {
       drainTimeout: nonNegative("drainTimeout", options.drainTimeout ?? 5000),
       pingSeconds: positive("pingSeconds", options.pingSeconds ?? 30),
       passwordTimeout: positive("passwordTimeout", options.passwordTimeout ?? 60_000),
+      commandTime: options.commandTime ??
+        { msPerSecond: COMMAND_MS_PER_SECOND, burstMs: COMMAND_BURST_MS },
     };
     // The handler needs the server, which needs the bound HttpServer: the
     // handler finds it here once the constructor has run (before any request).
@@ -596,6 +606,10 @@ export class WebPeer implements Peer<JsonFrames> {
   #inboxSize = 0;
   /** How many waits the inbox waits for. */
   #waits = 0;
+  /** Server time this person's commands may still take; made on their first command. */
+  #commandTime: ByteBudget | null = null;
+  /** Ends the wait of frames held for running out of command time. */
+  #commandTimer: ReturnType<typeof setTimeout> | undefined;
   /** Frames dropped because the inbox was full. */
   #dropped = 0;
   /** An error event came: the close that follows is a broken connection, not a goodbye. */
@@ -944,10 +958,26 @@ export class WebPeer implements Peer<JsonFrames> {
   }
 
   #run(session: Session, command: Parameters<Session["run"]>[0]): Promise<unknown> | undefined {
+    const started = performance.now();
     const later = session.run(command);
     const wait = session.flush();
-    if (later === undefined) return wait;
-    return wait === undefined ? later : Promise.all([later, wait]);
+    const paid = this.#charge(started);
+    const waits = [later, wait, paid].filter((w) => w !== undefined);
+    return waits.length <= 1 ? waits[0] : Promise.all(waits);
+  }
+
+  /**
+   * Charges a command's server time to this person's share (the line port's:
+   * see `COMMAND_MS_PER_SECOND`); undefined while within it, else a wait that
+   * settles once the debt is repaid, which the next frames wait for.
+   */
+  #charge(started: number): Promise<void> | undefined {
+    const now = performance.now();
+    const { msPerSecond, burstMs } = this.#server.settings.commandTime;
+    const budget = this.#commandTime ??= new ByteBudget(msPerSecond, burstMs, started);
+    if (budget.spend(now, now - started)) return undefined;
+    const ms = budget.debtTime(now);
+    return new Promise((resolve) => this.#commandTimer = setTimeout(resolve, ms));
   }
 
   /** A frame before the person is let in: only the password counts. */
@@ -979,6 +1009,7 @@ export class WebPeer implements Peer<JsonFrames> {
     const was = this.#state;
     this.#state = "closed";
     clearTimeout(this.#passwordTimer);
+    clearTimeout(this.#commandTimer);
     this.#inbox = [];
     this.#inboxHead = 0;
     this.#outbox = [];
