@@ -6,20 +6,87 @@
  */
 
 import type { Command } from "./messages.ts";
+import { ByteBudget } from "./token_bucket.ts";
 import { splitWord } from "../wire/text.ts";
 
+/** A share of server time: milliseconds per second, and at once. */
+export interface CommandShare {
+  readonly msPerSecond: number;
+  readonly burstMs: number;
+}
+
 /**
- * Server time, in milliseconds per second, a person's commands may take, and
- * at once. A command can cost far more than its bytes (`/who` in a room of
- * 200 is a 7 KB reply to a 5-byte line: 13,107 of them in one 64 KiB write
- * once took the server most of a second), so what waits when this runs out
- * is the rest of that person's input, never anyone else's. A person typing
- * commands uses microseconds of it. The line and IRC transports both apply it
- * (IRC to every command of a registered client but PRIVMSG and NOTICE).
+ * Server time a person's commands may take: 20 ms a second, 5 ms at once. A
+ * command can cost far more than its bytes (`/who` in a room of 200 is a 7 KB
+ * reply to a 5-byte line: 13,107 of them in one 64 KiB write once took the
+ * server most of a second), so what waits when this runs out is the rest of
+ * that person's input, never anyone else's. A person typing commands uses
+ * microseconds of it. The line, IRC and web transports all apply it (IRC to
+ * every command of a registered client but PRIVMSG and NOTICE).
  */
-export const COMMAND_MS_PER_SECOND = 20;
-/** See {@linkcode COMMAND_MS_PER_SECOND}. */
-export const COMMAND_BURST_MS = 5;
+export const COMMAND_SHARE: CommandShare = { msPerSecond: 20, burstMs: 5 };
+
+/**
+ * One person's commands' share of server time (see
+ * {@linkcode COMMAND_SHARE}): a transport charges each command the
+ * time it took, and before the person's next line asks whether it must wait.
+ *
+ * @example
+ * ```ts
+ * import { CommandTime } from "./commands.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const time = new CommandTime({ msPerSecond: 20, burstMs: 5 });
+ * time.charge(performance.now()); // a command that took next to nothing
+ * assert.equal(time.wait(), undefined);
+ * time.charge(performance.now() - 50); // one that took 50 ms
+ * const wait = time.wait();
+ * assert.ok(wait instanceof Promise);
+ * time.stop(); // the person left: the wait never ends
+ * ```
+ */
+export class CommandTime {
+  readonly #share: CommandShare;
+  #budget: ByteBudget | null = null;
+  /** Set when a charge left the budget in debt; cleared once it is not. */
+  #inDebt = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  /** A full share: {@linkcode COMMAND_SHARE} unless given. */
+  constructor(share: CommandShare = COMMAND_SHARE) {
+    this.#share = share;
+  }
+
+  /** Charges a command that began at `started` (`performance.now()`) and just ended. */
+  charge(started: number): void {
+    const now = performance.now();
+    const budget = this.#budget ??= new ByteBudget(
+      this.#share.msPerSecond,
+      this.#share.burstMs,
+      started,
+    );
+    if (!budget.spend(now, now - started)) this.#inDebt = true;
+  }
+
+  /**
+   * Undefined while within the share (no clock read unless the last charge
+   * left it in debt); otherwise a promise that settles once the debt is repaid.
+   */
+  wait(): Promise<void> | undefined {
+    if (!this.#inDebt) return undefined;
+    const ms = this.#budget!.debtTime(performance.now());
+    if (ms === 0) {
+      this.#inDebt = false;
+      return undefined;
+    }
+    return new Promise((resolve) => this.#timer = setTimeout(resolve, ms));
+  }
+
+  /** Ends a wait under way (it never settles): the person is gone. */
+  stop(): void {
+    clearTimeout(this.#timer);
+  }
+}
 
 /** A line that is not a command the server knows: the error to show. */
 export interface CommandError {

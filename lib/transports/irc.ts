@@ -16,14 +16,13 @@
 
 import { hostOf } from "../core/bans.ts";
 import type { ChatCore } from "../core/chat.ts";
-import { COMMAND_BURST_MS, COMMAND_MS_PER_SECOND } from "../core/commands.ts";
+import { type CommandShare, CommandTime } from "../core/commands.ts";
 import type { ChatEvent, Command, LineKind, RoomEvent } from "../core/messages.ts";
 import { MAX_ROOMS_PER_PEER, MAX_TOPIC } from "../core/session.ts";
 import type { Session } from "../core/session.ts";
 import { RemotePerson } from "../core/remote.ts";
 import type { Room } from "../core/room.ts";
 import type { Peer } from "../core/peer.ts";
-import { ByteBudget } from "../core/token_bucket.ts";
 import type { ConnectionHandler, Refusal } from "../net/acceptor.ts";
 import { type CloseReason, Connection, message, type ReadSink } from "../net/connection.ts";
 import { VERSION } from "../version.ts";
@@ -125,7 +124,7 @@ export interface IrcTransportOptions {
    * may take, in milliseconds per second and at once; past it, the rest of
    * that client's input waits. @default the line port's: 20 ms a second, 5 at once
    */
-  commandTime?: { msPerSecond: number; burstMs: number };
+  commandTime?: CommandShare;
 }
 
 /** The message of the day, unless one is given. */
@@ -231,7 +230,7 @@ interface IrcPeerOptions {
   /** See {@linkcode IrcTransportOptions.lineTimeout}. */
   lineTimeout?: number;
   /** See {@linkcode IrcTransportOptions.commandTime}. */
-  commandTime?: { msPerSecond: number; burstMs: number };
+  commandTime?: CommandShare;
   /** Called once the connection is closed and forgotten. */
   onClosed?: () => void;
   /** Called once the client is registered (attached, named, welcomed). */
@@ -296,16 +295,8 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
   #queued: Uint8Array[] | null = null;
   /** Settles when the queued lines have run. */
   #pending: Promise<unknown> | null = null;
-  /**
-   * Server time this client's commands may still take (see
-   * {@linkcode IrcTransportOptions.commandTime}); made on its first command.
-   */
-  #commandTime: ByteBudget | null = null;
-  readonly #commandRate: { msPerSecond: number; burstMs: number };
-  /** Set when a command left {@linkcode #commandTime} in debt; cleared once it is not. */
-  #inDebt = false;
-  /** Ends the wait of input held for running out of command time. */
-  #commandTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Server time this client's commands may still take. */
+  readonly #commandTime: CommandTime;
 
   /** Starts reading an IRC connection for `network`'s core. */
   constructor(
@@ -321,8 +312,7 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
     this.#drainTimeout = options.drainTimeout ?? 5000;
     this.#onClosed = options.onClosed;
     this.#onRegistered = options.onRegistered;
-    this.#commandRate = options.commandTime ??
-      { msPerSecond: COMMAND_MS_PER_SECOND, burstMs: COMMAND_BURST_MS };
+    this.#commandTime = new CommandTime(options.commandTime);
     this.connection = new Connection(conn, {
       maxLine: MAX_INPUT,
       sendQueue: options.sendQueue ?? 1024 * 1024,
@@ -441,7 +431,7 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
     } catch (failure) {
       this.#core.log.event({ event: "error", peer: session, message: message(failure) });
     } finally {
-      clearTimeout(this.#commandTimer);
+      this.#commandTime.stop();
       this.connection.close();
       this.#onClosed?.();
     }
@@ -521,10 +511,7 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
     if (!this.registered || command === "PRIVMSG" || command === "NOTICE") return this.#dispatch(m);
     const started = performance.now();
     this.#dispatch(m);
-    const now = performance.now();
-    const { msPerSecond, burstMs } = this.#commandRate;
-    const budget = this.#commandTime ??= new ByteBudget(msPerSecond, burstMs, started);
-    if (!budget.spend(now, now - started)) this.#inDebt = true;
+    this.#commandTime.charge(started);
   }
 
   /** Runs one parsed line. */
@@ -670,14 +657,7 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
    * that settles once its commands are back within their share of server time.
    */
   #commandWait(): Promise<void> | undefined {
-    // Most lines: no clock read unless the last command left the budget in debt.
-    if (!this.#inDebt || this.session?.leaving !== null) return undefined;
-    const ms = this.#commandTime!.debtTime(performance.now());
-    if (ms === 0) {
-      this.#inDebt = false;
-      return undefined;
-    }
-    return new Promise((resolve) => this.#commandTimer = setTimeout(resolve, ms));
+    return this.session?.leaving !== null ? undefined : this.#commandTime.wait();
   }
 
   /** `queued` (and what arrives meanwhile) runs after `wait`; reading waits with it. */

@@ -8,7 +8,7 @@
  */
 
 import type { ChatCore } from "../core/chat.ts";
-import { COMMAND_BURST_MS, COMMAND_MS_PER_SECOND, parseCommand } from "../core/commands.ts";
+import { CommandTime, parseCommand } from "../core/commands.ts";
 import type { ChatEvent, LineKind } from "../core/messages.ts";
 import type { Peer, WireFormat } from "../core/peer.ts";
 import type { Session } from "../core/session.ts";
@@ -16,7 +16,6 @@ import { hostOf } from "../core/bans.ts";
 import type { ConnectionHandler, Refusal } from "../net/acceptor.ts";
 import { PASSWORD_REQUEST } from "../core/password.ts";
 import { type CloseReason, Connection, message, type ReadSink } from "../net/connection.ts";
-import { ByteBudget } from "../core/token_bucket.ts";
 import { ByteBuilder } from "../wire/text.ts";
 import { JSON_LINES_FORMAT } from "./json_format.ts";
 import { encodeEvent, LINE_FORMAT, renderEvent } from "./line_format.ts";
@@ -110,10 +109,8 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
   #queued: Uint8Array[] | null = null;
   /** Settles when the queued lines have run. */
   #pending: Promise<unknown> | null = null;
-  /** Server time this person's commands may still take; made at the first command. */
-  #commandTime: ByteBudget | null = null;
-  /** The timer that ends a wait for command time, so closing can cancel it. */
-  #commandTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Server time this person's commands may still take. */
+  readonly #commandTime = new CommandTime();
   /** Whether this client must still give the password. */
   #locked: boolean;
   /** Ends a connection that does not give the password in time. */
@@ -232,11 +229,7 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
   #mustWait(): Promise<unknown> | undefined {
     if (this.session.leaving !== null) return undefined;
     if (this.session.behind) return this.session.caughtUp();
-    const budget = this.#commandTime;
-    if (budget === null) return undefined;
-    const ms = budget.debtTime(performance.now());
-    if (ms === 0) return undefined;
-    return new Promise((resolve) => this.#commandTimer = setTimeout(resolve, ms));
+    return this.#commandTime.wait();
   }
 
   /**
@@ -310,7 +303,7 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
     } catch (failure) {
       this.#core.log.event({ event: "error", peer: session ?? null, message: message(failure) });
     } finally {
-      clearTimeout(this.#commandTimer);
+      this.#commandTime.stop();
       this.connection.close();
       this.#onClosed?.();
     }
@@ -331,9 +324,7 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
         if ("error" in command) return this.session.error(command.error, command.text);
         const started = performance.now();
         const later = this.session.run(command);
-        const now = performance.now();
-        (this.#commandTime ??= new ByteBudget(COMMAND_MS_PER_SECOND, COMMAND_BURST_MS, started))
-          .spend(now, now - started);
+        this.#commandTime.charge(started);
         if (later instanceof Promise) {
           this.#queued = [];
           this.#pending = later.then(() => this.#runQueued());

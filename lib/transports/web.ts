@@ -66,11 +66,10 @@
  */
 
 import type { ChatCore } from "../core/chat.ts";
-import { COMMAND_BURST_MS, COMMAND_MS_PER_SECOND } from "../core/commands.ts";
+import { COMMAND_SHARE, type CommandShare, CommandTime } from "../core/commands.ts";
 import type { ChatEvent, ErrorCode, LineKind } from "../core/messages.ts";
 import type { Peer } from "../core/peer.ts";
 import type { Session } from "../core/session.ts";
-import { ByteBudget } from "../core/token_bucket.ts";
 import type { Gate } from "../net/acceptor.ts";
 import { formatAddress, message } from "../net/connection.ts";
 import { explainListenError, ListenError } from "../net/listen.ts";
@@ -150,7 +149,7 @@ export interface WebServerOptions {
    * and at once; past it, its next frames wait. @default the line port's:
    * 20 ms a second, 5 at once
    */
-  commandTime?: { msPerSecond: number; burstMs: number };
+  commandTime?: CommandShare;
 }
 
 /** What the web server needs of the chat server it serves (a `ChatServer` has it all). */
@@ -294,8 +293,7 @@ export class WebServer {
       drainTimeout: nonNegative("drainTimeout", options.drainTimeout ?? 5000),
       pingSeconds: positive("pingSeconds", options.pingSeconds ?? 30),
       passwordTimeout: positive("passwordTimeout", options.passwordTimeout ?? 60_000),
-      commandTime: options.commandTime ??
-        { msPerSecond: COMMAND_MS_PER_SECOND, burstMs: COMMAND_BURST_MS },
+      commandTime: options.commandTime ?? COMMAND_SHARE,
     };
     // The handler needs the server, which needs the bound HttpServer: the
     // handler finds it here once the constructor has run (before any request).
@@ -606,10 +604,8 @@ export class WebPeer implements Peer<JsonFrames> {
   #inboxSize = 0;
   /** How many waits the inbox waits for. */
   #waits = 0;
-  /** Server time this person's commands may still take; made on their first command. */
-  #commandTime: ByteBudget | null = null;
-  /** Ends the wait of frames held for running out of command time. */
-  #commandTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Server time this person's commands may still take. */
+  #commandTime: CommandTime | null = null;
   /** Frames dropped because the inbox was full. */
   #dropped = 0;
   /** An error event came: the close that follows is a broken connection, not a goodbye. */
@@ -961,23 +957,11 @@ export class WebPeer implements Peer<JsonFrames> {
     const started = performance.now();
     const later = session.run(command);
     const wait = session.flush();
-    const paid = this.#charge(started);
-    const waits = [later, wait, paid].filter((w) => w !== undefined);
+    // Past this person's share of server time, their next frames wait too.
+    const time = this.#commandTime ??= new CommandTime(this.#server.settings.commandTime);
+    time.charge(started);
+    const waits = [later, wait, time.wait()].filter((w) => w !== undefined);
     return waits.length <= 1 ? waits[0] : Promise.all(waits);
-  }
-
-  /**
-   * Charges a command's server time to this person's share (the line port's:
-   * see `COMMAND_MS_PER_SECOND`); undefined while within it, else a wait that
-   * settles once the debt is repaid, which the next frames wait for.
-   */
-  #charge(started: number): Promise<void> | undefined {
-    const now = performance.now();
-    const { msPerSecond, burstMs } = this.#server.settings.commandTime;
-    const budget = this.#commandTime ??= new ByteBudget(msPerSecond, burstMs, started);
-    if (budget.spend(now, now - started)) return undefined;
-    const ms = budget.debtTime(now);
-    return new Promise((resolve) => this.#commandTimer = setTimeout(resolve, ms));
   }
 
   /** A frame before the person is let in: only the password counts. */
@@ -1009,7 +993,7 @@ export class WebPeer implements Peer<JsonFrames> {
     const was = this.#state;
     this.#state = "closed";
     clearTimeout(this.#passwordTimer);
-    clearTimeout(this.#commandTimer);
+    this.#commandTime?.stop();
     this.#inbox = [];
     this.#inboxHead = 0;
     this.#outbox = [];
