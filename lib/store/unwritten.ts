@@ -4,8 +4,9 @@
  * each followed by "\n" (line text never holds a newline: the core shows
  * control characters as `^J`). A run is one row of the file, so the writer
  * makes one row per run rather than one per line, and the chat thread makes
- * no string or object per line: a line costs one copy of its bytes into the
- * queue, and one more into what goes to the writer.
+ * no string or object per line: a relayed batch (whose text already ends each
+ * line with a newline) costs one copy into the queue, and one more into what
+ * goes to the writer.
  *
  * A run's bytes are in a block of 256 KiB, filled in order, the blocks from a
  * pool they go back to once every run in them is written: a burst that the

@@ -605,7 +605,7 @@ export class WebPeer implements Peer<JsonFrames> {
   /** How many waits the inbox waits for. */
   #waits = 0;
   /** Server time this person's commands may still take. */
-  #commandTime: CommandTime | null = null;
+  readonly #commandTime: CommandTime;
   /** Frames dropped because the inbox was full. */
   #dropped = 0;
   /** An error event came: the close that follows is a broken connection, not a goodbye. */
@@ -629,6 +629,7 @@ export class WebPeer implements Peer<JsonFrames> {
   ) {
     this.batch = batch;
     this.#server = server;
+    this.#commandTime = new CommandTime(server.settings.commandTime);
     this.#socket = socket;
     this.address = address;
     this.#release = release;
@@ -958,9 +959,8 @@ export class WebPeer implements Peer<JsonFrames> {
     const later = session.run(command);
     const wait = session.flush();
     // Past this person's share of server time, their next frames wait too.
-    const time = this.#commandTime ??= new CommandTime(this.#server.settings.commandTime);
-    time.charge(started);
-    const waits = [later, wait, time.wait()].filter((w) => w !== undefined);
+    this.#commandTime.charge(started);
+    const waits = [later, wait, this.#commandTime.wait()].filter((w) => w !== undefined);
     return waits.length <= 1 ? waits[0] : Promise.all(waits);
   }
 
@@ -993,7 +993,7 @@ export class WebPeer implements Peer<JsonFrames> {
     const was = this.#state;
     this.#state = "closed";
     clearTimeout(this.#passwordTimer);
-    this.#commandTime?.stop();
+    this.#commandTime.stop();
     this.#inbox = [];
     this.#inboxHead = 0;
     this.#outbox = [];
