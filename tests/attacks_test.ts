@@ -14,6 +14,7 @@ import type { Session } from "../lib/core/session.ts";
 import { MAX_HISTORY_BYTES } from "../lib/core/session.ts";
 import { Connection, HARD_LIMIT_FACTOR, MAX_WRITES_IN_FLIGHT } from "../lib/net/connection.ts";
 import { listen } from "../lib/net/listen.ts";
+import { leaseBytes, release } from "../lib/wire/shared_bytes.ts";
 import { ServerConsole } from "../lib/terminal/server_console.ts";
 import { OutputBuffer } from "../lib/terminal/output.ts";
 import type { LinePeer } from "../lib/transports/line.ts";
@@ -266,6 +267,38 @@ Deno.test("writes past the limit in flight wait their turn; every peer gets its 
       server.close();
       client.close();
     }
+  }
+});
+
+Deno.test("a shared buffer queued to a peer that is behind is not reused before it is written", async () => {
+  // A relayed batch is one leased buffer for the whole room; its maker gives
+  // it up at once, and the connections that queued it hold it until written.
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { server, client } = await connectionPair(listener, 64 * 1024 * 1024);
+  try {
+    const size = 200_000;
+    const chunks = 40; // 8 MB: more than the kernel takes while the client does not read
+    for (let k = 0; k < chunks; k++) {
+      const bytes = leaseBytes(size);
+      bytes.fill(k);
+      assert.ok(server.send(bytes));
+      release(bytes);
+    }
+    // Fresh leases, filled with something else: they must not be queued buffers.
+    for (let k = 0; k < chunks; k++) {
+      const other = leaseBytes(size);
+      other.fill(0xee);
+      release(other);
+    }
+    assert.ok(server.queuedBytes > size, `only ${server.queuedBytes} bytes still queued`);
+    const got = await within(readBytes(client, chunks * size), "every queued byte");
+    for (let k = 0; k < chunks; k++) {
+      const chunk = got.subarray(k * size, (k + 1) * size);
+      assert.ok(chunk.every((b) => b === k), `chunk ${k} was overwritten before it was written`);
+    }
+  } finally {
+    server.close();
+    client.close();
   }
 });
 

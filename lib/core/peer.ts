@@ -91,7 +91,12 @@ export interface Peer<E = unknown> {
   readonly singleRoom: boolean;
   /** Bytes written to the peer so far: how the core tells a slow peer from a stalled one. */
   readonly written: number;
-  /** Queues a value made by {@linkcode format}, shared with other peers. */
+  /**
+   * Queues a value made by {@linkcode format}, shared with other peers. It may
+   * be a leased buffer (wire/shared_bytes.ts), reused once the call returns:
+   * a peer that keeps it takes a hold (`retain`) and gives it up (`release`)
+   * once written, as `Connection.send` does.
+   */
   send(encoded: E): void;
   /** Queues an event for this peer alone; the peer encodes it. */
   deliver(event: ChatEvent): void;

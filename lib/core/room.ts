@@ -13,6 +13,7 @@ import type { RoomEvent, RoomName, Who } from "./messages.ts";
 import type { SaidBatch, WireFormat } from "./peer.ts";
 import type { RemotePerson } from "./remote.ts";
 import type { Session } from "./session.ts";
+import { release } from "../wire/shared_bytes.ts";
 
 /**
  * One room. Members are kept twice: in join order (for `/who`) and grouped by
@@ -149,6 +150,7 @@ export class Room {
         if (member.replaying !== null && member.hold(this, encoded)) continue;
         member.peer.send(encoded);
       }
+      release(encoded); // the peers that queued it hold it now
     }
   }
 
@@ -164,6 +166,7 @@ export class Room {
         if (member.replaying !== null && member.hold(this, encoded)) continue;
         member.peer.send(encoded);
       }
+      release(encoded);
     }
   }
 

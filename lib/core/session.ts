@@ -24,6 +24,7 @@ import type { Peer } from "./peer.ts";
 import type { RemotePerson } from "./remote.ts";
 import type { Room } from "./room.ts";
 import { ByteBudget, TokenBucket } from "./token_bucket.ts";
+import { release, retain } from "../wire/shared_bytes.ts";
 import { ByteBuilder, sanitizeText } from "../wire/text.ts";
 
 /** Most names listed when you join a room; `/who` lists up to ten times more. */
@@ -299,6 +300,7 @@ export class Session implements Who, PeerInfo {
   hold(room: Room, encoded: unknown): boolean {
     const replay = this.replaying?.get(room);
     if (replay === undefined) return false;
+    retain(encoded); // until it is sent after the history
     replay.held.push(encoded);
     return true;
   }
@@ -476,7 +478,10 @@ export class Session implements Who, PeerInfo {
     this.replaying.delete(room);
     if (this.replaying.size === 0) this.replaying = null;
     this.#sendHistory(room, lines, none);
-    for (const encoded of replay.held) this.peer.send(encoded);
+    for (const encoded of replay.held) {
+      this.peer.send(encoded);
+      release(encoded);
+    }
     for (const next of replay.after) next();
   }
 

@@ -13,6 +13,7 @@
  */
 
 import { LineDecoder, type LineSink } from "../wire/frame.ts";
+import { release, retain } from "../wire/shared_bytes.ts";
 import { IAC, TelnetFilter } from "../wire/telnet.ts";
 
 /** Default bound on bytes queued for one peer: past it the peer is behind. */
@@ -406,7 +407,7 @@ export class Connection {
   /**
    * Queues `bytes` for the peer and returns at once: it never waits for the peer.
    * The bytes must not be changed afterwards; one buffer may be queued to many
-   * connections. `direct` marks bytes made for this peer alone (replies,
+   * connections, and a leased one (wire/shared_bytes.ts) is held until written. `direct` marks bytes made for this peer alone (replies,
    * private messages), counted apart from shared ones (see `onSharedBehind`).
    * Returns false when the connection is ending or closed, or when the bytes
    * would overflow the send queue (with no `onBehind`) or the hard limit, in
@@ -437,6 +438,7 @@ export class Connection {
       this.#onSharedBehind(this, true);
       if (this.#state !== OPEN) return false;
     }
+    retain(bytes); // a shared buffer stays ours until it is written or copied
     if (this.#queue === null) this.#queue = [bytes];
     else this.#queue.push(bytes);
     if (direct) (this.#queueDirect ??= new Set()).add(this.#queue.length - 1);
@@ -774,6 +776,7 @@ export class Connection {
       const joined = takeJoinBuffer(size);
       this.#joined = joined;
       this.#data = joinInto(joined, batch, from, end).subarray(0, size);
+      for (let i = from; i < end; i++) release(batch[i]);
     }
     this.#done = 0;
     let direct = 0;
@@ -795,6 +798,8 @@ export class Connection {
       return;
     }
     this.#data = null;
+    // Written whole: a chunk written as it was is free for its other holders' use.
+    if (this.#joined === null) release(data);
     this.#giveJoined();
     this.#releaseSlot();
     if (this.#state === CLOSED) return this.#stopWriting();

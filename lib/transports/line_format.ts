@@ -16,6 +16,7 @@
 import type { ChatEvent, HistoryLine, MemberInfo, RoomEvent, Who } from "../core/messages.ts";
 import { describeLeave } from "../core/messages.ts";
 import type { SaidBatch, WireFormat } from "../core/peer.ts";
+import { leaseBytes } from "../wire/shared_bytes.ts";
 import { duration } from "../wire/text.ts";
 
 const encoder = new TextEncoder();
@@ -203,19 +204,24 @@ export const LINE_FORMAT: WireFormat<Uint8Array> = {
   name: "line",
   encodeLines(_room, from, batch) {
     const prefix = prefixOf(from, batch.kind);
-    const text = batch.text.bytes;
     const count = batch.count;
-    const out = new Uint8Array(batch.text.length + count * prefix.length);
+    const length = batch.text.length;
+    const gaps = count * prefix.length;
+    // Leased: shared by every line client in the room, reused once all have written it.
+    const out = leaseBytes(length + gaps);
+    // All the text in one copy at the end, then each line moved down to its
+    // place after its prefix (never onto text not yet moved): a copy within
+    // one buffer makes no view, and costs a third less than a view per line.
+    out.set(batch.text.bytes.subarray(0, length), gaps);
     let at = 0;
-    let start = 0;
+    let start = gaps;
     for (let i = 0; i < count; i++) {
-      // Names and chat lines are short: copying by hand beats making a view to copy from.
       for (let k = 0; k < prefix.length; k++) out[at++] = prefix[k];
-      const end = batch.ends[i] + 1; // the line and its newline
-      if (end - start <= 32) {
-        for (let k = start; k < end; k++) out[at++] = text[k];
+      const end = gaps + batch.ends[i] + 1; // the line and its newline
+      if (end - start <= 16) {
+        for (let k = start; k < end; k++) out[at++] = out[k];
       } else {
-        out.set(text.subarray(start, end), at);
+        out.copyWithin(at, start, end);
         at += end - start;
       }
       start = end;
