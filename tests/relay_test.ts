@@ -5,6 +5,8 @@
 
 import assert from "node:assert/strict";
 import { runOperatorLine } from "../lib/operator.ts";
+import { OutputBuffer } from "../lib/terminal/output.ts";
+import { ServerConsole } from "../lib/terminal/server_console.ts";
 import { connectMany, startServer, TestClient, type TestServer } from "./_helpers.ts";
 
 /**
@@ -331,6 +333,33 @@ Deno.test("the operator sees the room: messages, actions and notices", async () 
   runOperatorLine(t.server, "bienvenidos");
   assert.equal((await a.lines.until(/^<server>/)).at(-1), "<server> bienvenidos");
   assert.equal((await b.lines.until(/^<server>/)).at(-1), "<server> bienvenidos");
+});
+
+Deno.test("the operator's log keeps the order things happened in, lines logged a batch at a time", async () => {
+  let text = "";
+  const out = new OutputBuffer({
+    write: (p) => Promise.resolve((text += new TextDecoder().decode(p)).length && p.length),
+  });
+  await using t = startServer({ relay: true, flood: 3, log: new ServerConsole(out) });
+  await using a = await TestClient.connect(t.port);
+  // One read: three lines, then a fourth over the flood limit, whose event
+  // comes while the three are still in the batch, not yet relayed.
+  await a.send("uno", "dos", "tres", "cuatro");
+  await a.lines.until(/^\* error: flood/);
+  await a.send("/nick ana"); // a command: the batch before it goes out first
+  await a.lines.until("* you are now ana");
+  await out.drained();
+  const logged = text.split("\n").filter((l) => l !== "").map((l) =>
+    l.replace(/^\d\d:\d\d:\d\d /, "")
+  );
+  const from = logged.findIndex((l) => l.endsWith("] uno"));
+  assert.deepEqual(logged.slice(from, from + 5), [
+    "[#lobby user1] uno",
+    "[#lobby user1] dos",
+    "[#lobby user1] tres",
+    "! #1 user1: flood limit reached",
+    "* #1 user1 is now ana",
+  ]);
 });
 
 /** Reads a fixed number of lines from a raw client. */

@@ -169,8 +169,14 @@ export class ChatCore {
   readonly store: Store;
   /** The bans in force (kept in the store). */
   readonly bans: BanList;
-  /** Where the operator sees what happens. */
+  /**
+   * Where the operator sees what happens. Lines said are logged a batch at a
+   * time; anything else logged first logs the lines said before it, so the
+   * log keeps the order things happened in.
+   */
   readonly log: ServerLog;
+  /** The log as given. */
+  readonly #log: ServerLog;
   /** Set when the server shuts down: nobody is told who leaves then, and nobody joins. */
   closing = false;
   /** Rooms by key (lower case); a room is dropped when its last member leaves. */
@@ -186,6 +192,8 @@ export class ChatCore {
   /** Who the batch's lines are from, and where they go. */
   #batchFrom: Session | null = null;
   #batchRoom: Room | null = null;
+  /** Lines of the batch given to the log so far (see {@linkcode log}). */
+  #batchLogged = 0;
   /**
    * Sessions more than their send queue behind, each with the start of its
    * current progress window: when, and how much had been written to it then.
@@ -221,7 +229,18 @@ export class ChatCore {
     };
     this.directory = new Directory({ ids: options.ids, claims: options.claims });
     this.store = options.store ?? new MemoryStore();
-    this.log = options.log ?? SILENT_LOG;
+    const log = this.#log = options.log ?? SILENT_LOG;
+    this.log = {
+      event: (event) => {
+        this.#logLines();
+        log.event(event);
+      },
+      message: (room, peer, text, start, end, time) => {
+        this.#logLines();
+        log.message(room, peer, text, start, end, time);
+      },
+      ready: () => log.ready(),
+    };
     this.bans = new BanList(this.store);
     this.#password = typeof options.password === "string"
       ? new ServerPassword(options.password)
@@ -424,8 +443,27 @@ export class ChatCore {
     return batch;
   }
 
+  /** Gives the log the lines of the batch it has not had (actions are logged as events). */
+  #logLines(): void {
+    const batch = this.#batch;
+    const first = this.#batchLogged;
+    const count = batch.count;
+    if (first === count) return;
+    this.#batchLogged = count;
+    const from = this.#batchFrom;
+    const room = this.#batchRoom;
+    if (batch.kind === "action" || from === null || room === null) return;
+    const log = this.#log;
+    if (log.lines !== undefined) return log.lines(room.name, from, batch, first);
+    for (let i = first; i < count; i++) {
+      log.message(room.name, from, batch.text.bytes, batch.start(i), batch.ends[i], batch.time);
+    }
+  }
+
   /** Relays the batch, if it holds anything, and keeps its lines in the history. */
   flushBatch(): void {
+    this.#logLines();
+    this.#batchLogged = 0;
     const batch = this.#batch;
     const from = this.#batchFrom;
     const room = this.#batchRoom;
@@ -464,6 +502,7 @@ export class ChatCore {
     if (this.#batchFrom !== from) return;
     this.#batchFrom = null;
     this.#batchRoom = null;
+    this.#batchLogged = 0;
     this.#batch.clear();
   }
 

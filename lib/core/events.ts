@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { SaidBatch } from "./peer.ts";
+
 /** What the operator's screen shows of a connected person. */
 export interface PeerInfo {
   /** Unique for the life of the server: `#7`. */
@@ -136,6 +138,12 @@ export interface ServerLog {
     end: number,
     time?: number,
   ): void;
+  /**
+   * Reports lines `first` to `batch.count - 1` of a batch `peer` said in
+   * `room`, as {@linkcode message} would one by one (which is what happens
+   * when a log has no `lines`). The bytes are only valid during the call.
+   */
+  lines?(room: string, peer: PeerInfo, batch: SaidBatch, first: number): void;
   /**
    * Undefined when the log can take more now; otherwise a promise that settles
    * when it can, and the peer whose line was logged is not read meanwhile. A

@@ -207,10 +207,9 @@ export class Session implements Who, PeerInfo {
     const to = text.length;
     this.#saidBytes += to - from;
     batch.endLine();
-    // An IRC NOTICE is a line like any other for the log.
-    if (kind !== "action") {
-      core.log.message(room.name, this, text.bytes, from, to, batch.time);
-    } else {
+    // Other lines (an IRC NOTICE is a line like any other for the log) are
+    // logged with their batch: see ChatCore.log.
+    if (kind === "action") {
       const action = decoder.decode(text.bytes.subarray(from, to));
       core.log.event({ event: "action", peer: this, room: room.name, text: action });
     }

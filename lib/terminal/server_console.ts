@@ -8,6 +8,7 @@
 
 import type { ChatServer } from "../chat_server.ts";
 import type { PeerInfo, ServerEvent, ServerLog } from "../core/events.ts";
+import type { SaidBatch } from "../core/peer.ts";
 import { formatUntil } from "../core/bans.ts";
 import { describeLeave } from "../core/messages.ts";
 import { runOperatorLine } from "../operator.ts";
@@ -123,6 +124,10 @@ export class ServerConsole implements ServerLog {
   #tagName = "";
   #tagRoom: string | null = null;
   #tag: Uint8Array = new Uint8Array();
+  /** The stamp and the tag together, for a batch's lines; remade when either changes. */
+  #lead: Uint8Array = new Uint8Array();
+  #leadStamp: Uint8Array | null = null;
+  #leadTag: Uint8Array | null = null;
   /** Lines skipped since the output fell behind; 0 while it keeps up. */
   #skipped = 0;
   /** The wait senders share while a behind output makes progress; null otherwise. */
@@ -213,24 +218,57 @@ export class ServerConsole implements ServerLog {
       );
       return;
     }
-    if (peer !== this.#tagPeer || peer.name !== this.#tagName || room !== this.#tagRoom) {
-      this.#tagPeer = peer;
-      this.#tagName = peer.name;
-      this.#tagRoom = room;
-      const name = this.#styler?.name(peer.name) ?? peer.name;
-      const where = room ?? `#${peer.id}`;
-      this.#tag = encoder.encode(
-        peer.node === undefined ? `[${where} ${name}] ` : `[${peer.node} ${where} ${name}] `,
-      );
-    }
+    this.#setTag(room, peer);
     const pending = this.out.pending;
-    pending.append(
-      this.#styler === null ? this.#clock.stampBytes(time) : this.#clock.dimBytes(time),
-    );
+    pending.append(this.#stamp(time));
     pending.append(this.#tag);
     pending.append(text, start, end);
     pending.appendByte(LF);
     this.out.flush();
+  }
+
+  /**
+   * Writes lines `first..` of a batch as {@linkcode message} would each, the
+   * text in one copy: a stamp and a tag alike for every line of the batch.
+   */
+  lines(room: string, peer: PeerInfo, batch: SaidBatch, first: number): void {
+    const count = batch.count;
+    if (this.#json || this.#skipped > 0) {
+      const text = batch.text.bytes;
+      for (let i = first; i < count; i++) {
+        this.message(room, peer, text, batch.start(i), batch.ends[i], batch.time);
+      }
+      return;
+    }
+    this.#setTag(room, peer);
+    const stamp = this.#stamp(batch.time);
+    if (stamp !== this.#leadStamp || this.#tag !== this.#leadTag) {
+      this.#leadStamp = stamp;
+      this.#leadTag = this.#tag;
+      this.#lead = new Uint8Array(stamp.length + this.#tag.length);
+      this.#lead.set(stamp);
+      this.#lead.set(this.#tag, stamp.length);
+    }
+    this.out.pending.appendPrefixedLines(this.#lead, batch.text.bytes, batch.ends, first, count);
+    this.out.flush();
+  }
+
+  /** The time stamp of a line said at `time` (now, when not given), dim on a colour terminal. */
+  #stamp(time?: number): Uint8Array {
+    return this.#styler === null ? this.#clock.stampBytes(time) : this.#clock.dimBytes(time);
+  }
+
+  /** Makes `#tag` the sender's, unless it is already. */
+  #setTag(room: string | null, peer: PeerInfo): void {
+    if (peer === this.#tagPeer && peer.name === this.#tagName && room === this.#tagRoom) return;
+    this.#tagPeer = peer;
+    this.#tagName = peer.name;
+    this.#tagRoom = room;
+    const name = this.#styler?.name(peer.name) ?? peer.name;
+    const where = room ?? `#${peer.id}`;
+    this.#tag = encoder.encode(
+      peer.node === undefined ? `[${where} ${name}] ` : `[${peer.node} ${where} ${name}] `,
+    );
   }
 
   /**

@@ -17,7 +17,7 @@ import type { ChatEvent, HistoryLine, MemberInfo, RoomEvent, Who } from "../core
 import { describeLeave } from "../core/messages.ts";
 import type { SaidBatch, WireFormat } from "../core/peer.ts";
 import { leaseBytes } from "../wire/shared_bytes.ts";
-import { duration } from "../wire/text.ts";
+import { duration, prefixLines } from "../wire/text.ts";
 
 const encoder = new TextEncoder();
 
@@ -205,27 +205,9 @@ export const LINE_FORMAT: WireFormat<Uint8Array> = {
   encodeLines(_room, from, batch) {
     const prefix = prefixOf(from, batch.kind);
     const count = batch.count;
-    const length = batch.text.length;
-    const gaps = count * prefix.length;
     // Leased: shared by every line client in the room, reused once all have written it.
-    const out = leaseBytes(length + gaps);
-    // All the text in one copy at the end, then each line moved down to its
-    // place after its prefix (never onto text not yet moved): a copy within
-    // one buffer makes no view, and costs a third less than a view per line.
-    out.set(batch.text.bytes.subarray(0, length), gaps);
-    let at = 0;
-    let start = gaps;
-    for (let i = 0; i < count; i++) {
-      for (let k = 0; k < prefix.length; k++) out[at++] = prefix[k];
-      const end = gaps + batch.ends[i] + 1; // the line and its newline
-      if (end - start <= 16) {
-        for (let k = start; k < end; k++) out[at++] = out[k];
-      } else {
-        out.copyWithin(at, start, end);
-        at += end - start;
-      }
-      start = end;
-    }
+    const out = leaseBytes(batch.text.length + count * prefix.length);
+    prefixLines(out, 0, prefix, batch.text.bytes, batch.ends, 0, count);
     return out;
   },
   encodeEvent(event: RoomEvent): Uint8Array {
