@@ -443,12 +443,17 @@ export class ChatCore {
     return batch;
   }
 
+  #clearBatch(): void {
+    this.#batch.clear();
+    this.#batchLogged = 0;
+  }
+
   /** Gives the log the lines of the batch it has not had (actions are logged as events). */
   #logLines(): void {
     const batch = this.#batch;
     const first = this.#batchLogged;
     const count = batch.count;
-    if (first === count) return;
+    if (first >= count) return;
     this.#batchLogged = count;
     const from = this.#batchFrom;
     const room = this.#batchRoom;
@@ -462,14 +467,14 @@ export class ChatCore {
 
   /** Relays the batch, if it holds anything, and keeps its lines in the history. */
   flushBatch(): void {
+    // Logged first; anything logged while it is relayed finds it logged already.
     this.#logLines();
-    this.#batchLogged = 0;
     const batch = this.#batch;
     const from = this.#batchFrom;
     const room = this.#batchRoom;
     this.#batchFrom = null;
     this.#batchRoom = null;
-    if (batch.count === 0 || from === null || room === null) return batch.clear();
+    if (batch.count === 0 || from === null || room === null) return this.#clearBatch();
     try {
       room.publish(from, batch);
       if (this.bus !== null) this.bus.lines(room, from, batch);
@@ -490,7 +495,7 @@ export class ChatCore {
       }
     } finally {
       // Whatever happened, these lines must not go out again with someone else's.
-      batch.clear();
+      this.#clearBatch();
     }
   }
 
@@ -502,8 +507,7 @@ export class ChatCore {
     if (this.#batchFrom !== from) return;
     this.#batchFrom = null;
     this.#batchRoom = null;
-    this.#batchLogged = 0;
-    this.#batch.clear();
+    this.#clearBatch();
   }
 
   /** A session's connection ended and it left every room: forget it. */
