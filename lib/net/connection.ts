@@ -107,8 +107,12 @@ function takeJoinBuffer(size: number): Uint8Array {
  * thousands starts its writes in waves: past this many, a connection with bytes
  * to write waits its turn, and each write that completes starts the next waiting
  * connection's. Order per connection is kept; only when writes start changes.
+ * Not fewer: with 256, a room of 1,000 waited on its own waves (fan-out at
+ * 1,000 clients, three alternating runs: 5.8-8.6 M deliveries/s against
+ * 9.6-10.6 with 1,024), and a broadcast to 10,000 took 127-171 ms against
+ * 131-144 (unlimited: 223-263).
  */
-export const MAX_WRITES_IN_FLIGHT = 256;
+export const MAX_WRITES_IN_FLIGHT = 1024;
 /**
  * A write to a peer that does not read never completes, and would keep its
  * place among the writes in flight for good. When none has completed for this
