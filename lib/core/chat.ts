@@ -443,6 +443,7 @@ export class ChatCore {
     return batch;
   }
 
+  /** Empties the batch; none of its lines is left to log. */
   #clearBatch(): void {
     this.#batch.clear();
     this.#batchLogged = 0;

@@ -411,8 +411,9 @@ export class Connection {
   /**
    * Queues `bytes` for the peer and returns at once: it never waits for the peer.
    * The bytes must not be changed afterwards; one buffer may be queued to many
-   * connections, and a leased one (wire/shared_bytes.ts) is held until written. `direct` marks bytes made for this peer alone (replies,
-   * private messages), counted apart from shared ones (see `onSharedBehind`).
+   * connections, and a leased one (wire/shared_bytes.ts) is held until written.
+   * `direct` marks bytes made for this peer alone (replies, private messages),
+   * counted apart from shared ones (see `onSharedBehind`).
    * Returns false when the connection is ending or closed, or when the bytes
    * would overflow the send queue (with no `onBehind`) or the hard limit, in
    * which case the connection is closed with the reason `"too slow"`.
