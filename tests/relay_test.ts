@@ -275,6 +275,27 @@ Deno.test("relay splits many lines sent in one write into whole lines", async ()
   assert.deepEqual(got.filter((l) => l.startsWith("<")), lines.map((l) => `<user1> ${l}`));
 });
 
+Deno.test("a line that fills the server's smallest read after a paste is relayed without waiting for more", async () => {
+  await using t = startServer({ relay: true });
+  await using a = await TestClient.connect(t.port);
+  await using b = await TestClient.connect(t.port);
+  // A 100 KB paste in one write: the server reads it with its larger buffers,
+  // then goes back to its smallest (64 bytes) to wait for the quiet peer.
+  const paste = Array.from({ length: 1600 }, (_, i) => `paste ${i} ${"x".repeat(50)}`);
+  await a.write(paste.map((l) => `${l}\n`).join(""));
+  await b.lines.until(`<${a.name}> ${paste.at(-1)}`);
+  // Then lines of 63 characters: with the newline, each fills that buffer
+  // exactly. Each must arrive with nothing sent after it.
+  for (const c of ["p", "q", "r"]) {
+    const line = c.repeat(63);
+    await a.send(line);
+    assert.equal(
+      (await b.lines.until(new RegExp(`^<${a.name}> ${c}`))).at(-1),
+      `<${a.name}> ${line}`,
+    );
+  }
+});
+
 Deno.test("relay passes UTF-8 through unchanged and neutralises control characters", async () => {
   await using t = startServer({ relay: true });
   await using a = await TestClient.connect(t.port);

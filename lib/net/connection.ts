@@ -32,10 +32,12 @@ export const HARD_LIMIT_FACTOR = 8;
  * is silent. A full read moves up a size, so a burst is read 64 KiB at a time;
  * a short read from a large buffer (the peer is caught up, and may now go
  * quiet) moves back to the smallest, unless the peer is streaming (see
- * {@linkcode STREAM_BYTES}); a full small read right after it goes straight
- * back to the size the burst was using, its bytes handled with that next read
- * as one chunk. A 1 KiB buffer, where a person typing lines ends up, goes
- * back only after a read under 64 bytes: one read per line, not two.
+ * {@linkcode STREAM_BYTES}); a full small read right after it is handled at
+ * once, and the next read goes straight back to the size the burst was using.
+ * (Holding those 64 bytes for the next read, to relay them with it as one
+ * batch, held a lone line of exactly 64 bytes until its sender said more.)
+ * A 1 KiB buffer, where a person typing lines ends up, goes back only after a
+ * read under 64 bytes: one read per line, not two.
  */
 const READ_SIZES = [64, 1024, 16 * 1024, 64 * 1024];
 /**
@@ -300,8 +302,6 @@ export class Connection {
   #buffer: Uint8Array | null = null;
   /** The size the last burst was read with: where a full small read goes back to. */
   #burstSize = READ_SIZES[0];
-  /** Bytes read and not yet handled at the start of `#buffer` (see `#onRead`). */
-  #held = 0;
   /** Bytes read lately, leaking at {@linkcode STREAM_RATE}: how a stream is told from a burst. */
   #recent = 0;
   /** See `ConnectionOptions.lineTimeout`. */
@@ -488,21 +488,16 @@ export class Connection {
 
   #readNext(): void {
     if (this.#state === CLOSED) return this.#endRead(this.#reason!);
-    const buffer = this.#buffer!;
-    this.conn.read(this.#held === 0 ? buffer : buffer.subarray(this.#held))
-      .then(this.#onRead, this.#onReadError);
+    this.conn.read(this.#buffer!).then(this.#onRead, this.#onReadError);
   }
 
-  readonly #onRead = (read: number | null): void => {
+  readonly #onRead = (n: number | null): void => {
     // Closed while the read was under way (the socket itself may close a little
     // later, after close()'s last write): what it brought is not for anyone.
     if (this.#state === CLOSED) return this.#endRead(this.#reason!);
     try {
       const sink = this.#sink!;
-      const held = this.#held;
-      this.#held = 0;
-      if (read === null) {
-        if (held > 0) this.#handleChunk(this.#buffer!.subarray(0, held), sink);
+      if (n === null) {
         this.decoder.end(sink);
         const pause = sink.flush();
         if (pause === undefined) this.#endRead("eof");
@@ -510,29 +505,17 @@ export class Connection {
         return;
       }
       const now = performance.now();
-      this.#recent = Math.max(0, this.#recent - (now - this.lastActive) * STREAM_RATE) + read;
+      this.#recent = Math.max(0, this.#recent - (now - this.lastActive) * STREAM_RATE) + n;
       this.lastActive = now;
       const buffer = this.#buffer!;
-      const n = held + read;
-      if (
-        n === buffer.length && buffer.length === READ_SIZES[0] && this.#burstSize > READ_SIZES[0]
-      ) {
-        // A full small read after a short one: the burst goes on. Its bytes
-        // wait at the start of the burst's buffer and go with the next read,
-        // as one chunk, one batch (handled alone, a 64-byte read would be a
-        // batch of one line to every member of the room).
-        const big = takeBuffer(this.#burstSize);
-        big.set(buffer);
-        this.#buffer = big;
-        this.#held = n;
-        return this.#readNext();
-      }
       const pause = this.#handleChunk(n === buffer.length ? buffer : buffer.subarray(0, n), sink);
-      // A full read means more is waiting: read bigger. A short one means we
+      // A full read means more is waiting: read bigger (after a full small read
+      // that followed a short one, as big as the burst read). A short one means we
       // caught up, and the next read may wait a long time: hold little while it does.
       if (n === buffer.length) {
-        const next =
-          READ_SIZES[Math.min(READ_SIZES.indexOf(buffer.length) + 1, READ_SIZES.length - 1)];
+        const next = buffer.length === READ_SIZES[0] && this.#burstSize > READ_SIZES[0]
+          ? this.#burstSize
+          : READ_SIZES[Math.min(READ_SIZES.indexOf(buffer.length) + 1, READ_SIZES.length - 1)];
         if (next !== buffer.length) {
           if (buffer.length > READ_SIZES[0]) giveBuffer(buffer);
           this.#buffer = takeBuffer(next);
