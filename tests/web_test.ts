@@ -398,6 +398,40 @@ Deno.test("web client past its share of server time has its next frames wait, in
   await bea.lines.until(`<${web.name}> tarde`);
 });
 
+Deno.test("web client: what a person says (say, action, msg frames, /me and /msg lines) is not charged server time", async () => {
+  // A share that one charged command uses up for 100 s (0.001 ms of debt at
+  // 0.00001 ms a second): charged, the second frame would wait that long.
+  await using t = await startWebServer({
+    relay: true,
+    web: { commandTime: { msPerSecond: 0.00001, burstMs: 0.001 } },
+  });
+  await using web = await WebClient.joined(t.wsUrl);
+  await using bea = await TestClient.connect(t.port);
+  await t.log.until(() => t.log.of("join").length === 2, "both to be in");
+  web.send({ type: "say", room: "#lobby", text: "uno" });
+  web.send({ type: "action", room: "#lobby", text: "saluda" });
+  web.send({ type: "msg", to: bea.name, text: "tres" });
+  web.say("#lobby", "/me se sienta");
+  web.say("#lobby", `/msg ${bea.name} cinco`);
+  web.say("#lobby", "seis");
+  const got = await bea.lines.until(`<${web.name}> seis`);
+  assert.deepEqual(got.filter((l) => l.includes(web.name)), [
+    `<${web.name}> uno`,
+    `** ${web.name} saluda`,
+    `*${web.name}* tres`,
+    `** ${web.name} se sienta`,
+    `*${web.name}* cinco`,
+    `<${web.name}> seis`,
+  ]);
+  // Any other command is still charged: the frame after a /who waits.
+  web.send({ type: "who" });
+  web.say("#lobby", "siete");
+  await web.next(is("who"));
+  await bea.send("hola");
+  await t.log.until(() => t.log.messages.includes(`${bea.name}: hola`), "bea's line");
+  assert.ok(!t.log.messages.includes(`${web.name}: siete`), `${t.log.messages}`);
+});
+
 Deno.test("web client that is kicked is told so and closed with code 4001", async () => {
   await using t = await startWebServer({ relay: true });
   await using web = await WebClient.joined(t.wsUrl);

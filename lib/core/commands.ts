@@ -22,7 +22,9 @@ export interface CommandShare {
  * server most of a second), so what waits when this runs out is the rest of
  * that person's input, never anyone else's. A person typing commands uses
  * microseconds of it. The line, IRC and web transports all apply it (IRC to
- * every command of a registered client but PRIVMSG and NOTICE).
+ * every command of a registered client but PRIVMSG and NOTICE, web to every
+ * command frame but `say`, `action` and `msg`: what people say costs
+ * microseconds, and its relay is bounded by the flood limit and flow control).
  */
 export const COMMAND_SHARE: CommandShare = { msPerSecond: 20, burstMs: 5 };
 

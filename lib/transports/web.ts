@@ -93,6 +93,9 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 };
 
 const encoder = new TextEncoder();
+
+/** Commands that are something said: not charged server time (see `WebPeer.#run`). */
+const SAYING: ReadonlySet<string> = new Set(["say", "action", "msg"]);
 /**
  * The longest one task handles frames before it returns to the event loop, so
  * that what it sent is written, in milliseconds.
@@ -955,11 +958,16 @@ export class WebPeer implements Peer<JsonFrames> {
   }
 
   #run(session: Session, command: Parameters<Session["run"]>[0]): Promise<unknown> | undefined {
-    const started = performance.now();
+    // What people say (in a room, as an action, privately) is not charged, as
+    // IRC's PRIVMSG is not: its relay is bounded by the flood limit and flow
+    // control. Any other command is charged the time it took, not the relay of
+    // what was said before it (the flush), which grows with the room, not the command.
+    const charged = !SAYING.has(command.type);
+    const started = charged ? performance.now() : 0;
     const later = session.run(command);
-    const wait = session.flush();
     // Past this person's share of server time, their next frames wait too.
-    this.#commandTime.charge(started);
+    if (charged) this.#commandTime.charge(started);
+    const wait = session.flush();
     const waits = [later, wait, this.#commandTime.wait()].filter((w) => w !== undefined);
     return waits.length <= 1 ? waits[0] : Promise.all(waits);
   }
