@@ -53,6 +53,8 @@ export class CommandTime {
   /** Set when a charge left the budget in debt; cleared once it is not. */
   #inDebt = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The wait under way, if any: every caller until it settles gets this one. */
+  #waiting: Promise<void> | undefined;
 
   /** A full share: {@linkcode COMMAND_SHARE} unless given. */
   constructor(share: CommandShare = COMMAND_SHARE) {
@@ -76,17 +78,24 @@ export class CommandTime {
    */
   wait(): Promise<void> | undefined {
     if (!this.#inDebt) return undefined;
+    if (this.#waiting !== undefined) return this.#waiting;
     const ms = this.#budget!.debtTime(performance.now());
     if (ms === 0) {
       this.#inDebt = false;
       return undefined;
     }
-    return new Promise((resolve) => this.#timer = setTimeout(resolve, ms));
+    return this.#waiting = new Promise((resolve) => {
+      this.#timer = setTimeout(() => {
+        this.#timer = this.#waiting = undefined;
+        resolve();
+      }, ms);
+    });
   }
 
   /** Ends a wait under way (it never settles): the person is gone. */
   stop(): void {
     clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 }
 
