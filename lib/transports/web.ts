@@ -96,6 +96,7 @@ const encoder = new TextEncoder();
 
 /** Commands that are something said: not charged server time (see `WebPeer.#run`). */
 const SAYING: ReadonlySet<string> = new Set(["say", "action", "msg"]);
+
 /**
  * The longest one task handles frames before it returns to the event loop, so
  * that what it sent is written, in milliseconds.
