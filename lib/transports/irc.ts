@@ -62,6 +62,7 @@ import {
   whoxFields,
   wordLines,
 } from "./irc_format.ts";
+import { HeldInput } from "./held_input.ts";
 import { renderEvent } from "./line_format.ts";
 
 const encoder = new TextEncoder();
@@ -290,11 +291,16 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
   #flushScheduled = false;
   /**
    * Lines that arrived while a command finishes later (a name claimed in a
-   * shared store): they run after it, in order. Null while none does.
+   * shared store), PASS is checked, or this client's commands wait for their
+   * share of server time: they run after it, in order.
    */
-  #queued: Uint8Array[] | null = null;
-  /** Settles when the queued lines have run. */
-  #pending: Promise<unknown> | null = null;
+  readonly #held = new HeldInput({
+    mustWait: () => this.#commandWait(),
+    handle: (line) => this.#handle(line),
+    flushOut: () => this.#flushOut(),
+    drained: () => this.session?.flush(),
+    gone: () => false, // once the session is leaving, #handle ignores what is left
+  });
   /** Server time this client's commands may still take. */
   readonly #commandTime: CommandTime;
 
@@ -379,14 +385,12 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
   // --- ReadSink ---------------------------------------------------------------
 
   line(buf: Uint8Array, start: number, end: number): void {
-    if (this.#queued === null) {
+    const held = this.#held;
+    if (!held.holding) {
       const wait = this.#commandWait();
-      if (wait !== undefined) this.#waitThen(wait, []);
+      if (wait !== undefined) held.wait(wait);
     }
-    if (this.#queued !== null) {
-      this.#queued.push(buf.slice(start, end));
-      return;
-    }
+    if (held.holding) return held.push(buf, start, end);
     this.#handle(buf.subarray(start, end));
   }
 
@@ -408,8 +412,9 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
     // client's own queue before deciding whether to read on.
     this.#flushOut();
     const wait = this.session?.flush();
-    if (this.#pending === null) return wait;
-    return wait === undefined ? this.#pending : Promise.all([wait, this.#pending]);
+    const held = this.#held.pending;
+    if (held === null) return wait;
+    return wait === undefined ? held : Promise.all([wait, held]);
   }
 
   end(reason: CloseReason, error?: unknown): void {
@@ -624,32 +629,7 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
   #run(command: Command, after?: () => void): void {
     const later = this.session!.run(command);
     if (!(later instanceof Promise)) return after?.();
-    this.#queued = [];
-    this.#pending = later.then(() => {
-      after?.();
-      return this.#runQueued();
-    });
-  }
-
-  /** Runs the lines that waited for a command, until one more has to wait. */
-  #runQueued(): Promise<unknown> | undefined {
-    const queued = this.#queued ?? [];
-    this.#queued = null;
-    this.#pending = null;
-    for (let i = 0; i < queued.length; i++) {
-      const wait = this.#commandWait();
-      if (wait !== undefined) {
-        this.#flushOut();
-        return this.#waitThen(wait, queued.slice(i));
-      }
-      this.#handle(queued[i]);
-      if (this.#queued !== null) {
-        (this.#queued as Uint8Array[]).unshift(...queued.slice(i + 1));
-        return this.#pending ?? undefined;
-      }
-    }
-    this.#flushOut();
-    return this.session?.flush();
+    this.#held.until(later, after);
   }
 
   /**
@@ -658,12 +638,6 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
    */
   #commandWait(): Promise<void> | undefined {
     return this.session?.leaving !== null ? undefined : this.#commandTime.wait();
-  }
-
-  /** `queued` (and what arrives meanwhile) runs after `wait`; reading waits with it. */
-  #waitThen(wait: Promise<unknown>, queued: Uint8Array[]): Promise<unknown> {
-    this.#queued = queued;
-    return this.#pending = wait.then(() => this.#runQueued());
   }
 
   // --- registration -------------------------------------------------------------
@@ -778,13 +752,9 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
     this.#checkingPassword = true;
     const given = this.#password;
     const host = hostOf(this.address) ?? this.address;
-    this.#queued = [];
-    this.#pending = this.#core.verifyPassword(host, given).then((verdict) => {
+    this.#held.until(this.#core.verifyPassword(host, given), (verdict) => {
       this.#checkingPassword = false;
-      const waiting = this.#queued ?? [];
-      this.#queued = null;
-      this.#pending = null;
-      if (this.connection.reason !== null) return undefined; // gone meanwhile
+      if (this.connection.reason !== null) return false; // gone meanwhile
       if (!verdict.ok) {
         this.#core.log.event({
           event: "refused",
@@ -799,17 +769,12 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
             : "Password incorrect",
         ]);
         this.#error("bad password");
-        return undefined;
+        return false;
       }
       this.#passwordOk = true;
+      // A name claimed later (a cluster) holds input again: what waited goes first.
       this.#tryRegister();
-      // A name claimed later (a cluster) queues what comes next: these go first.
-      if (this.#queued !== null) {
-        (this.#queued as Uint8Array[]).unshift(...waiting);
-        return this.#pending ?? undefined;
-      }
-      this.#queued = waiting;
-      return this.#runQueued();
+      return true;
     });
   }
 

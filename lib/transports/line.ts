@@ -17,6 +17,7 @@ import type { ConnectionHandler, Refusal } from "../net/acceptor.ts";
 import { PASSWORD_REQUEST } from "../core/password.ts";
 import { type CloseReason, Connection, message, type ReadSink } from "../net/connection.ts";
 import { ByteBuilder } from "../wire/text.ts";
+import { HeldInput } from "./held_input.ts";
 import { JSON_LINES_FORMAT } from "./json_format.ts";
 import { encodeEvent, LINE_FORMAT, renderEvent } from "./line_format.ts";
 
@@ -104,11 +105,18 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
   readonly #onClosed: (() => void) | undefined;
   /**
    * Lines that arrived while a command finishes later (a name claimed in a
-   * shared store): they run after it, in order. Null while none does.
+   * shared store), the password is checked, or this person's commands wait
+   * for their share of server time: they run after it, in order.
    */
-  #queued: Uint8Array[] | null = null;
-  /** Settles when the queued lines have run. */
-  #pending: Promise<unknown> | null = null;
+  readonly #held = new HeldInput({
+    mustWait: (line) => line[0] === SLASH ? this.#mustWait() : undefined,
+    handle: (line) => this.#handle(line, 0, line.length),
+    flushOut: () => {
+      if (replyPeer === this) flushReplies();
+    },
+    drained: () => this.session.flush(),
+    gone: () => this.#ended,
+  });
   /** Server time this person's commands may still take. */
   readonly #commandTime = new CommandTime();
   /** Whether this client must still give the password. */
@@ -208,14 +216,12 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
     // Commands wait for their sender to catch up (their replies are its own
     // to read) and for its share of server time; a plain line goes on, as it
     // adds nothing to its sender's queue (the read loop waits after the read).
-    if (this.#queued === null && buf[start] === SLASH && this.session !== undefined) {
+    const held = this.#held;
+    if (!held.holding && buf[start] === SLASH && this.session !== undefined) {
       const wait = this.#mustWait();
-      if (wait !== undefined) this.#waitThen(wait, []);
+      if (wait !== undefined) held.wait(wait);
     }
-    if (this.#queued !== null) {
-      this.#queued.push(buf.slice(start, end));
-      return;
-    }
+    if (held.holding) return held.push(buf, start, end);
     this.#handle(buf, start, end);
   }
 
@@ -230,16 +236,6 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
     if (this.session.leaving !== null) return undefined;
     if (this.session.behind) return this.session.caughtUp();
     return this.#commandTime.wait();
-  }
-
-  /**
-   * The rest of what was read waits, in order, for `wait`, and reading waits
-   * with it: one read's worth of lines is held at most.
-   */
-  #waitThen(wait: Promise<unknown>, queued: Uint8Array[]): Promise<unknown> {
-    if (replyPeer === this) flushReplies();
-    this.#queued = queued;
-    return this.#pending = wait.then(() => this.#runQueued());
   }
 
   lineTimedOut(ms: number): void {
@@ -271,11 +267,12 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
     // Replies to this read's commands go out now, so they count against this
     // person's own queue before deciding whether to read on.
     if (replyPeer === this) flushReplies();
-    // Before the password there is no session; while it is checked, #pending
-    // holds the read loop.
+    // Before the password there is no session; while it is checked, the held
+    // input holds the read loop.
     const wait = this.session?.flush();
-    if (this.#pending === null) return wait;
-    return wait === undefined ? this.#pending : Promise.all([wait, this.#pending]);
+    const held = this.#held.pending;
+    if (held === null) return wait;
+    return wait === undefined ? held : Promise.all([wait, held]);
   }
 
   end(reason: CloseReason, error?: unknown): void {
@@ -325,10 +322,7 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
         const started = performance.now();
         const later = this.session.run(command);
         this.#commandTime.charge(started);
-        if (later instanceof Promise) {
-          this.#queued = [];
-          this.#pending = later.then(() => this.#runQueued());
-        }
+        if (later instanceof Promise) this.#held.until(later);
         return;
       }
     }
@@ -349,22 +343,19 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
       return;
     }
     const host = hostOf(this.connection.remote) ?? this.connection.remote;
-    this.#queued = [];
-    this.#pending = this.#core.verifyPassword(host, line.slice(6)).then((verdict) => {
-      if (this.#ended) return undefined;
+    this.#held.until(this.#core.verifyPassword(host, line.slice(6)), (verdict) => {
+      if (this.#ended) return false;
       if (!verdict.ok) {
-        this.#queued = null;
-        this.#pending = null;
         this.#refuse(
           verdict.reason === "wrong" ? "wrong password" : "too many wrong passwords",
           verdict.text,
         );
-        return undefined;
+        return false;
       }
       clearTimeout(this.#loginTimer);
       this.#locked = false;
       this.#attach();
-      return this.#runQueued();
+      return true;
     });
   }
 
@@ -391,26 +382,6 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
     const session = this.session;
     for (const room of session.rooms) room.reformat(session, from);
     this.#core.resume(session);
-  }
-
-  /** Runs the lines that waited for a command, until one more has to wait. */
-  #runQueued(): Promise<unknown> | undefined {
-    const queued = this.#queued ?? [];
-    this.#queued = null;
-    this.#pending = null;
-    for (let i = 0; i < queued.length; i++) {
-      const wait = queued[i][0] === SLASH ? this.#mustWait() : undefined;
-      if (wait !== undefined) return this.#waitThen(wait, queued.slice(i));
-      this.#handle(queued[i], 0, queued[i].length);
-      if (this.#ended) return undefined;
-      if (this.#queued !== null) {
-        // Another command finishes later: the rest wait for it, in order, and
-        // so does the read loop (it waits for the promise this one returns).
-        (this.#queued as Uint8Array[]).unshift(...queued.slice(i + 1));
-        return this.#pending ?? undefined;
-      }
-    }
-    return this.session.flush();
   }
 }
 
