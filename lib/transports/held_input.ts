@@ -45,6 +45,16 @@ export class HeldInput {
     return this.#pending;
   }
 
+  /**
+   * What the read loop waits for before it reads on: `wait` (the session's
+   * flow control) and, while lines are held, their run.
+   */
+  andHeld(wait: Promise<unknown> | undefined): Promise<unknown> | undefined {
+    const pending = this.#pending;
+    if (pending === null) return wait;
+    return wait === undefined ? pending : Promise.all([wait, pending]);
+  }
+
   /** Holds a copy of `buf[start..end)` after the lines held already. */
   push(buf: Uint8Array, start: number, end: number): void {
     (this.#queued ??= []).push(buf.slice(start, end));

@@ -162,3 +162,23 @@ Deno.test("HeldInput: nothing more runs once the owner is gone", async () => {
   await pending;
   assert.deepEqual(owner.ran, ["a"]);
 });
+
+Deno.test("HeldInput: the read loop waits for the session and for the held lines", async () => {
+  const { held } = setup();
+  const session = Promise.resolve("session");
+  assert.equal(held.andHeld(undefined), undefined, "nothing to wait for");
+  assert.equal(held.andHeld(session), session, "only the session's wait");
+  const gate = Promise.withResolvers<void>();
+  held.wait(gate.promise);
+  assert.equal(held.andHeld(undefined), held.pending, "only the held lines");
+  const both = held.andHeld(session);
+  assert.notEqual(both, session);
+  let settled = false;
+  both!.then(() => settled = true);
+  await session;
+  await Promise.resolve();
+  assert.equal(settled, false, "still waits for the held lines");
+  gate.resolve();
+  await both;
+  assert.equal(settled, true);
+});

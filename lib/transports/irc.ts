@@ -411,10 +411,7 @@ class IrcPeer implements Peer<Uint8Array>, ReadSink {
     // Replies to this read's commands go out now, so they count against this
     // client's own queue before deciding whether to read on.
     this.#flushOut();
-    const wait = this.session?.flush();
-    const held = this.#held.pending;
-    if (held === null) return wait;
-    return wait === undefined ? held : Promise.all([wait, held]);
+    return this.#held.andHeld(this.session?.flush());
   }
 
   end(reason: CloseReason, error?: unknown): void {

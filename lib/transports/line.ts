@@ -269,10 +269,7 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
     if (replyPeer === this) flushReplies();
     // Before the password there is no session; while it is checked, the held
     // input holds the read loop.
-    const wait = this.session?.flush();
-    const held = this.#held.pending;
-    if (held === null) return wait;
-    return wait === undefined ? held : Promise.all([wait, held]);
+    return this.#held.andHeld(this.session?.flush());
   }
 
   end(reason: CloseReason, error?: unknown): void {
