@@ -1,12 +1,15 @@
 /**
  * The last lines of one room, kept as bytes: what the memory store holds per
  * room. Appending a relayed batch copies its bytes into one buffer per room
- * and writes one number per line into a typed array; no object, string or
- * buffer is made per line until someone asks for the history. One
- * `HistoryLine` per line, or 64 KiB pages, made the server's peak memory grow
- * by 14 MiB more in a relay of 50,000 lines (the pages: freed memory the
- * allocator keeps); two `number[]` pushes per line cost about a tenth of the
- * relay's time with 10 clients (their growth, and the garbage it left).
+ * and writes one number per line, and four per batch, into typed arrays; no
+ * object, string or buffer is made per line or per batch until someone asks
+ * for the history. One `HistoryLine` per line, or 64 KiB pages, made the
+ * server's peak memory grow by 14 MiB more in a relay of 50,000 lines (the
+ * pages: freed memory the allocator keeps); two `number[]` pushes per line
+ * cost about a tenth of the relay's time with 10 clients (their growth, and
+ * the garbage it left). Five pushes per batch into growing arrays, and their
+ * copies when old batches went, were promoted by every young-generation
+ * collection (10 KB each, twice the pause, at one line per batch).
  *
  * @module
  */
@@ -18,6 +21,9 @@ import { ByteWindow } from "./byte_window.ts";
 const MIN_BUFFER = 4096;
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
+/** Numbers kept per batch in `LineLog`: its first line, its first id, its time, who and how. */
+const STRIDE = 4;
+const KINDS: readonly LineKind[] = ["message", "action", "notice"];
 
 /** The lines of a {@linkcode SaidBatch}, as the log takes them. */
 export interface LineBatch {
@@ -59,15 +65,18 @@ export class LineLog {
   #lineBase = 0;
   #first = 0;
   #next = 0;
-  // Who said a line, its kind and time are kept once per batch: batch b starts
-  // at line #batchLine[b], and its lines have ids from #batchId[b] on (the
-  // durable stores' row ids). Batches before #batchHead only held dropped lines.
-  #batchLine: number[] = [];
-  #batchId: number[] = [];
-  #from: string[] = [];
-  #kind: LineKind[] = [];
-  #time: number[] = [];
+  // Who said a line, its kind and time are kept once per batch: batch b's
+  // numbers are #batches[STRIDE * b ..]: the line it starts at, the id of that
+  // line (the durable stores' row ids; the others follow), its time, and
+  // KINDS.length * (who said it: an index into #names) + its kind's index in
+  // KINDS. Batches before #batchHead only held dropped lines; #batchCount are
+  // in use.
+  #batches = new Float64Array(STRIDE * 16);
+  #batchCount = 0;
   #batchHead = 0;
+  /** The names batches were said by, once each; `#nameIndex` finds one. */
+  #names: string[] = [];
+  #nameIndex = new Map<string, number>();
   /** The text kept, addressed by offset. */
   readonly #text = new ByteWindow(MIN_BUFFER);
 
@@ -128,18 +137,21 @@ export class LineLog {
     const from = Math.max(this.#first, this.#next - Math.max(0, Math.floor(count)));
     const out: { id: number; line: HistoryLine }[] = [];
     if (from >= this.#next) return out;
-    let b = this.#batchOf(from);
+    const batches = this.#batches;
+    const end = this.#batchCount * STRIDE;
+    let b = this.#batchOf(from) * STRIDE;
     for (let k = from; k < this.#next; k++) {
-      while (b + 1 < this.#batchLine.length && this.#batchLine[b + 1] <= k) b++;
+      while (b + STRIDE < end && batches[b + STRIDE] <= k) b += STRIDE;
       const j = k - this.#lineBase;
       const text = this.#text.view(this.#ends[j], this.#ends[j + 1] - 1); // not its newline
+      const who = batches[b + 3];
       out.push({
-        id: this.#batchId[b] + k - this.#batchLine[b],
+        id: batches[b + 1] + k - batches[b],
         line: {
           room: this.room,
-          time: this.#time[b],
-          from: this.#from[b],
-          kind: this.#kind[b],
+          time: batches[b + 2],
+          from: this.#names[Math.floor(who / KINDS.length)],
+          kind: KINDS[who % KINDS.length],
           text: decoder.decode(text),
         },
       });
@@ -150,8 +162,8 @@ export class LineLog {
   /** The id of the oldest line kept; NaN when none is. */
   get oldestId(): number {
     if (this.size === 0) return NaN;
-    const b = this.#batchOf(this.#first);
-    return this.#batchId[b] + this.#first - this.#batchLine[b];
+    const b = this.#batchOf(this.#first) * STRIDE;
+    return this.#batches[b + 1] + this.#first - this.#batches[b];
   }
 
   /** Drops the oldest lines until at most `bytes` bytes are kept; returns how many were dropped. */
@@ -164,11 +176,12 @@ export class LineLog {
 
   /** The batch line `k` (a kept line) came in. */
   #batchOf(k: number): number {
+    const batches = this.#batches;
     let lo = this.#batchHead;
-    let hi = this.#batchLine.length - 1;
+    let hi = this.#batchCount - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
-      if (this.#batchLine[mid] <= k) lo = mid;
+      if (batches[mid * STRIDE] <= k) lo = mid;
       else hi = mid - 1;
     }
     return lo;
@@ -176,11 +189,57 @@ export class LineLog {
 
   /** Starts a batch whose first line, with id `firstId`, comes next. */
   #newBatch(from: string, kind: LineKind, time: number, firstId: number): void {
-    this.#batchLine.push(this.#next);
-    this.#batchId.push(firstId);
-    this.#from.push(from);
-    this.#kind.push(kind);
-    this.#time.push(time);
+    if ((this.#batchCount + 1) * STRIDE > this.#batches.length) this.#growBatches();
+    let name = this.#nameIndex.get(from);
+    if (name === undefined) {
+      name = this.#names.length;
+      this.#names.push(from);
+      this.#nameIndex.set(from, name);
+    }
+    const at = this.#batchCount++ * STRIDE;
+    const batches = this.#batches;
+    batches[at] = this.#next;
+    batches[at + 1] = firstId;
+    batches[at + 2] = time;
+    // A kind this program does not know (a file another version wrote) reads as a message.
+    batches[at + 3] = name * KINDS.length + Math.max(0, KINDS.indexOf(kind));
+  }
+
+  /**
+   * Makes room in #batches for one more, moving out the batches of dropped
+   * lines, or growing it; the names only those batches used go too.
+   */
+  #growBatches(): void {
+    const head = this.#batchHead;
+    const live = this.#batchCount - head;
+    let size = this.#batches.length / STRIDE;
+    while (size < 2 * (live + 1)) size *= 2;
+    const old = this.#batches;
+    const batches = size * STRIDE > old.length ? new Float64Array(size * STRIDE) : old;
+    batches.set(old.subarray(head * STRIDE, this.#batchCount * STRIDE));
+    this.#batches = batches;
+    this.#batchCount = live;
+    this.#batchHead = 0;
+    if (this.#names.length > 2 * live + 16) this.#renumberNames();
+  }
+
+  /** Keeps in #names only the names of the batches kept. */
+  #renumberNames(): void {
+    const names: string[] = [];
+    const index = new Map<string, number>();
+    const batches = this.#batches;
+    for (let at = 3; at < this.#batchCount * STRIDE; at += STRIDE) {
+      const from = this.#names[Math.floor(batches[at] / KINDS.length)];
+      let name = index.get(from);
+      if (name === undefined) {
+        name = names.length;
+        names.push(from);
+        index.set(from, name);
+      }
+      batches[at] = name * KINDS.length + batches[at] % KINDS.length;
+    }
+    this.#names = names;
+    this.#nameIndex = index;
   }
 
   /** Makes room in #ends for `n` more, moving out what was dropped, or growing it. */
@@ -221,20 +280,16 @@ export class LineLog {
     this.#dropped();
   }
 
-  /** Forgets the batches only dropped lines were in, once they are most of them. */
+  /**
+   * Forgets the batches only dropped lines were in (their room in #batches
+   * is taken back when it fills: #growBatches).
+   */
   #dropped(): void {
-    const lines = this.#batchLine;
+    const batches = this.#batches;
+    const count = this.#batchCount;
     let head = this.#batchHead;
-    while (head + 1 < lines.length && lines[head + 1] <= this.#first) head++;
-    if (this.size === 0 && head < lines.length && lines[head] < this.#first) head = lines.length;
+    while (head + 1 < count && batches[(head + 1) * STRIDE] <= this.#first) head++;
+    if (this.size === 0 && head < count && batches[head * STRIDE] < this.#first) head = count;
     this.#batchHead = head;
-    if (head >= 64 && head * 2 >= lines.length) {
-      this.#batchLine = lines.slice(head);
-      this.#batchId = this.#batchId.slice(head);
-      this.#from = this.#from.slice(head);
-      this.#kind = this.#kind.slice(head);
-      this.#time = this.#time.slice(head);
-      this.#batchHead = 0;
-    }
   }
 }

@@ -69,6 +69,30 @@ Deno.test("LineLog keeps who said each line after it drops its oldest lines many
   }
 });
 
+Deno.test("LineLog keeps names, kinds and times as its table of names is renumbered", () => {
+  // Three regulars and a stream of newcomers: the names only dropped lines
+  // used are forgotten (many times here), those of kept lines stay theirs.
+  const kinds = ["message", "action", "notice"] as const;
+  const who = (i: number) => i % 7 === 0 ? `new${i}` : ["ana", "bea", "carlos"][i % 3];
+  const time = (i: number) => 1_795_000_000_000 + i * 1000; // past 2^31: a double, not a small integer
+  const log = new LineLog("#lobby", { keep: 50, maxBytes: 1 << 20 });
+  for (let i = 0; i < 5_000; i++) log.appendText(who(i), kinds[i % 3], time(i), `l${i}`, i);
+  assert.deepEqual(
+    log.entries(50),
+    Array.from({ length: 50 }, (_, k) => {
+      const i = 4_950 + k;
+      return {
+        id: i,
+        line: { room: "#lobby", time: time(i), from: who(i), kind: kinds[i % 3], text: `l${i}` },
+      };
+    }),
+  );
+  // A kind this program does not know, from a file another version wrote, reads as a message.
+  log.appendText("dana", "shout" as "message", 1, "¡hola!");
+  assert.equal(log.last(1)[0].kind, "message");
+  assert.equal(log.last(1)[0].from, "dana");
+});
+
 Deno.test("LineLog gives each line its id: a batch's lines follow its first id", () => {
   const log = new LineLog("#lobby", { keep: 5, maxBytes: 1 << 20 });
   assert.ok(Number.isNaN(log.oldestId));
