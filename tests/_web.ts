@@ -1,8 +1,9 @@
 /**
  * Test helpers for the web transport: a chat server with its web port, a
- * WebSocket client that records every event (Deno's own `WebSocket`), and a raw
+ * WebSocket client that records every event (Deno's own `WebSocket`), a raw
  * one over a TCP or TLS socket for what a browser API hides: the HTTP status of
- * a refused upgrade, headers of our choosing, and a client that stops reading.
+ * a refused upgrade, headers of our choosing, and a client that stops reading;
+ * and what the chat page (web/) shows, for tests that drive it in chromium.
  *
  * Nothing sleeps: every wait is for a frame, an event or a close, bounded by a
  * deadline that fails the test.
@@ -12,6 +13,7 @@
 
 import { ChatServer, type ChatServerOptions } from "../lib/chat_server.ts";
 import { WebServer, type WebServerOptions } from "../lib/transports/web.ts";
+import type { Page } from "./_browser.ts";
 import { MemoryLog, within } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
@@ -362,4 +364,15 @@ function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
     return i;
   }
   return -1;
+}
+
+/** The room lines a page shows: `[name, text]`, in the order on the page. */
+export function shownLines(page: Page, room: string): Promise<string[][]> {
+  return page.evaluate<string[][]>(`
+    [...document.querySelectorAll(".log")]
+      .find((log) => log.getAttribute("aria-label") === ${JSON.stringify(`Messages in ${room}`)})
+      .querySelectorAll("li.message, li.action")
+      .values()
+      .map((li) => [li.querySelector(".from").textContent, li.querySelector(".text").textContent])
+      .toArray()`);
 }

@@ -12,6 +12,7 @@ import { ChatServer } from "../lib/chat_server.ts";
 import { WebServer } from "../lib/transports/web.ts";
 import { Browser, type Page } from "./_browser.ts";
 import { LineReader, MemoryLog, streamSource, within } from "./_helpers.ts";
+import { shownLines } from "./_web.ts";
 
 /** A chat server and its web port; `webPort` 0 picks one, a number reuses it after a restart. */
 async function start(webPort: number) {
@@ -53,17 +54,6 @@ class Netcat implements AsyncDisposable {
     await this.child.status;
     await this.lines.rest().catch(() => {});
   }
-}
-
-/** The room lines a page shows: `[name, text]`, in the order on the page. */
-function shownLines(page: Page, room: string): Promise<string[][]> {
-  return page.evaluate<string[][]>(`
-    [...document.querySelectorAll(".log")]
-      .find((log) => log.getAttribute("aria-label") === ${JSON.stringify(`Messages in ${room}`)})
-      .querySelectorAll("li.message, li.action")
-      .values()
-      .map((li) => [li.querySelector(".from").textContent, li.querySelector(".text").textContent])
-      .toArray()`);
 }
 
 /** What went wrong in a page, but the refused WebSocket while the server was down. */

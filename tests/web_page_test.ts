@@ -2,13 +2,15 @@
  * The web page (web/) in a real chromium, served as charla will serve it (the
  * same files, under the same Content-Security-Policy) but with no chat server
  * behind `/ws`: everything here is what the page does on its own, before and
- * without a connection. Chatting through the real server is tested with the
- * server's web transport.
+ * without a connection, or with a scripted socket where the test needs the
+ * server's events in an order a real server gives only by chance. Chatting
+ * through the real server is tested with the server's web transport.
  */
 
 import assert from "node:assert/strict";
 import { PAGE_CSP } from "../lib/transports/web.ts";
 import { Browser, type Page } from "./_browser.ts";
+import { shownLines } from "./_web.ts";
 
 /** The policy charla sends with the page: nothing inline, nothing from elsewhere. */
 const CSP = PAGE_CSP;
@@ -20,10 +22,18 @@ const TYPES: Record<string, string> = {
   ".css": "text/css; charset=utf-8",
 };
 
-/** Serves web/ on loopback; `/ws` is refused, as by a server that is down. */
-function serveWeb(): Deno.HttpServer<Deno.NetAddr> {
+/**
+ * Serves web/ on loopback. `/ws` is handed to `script` when there is one;
+ * otherwise it is refused, as by a server that is down.
+ */
+function serveWeb(script?: (socket: WebSocket) => void): Deno.HttpServer<Deno.NetAddr> {
   return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
     const path = new URL(request.url).pathname;
+    if (path === "/ws" && script !== undefined) {
+      const { socket, response } = Deno.upgradeWebSocket(request);
+      script(socket);
+      return response;
+    }
     const name = path === "/" ? "index.html" : path.slice(1);
     const type = TYPES[name.slice(name.lastIndexOf("."))];
     if (!/^[a-z_]+\.[a-z]+$/.test(name) || type === undefined) {
@@ -172,4 +182,37 @@ Deno.test("web page without a chat server", async (t) => {
     assert.equal(await page.evaluate("document.activeElement.id"), "menu");
     assert.deepEqual(unexpected(page), []);
   });
+});
+
+Deno.test("web page shows its own line where the server put it, not where it was typed", async () => {
+  // The line the page sends is relayed after one someone else said just
+  // before: the page showed its own line first (pending), then gets the other
+  // line, then its own back. Everyone in the room must see one order.
+  const lines: string[] = [];
+  await using server = serveWeb((socket) => {
+    const send = (events: unknown) => socket.send(JSON.stringify(events));
+    socket.onopen = () => send({ type: "welcome", you: { id: 2, name: "bea" }, server: "charla" });
+    socket.onmessage = (message) => {
+      const frame = JSON.parse(String(message.data));
+      if (frame.type !== "line") return;
+      lines.push(frame.text);
+      const time = Date.now();
+      send([
+        { type: "message", room: "#lobby", from: { id: 1, name: "ana" }, text: "¿café?", time },
+        { type: "message", room: "#lobby", from: { id: 2, name: "bea" }, text: frame.text, time },
+      ]);
+    };
+  });
+  await using browser = await Browser.launch();
+  const page = await browser.newPage();
+  await page.goto(`http://127.0.0.1:${server.addr.port}/`);
+  await page.waitFor("#name-dialog[open]");
+  await page.type("#name", "bea");
+  await page.waitFor("#status", { text: "connected as bea" });
+  await page.type("#box", "sí, vamos");
+  await page.waitFor(".log li.message", { text: "¿café?" });
+  assert.deepEqual(lines, ["sí, vamos"]);
+  assert.equal(await page.evaluate("document.querySelectorAll('.log .pending').length"), 0);
+  assert.deepEqual(await shownLines(page, "#lobby"), [["ana", "¿café?"], ["bea", "sí, vamos"]]);
+  assert.deepEqual(page.errors(), []);
 });

@@ -427,7 +427,8 @@ function setStatus(text, offline) {
 /**
  * Shows a line you sent at once. It stays "pending" until the server sends it
  * back in the room's order (a web peer gets its own lines back), and
- * confirmOwn() then gives it the server's time instead of showing it twice.
+ * confirmOwn() then gives it the server's time and its place in that order
+ * instead of showing it twice.
  *
  * @param {Room} room
  * @param {"say" | "action" | "private" | "command" | "quit"} kind
@@ -478,10 +479,29 @@ function confirmOwn(event) {
   if (i < 0) return false;
   const [own] = room.pending.splice(i, 1);
   own.li.classList.remove("pending");
+  placeInOrder(own.li);
   const time = own.li.querySelector("time");
   if (time !== null) time.replaceWith(timeElement(event.time));
   room.lastTime = Math.max(room.lastTime, event.time);
   return true;
+}
+
+/**
+ * Moves a line the server just confirmed to where the server put it. The
+ * server sends everything in its order, so what was shown below the line
+ * while it waited, and is not ours (a line someone else said meanwhile), came
+ * before it: the line goes after the last of those. Ours below it (typed
+ * later) stay below. Everyone in the room then sees the same order.
+ *
+ * @param {HTMLLIElement} li
+ */
+function placeInOrder(li) {
+  /** @type {Element | null} */
+  let last = null;
+  for (let next = li.nextElementSibling; next !== null; next = next.nextElementSibling) {
+    if (!next.classList.contains("mine")) last = next;
+  }
+  last?.after(li);
 }
 
 // ---------------------------------------------------------------- the connection
