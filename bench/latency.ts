@@ -34,6 +34,13 @@ export interface LatencyParams {
 const TAG_LATENCY = "t".charCodeAt(0);
 /** How long after the last send a receiver may still be waiting for lines. */
 const DRAIN_MS = 5_000;
+/**
+ * The first lines of a run, whose p99 is also given apart: a fresh server's
+ * slowest lines come there (code not yet compiled by V8's top tiers, the first
+ * collections after the clients joined), and the rest of the run shows the
+ * server once warm. At 1,000 lines a second, the first half second.
+ */
+export const EARLY_LINES = 500;
 
 /**
  * Records the latency of every line one receiver gets. The send time travels in
@@ -76,6 +83,18 @@ export class LatencyReceiver implements LineHandler {
     this.samples[this.count++] = this.#client.readAt - sentUs / 1000;
     return true;
   }
+}
+
+/** The latencies of lines `from` to `to` (by number) of every receiver, sorted. */
+function gather(receivers: LatencyReceiver[], from: number, to: number): Float64Array {
+  const counts = receivers.map((r) => Math.max(0, Math.min(r.count, to) - from));
+  const out = new Float64Array(counts.reduce((t, n) => t + n, 0));
+  let at = 0;
+  receivers.forEach((r, i) => {
+    out.set(r.samples.subarray(from, from + counts[i]), at);
+    at += counts[i];
+  });
+  return out.sort();
 }
 
 /** The value below which `fraction` of the sorted `values` lie (nearest rank). */
@@ -143,13 +162,9 @@ export async function runLatency(server: ServerProcess, params: LatencyParams): 
     }
     const measured = await window.close();
 
-    const all = new Float64Array(receivers.reduce((t, r) => t + r.count, 0));
-    let at = 0;
-    for (const r of receivers) {
-      all.set(r.samples.subarray(0, r.count), at);
-      at += r.count;
-    }
-    all.sort();
+    const all = gather(receivers, 0, total);
+    const early = gather(receivers, 0, EARLY_LINES);
+    const after = gather(receivers, EARLY_LINES, total);
     const expected = total * receivers.length;
     const failures: string[] = [];
     if (all.length < expected) failures.push(`${expected - all.length} lines lost`);
@@ -162,6 +177,8 @@ export async function runLatency(server: ServerProcess, params: LatencyParams): 
         p50_ms: percentile(all, 0.5),
         p90_ms: percentile(all, 0.9),
         p99_ms: percentile(all, 0.99),
+        p99_early_ms: percentile(early, 0.99),
+        p99_after_ms: percentile(after, 0.99),
         max_ms: all.length > 0 ? all[all.length - 1] : NaN,
         samples: all.length,
       },
