@@ -190,12 +190,7 @@ export class LineLog {
   /** Starts a batch whose first line, with id `firstId`, comes next. */
   #newBatch(from: string, kind: LineKind, time: number, firstId: number): void {
     if ((this.#batchCount + 1) * STRIDE > this.#batches.length) this.#growBatches();
-    let name = this.#nameIndex.get(from);
-    if (name === undefined) {
-      name = this.#names.length;
-      this.#names.push(from);
-      this.#nameIndex.set(from, name);
-    }
+    const name = numberName(from, this.#names, this.#nameIndex);
     const at = this.#batchCount++ * STRIDE;
     const batches = this.#batches;
     batches[at] = this.#next;
@@ -212,12 +207,7 @@ export class LineLog {
   #growBatches(): void {
     const head = this.#batchHead;
     const live = this.#batchCount - head;
-    let size = this.#batches.length / STRIDE;
-    while (size < 2 * (live + 1)) size *= 2;
-    const old = this.#batches;
-    const batches = size * STRIDE > old.length ? new Float64Array(size * STRIDE) : old;
-    batches.set(old.subarray(head * STRIDE, this.#batchCount * STRIDE));
-    this.#batches = batches;
+    this.#batches = compact(this.#batches, head * STRIDE, this.#batchCount * STRIDE, STRIDE);
     this.#batchCount = live;
     this.#batchHead = 0;
     if (this.#names.length > 2 * live + 16) this.#renumberNames();
@@ -230,13 +220,7 @@ export class LineLog {
     const batches = this.#batches;
     for (let at = 3; at < this.#batchCount * STRIDE; at += STRIDE) {
       const from = this.#names[Math.floor(batches[at] / KINDS.length)];
-      let name = index.get(from);
-      if (name === undefined) {
-        name = names.length;
-        names.push(from);
-        index.set(from, name);
-      }
-      batches[at] = name * KINDS.length + batches[at] % KINDS.length;
+      batches[at] = numberName(from, names, index) * KINDS.length + batches[at] % KINDS.length;
     }
     this.#names = names;
     this.#nameIndex = index;
@@ -245,13 +229,8 @@ export class LineLog {
   /** Makes room in #ends for `n` more, moving out what was dropped, or growing it. */
   #growEnds(n: number): void {
     const dead = this.#first - this.#lineBase;
-    const live = this.#count - dead;
-    let size = this.#ends.length;
-    while (size < 2 * (live + n)) size *= 2;
-    const ends = size > this.#ends.length ? new Float64Array(size) : this.#ends;
-    ends.set(this.#ends.subarray(dead, this.#count));
-    this.#ends = ends;
-    this.#count = live;
+    this.#ends = compact(this.#ends, dead, this.#count, n);
+    this.#count -= dead;
     this.#lineBase = this.#first;
   }
 
@@ -292,4 +271,33 @@ export class LineLog {
     if (this.size === 0 && head < count && batches[head * STRIDE] < this.#first) head = count;
     this.#batchHead = head;
   }
+}
+
+/**
+ * `array[from..to)` moved to the front of `array`, which is kept unless they
+ * and `more` entries after them would fill over half of it; then to the front
+ * of a new array twice as large (or more) as those need.
+ */
+function compact(
+  array: Float64Array<ArrayBuffer>,
+  from: number,
+  to: number,
+  more: number,
+): Float64Array<ArrayBuffer> {
+  let size = array.length;
+  while (size < 2 * (to - from + more)) size *= 2;
+  const out = size > array.length ? new Float64Array(size) : array;
+  out.set(array.subarray(from, to));
+  return out;
+}
+
+/** The number of `name` in `names` (found through `index`), added at the end if new. */
+function numberName(name: string, names: string[], index: Map<string, number>): number {
+  let number = index.get(name);
+  if (number === undefined) {
+    number = names.length;
+    names.push(name);
+    index.set(name, number);
+  }
+  return number;
 }

@@ -80,12 +80,7 @@ export class HeldInput {
     this.#queued ??= [];
     this.#pending = later.then((value) => {
       const held = this.#take();
-      if (then?.(value) === false) return undefined;
-      if (this.#queued !== null) {
-        (this.#queued as Uint8Array[]).unshift(...held);
-        return this.#pending ?? undefined;
-      }
-      return this.#run(held);
+      return then?.(value) === false ? undefined : this.#run(held);
     });
   }
 
@@ -97,20 +92,22 @@ export class HeldInput {
     return held;
   }
 
-  /** Runs `held` in order, until a line has to wait or holds input again. */
+  /** Runs `held` in order, until a line has to wait or input is held again. */
   #run(held: Uint8Array[]): Promise<unknown> | undefined {
     const owner = this.#owner;
-    for (let i = 0; i < held.length; i++) {
+    let i = 0;
+    for (; i < held.length && this.#queued === null; i++) {
       const wait = owner.mustWait(held[i]);
       if (wait !== undefined) return this.wait(wait, held.slice(i));
       owner.handle(held[i]);
       if (owner.gone()) return undefined;
-      if (this.#queued !== null) {
-        // A command finishes later: the rest wait for it, in order, and so
-        // does the read loop (it waits for the promise this one returns).
-        (this.#queued as Uint8Array[]).unshift(...held.slice(i + 1));
-        return this.#pending ?? undefined;
-      }
+    }
+    if (this.#queued !== null) {
+      // Held again, by a command that finishes later or by until()'s callback:
+      // the rest wait, ahead of what is read meanwhile, and so does the read
+      // loop (it waits for the promise this one returns).
+      this.#queued.unshift(...held.slice(i));
+      return this.#pending ?? undefined;
     }
     owner.flushOut();
     return owner.drained();

@@ -15,11 +15,14 @@ class Recorder implements HeldInputOwner {
   /** Lines whose handling holds input until this promise settles. */
   later = new Map<string, Promise<unknown>>();
   held!: HeldInput;
+  /** Settles, with the lines run so far, when a line is told to wait. */
+  waiting = Promise.withResolvers<string[]>();
 
   mustWait(line: Uint8Array): Promise<unknown> | undefined {
     const text = decoder.decode(line);
     const wait = this.waits.get(text);
     this.waits.delete(text);
+    if (wait !== undefined) this.waiting.resolve([...this.ran]);
     return wait;
   }
   handle(line: Uint8Array): void {
@@ -77,16 +80,12 @@ Deno.test("HeldInput: a held line that must wait holds the rest behind it", asyn
   for (const text of ["a", "b", "c"]) held.push(bytes(text), 0, 1);
   // The read loop's promise follows "b"'s wait: it settles once all ran.
   const ran = held.pending!.then(() => [...owner.ran]);
-  const seen: string[][] = [];
-  first.promise.then(() => queueMicrotask(() => seen.push([...owner.ran])));
   first.resolve();
-  await first.promise;
-  await Promise.resolve();
+  assert.deepEqual(await owner.waiting.promise, ["a"]);
   assert.equal(held.holding, true, "'b' waits, and 'c' behind it");
   held.push(bytes("d"), 0, 1); // read while "b" waits: after "c"
   second.resolve();
   assert.deepEqual(await ran, ["a", "b", "c", "d"]);
-  assert.deepEqual(seen, [["a"]]);
   assert.equal(held.holding, false);
 });
 
