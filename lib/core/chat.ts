@@ -18,7 +18,7 @@ import { Remote, type RemotePerson } from "./remote.ts";
 import { Room } from "./room.ts";
 import { Session, whoOf } from "./session.ts";
 import { MemoryStore } from "../store/memory.ts";
-import type { Ban, Store } from "../store/store.ts";
+import { type Ban, MAX_TOPICS, setNewest, type Store } from "../store/store.ts";
 import { sanitizeText } from "../wire/text.ts";
 
 /** Options for {@linkcode ChatCore}; every one has a default. */
@@ -181,7 +181,7 @@ export class ChatCore {
   closing = false;
   /** Rooms by key (lower case); a room is dropped when its last member leaves. */
   readonly #rooms = new Map<string, Room>();
-  /** Topics kept while their room is empty, by room key. */
+  /** Topics kept while their room is empty, by room key: the {@linkcode MAX_TOPICS} set last. */
   readonly #topics = new Map<string, { topic: string; by: string; time: number }>();
   /**
    * The lines of the read being handled, ready to relay. One batch serves
@@ -257,12 +257,14 @@ export class ChatCore {
   }
 
   async #loadTopics(): Promise<void> {
-    for (const t of await this.store.topics()) this.rememberTopic(t.room, t.topic, t.by, t.time);
+    // Oldest first: past MAX_TOPICS, the newest are the ones kept.
+    const topics = (await this.store.topics()).sort((a, b) => a.time - b.time);
+    for (const t of topics) this.rememberTopic(t.room, t.topic, t.by, t.time);
   }
 
   /** Keeps a topic set elsewhere (the store, another node), and shows it in the room if it exists. */
   rememberTopic(name: RoomName, topic: string, by: string, time: number): void {
-    this.#topics.set(roomKey(name), { topic, by, time });
+    setNewest(this.#topics, roomKey(name), { topic, by, time }, MAX_TOPICS);
     const room = this.findRoom(name);
     if (room !== undefined) {
       room.topic = topic;
@@ -394,7 +396,12 @@ export class ChatCore {
     room.topic = topic;
     room.topicBy = name;
     room.topicTime = Date.now();
-    this.#topics.set(roomKey(room.name), { topic, by: name, time: room.topicTime });
+    setNewest(
+      this.#topics,
+      roomKey(room.name),
+      { topic, by: name, time: room.topicTime },
+      MAX_TOPICS,
+    );
     this.store.setTopic({ room: room.name, topic, by: name, time: room.topicTime });
     room.broadcast({ type: "topic", room: room.name, topic, by: by === null ? null : by.name });
     this.bus?.publish({ type: "topic", room, topic, by: name, time: room.topicTime });

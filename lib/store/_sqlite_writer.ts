@@ -38,6 +38,8 @@ export type WriterRequest =
     readonly keep: number;
     readonly pruneMs: number;
     readonly maxBytes: number | null;
+    /** Topics kept: past this many rows, those set longest ago are deleted. */
+    readonly maxTopics: number;
   }
   /**
    * One group commit: runs of lines (one row each) and the topic and ban
@@ -83,6 +85,9 @@ interface Connection {
   readonly putBan: StatementSync;
   readonly deleteBan: StatementSync;
   readonly countRoom: StatementSync;
+  readonly countTopics: StatementSync;
+  /** Deletes all topics but the newest `?`. */
+  readonly pruneTopics: StatementSync;
   /** A room's rows, oldest first, to find where pruning stops. */
   readonly oldestRuns: StatementSync;
   readonly pruneRoom: StatementSync;
@@ -135,8 +140,21 @@ export function runWriter(
   let settings: Extract<WriterRequest, { type: "open" }> | null = null;
   /** Null until opened, and again after a failure, so the next write reopens it. */
   let connection: Connection | null = null;
-  /** By lower-cased room name; filled as rooms are written to. */
+  /**
+   * By lower-cased room name, the one written to least recently first; filled
+   * as rooms are written to, and at most MAX_COUNTED_ROOMS of them (a room
+   * that left is counted again when it is next written to).
+   */
   const rooms = new Map<string, RoomRows>();
+  /**
+   * Rooms whose line counts are kept. A flood of new rooms must not grow this
+   * thread's memory for good. A room that left is counted again (one indexed
+   * query) when it is next written to, and pruned then if it must be: until
+   * then it cannot grow.
+   */
+  const MAX_COUNTED_ROOMS = 10_000;
+  /** Rows of the topics table, at most: counted at open, then one more per topic written. */
+  let topicRows = 0;
   /** A prune that waits for a room's `pruneMs` to pass. */
   let pruneTimer: ReturnType<typeof setTimeout> | undefined;
   let expiredBansAt = -Infinity;
@@ -219,11 +237,17 @@ export function runWriter(
         ),
         deleteBan: db.prepare("DELETE FROM bans WHERE mask = ?"),
         countRoom: db.prepare("SELECT coalesce(sum(count), 0) AS n FROM runs WHERE room = ?"),
+        countTopics: db.prepare("SELECT count(*) AS n FROM topics"),
+        pruneTopics: db.prepare(
+          "DELETE FROM topics WHERE rowid NOT IN " +
+            "(SELECT rowid FROM topics ORDER BY time DESC LIMIT ?)",
+        ),
         oldestRuns: db.prepare("SELECT id, count FROM runs WHERE room = ? ORDER BY id"),
         pruneRoom: db.prepare("DELETE FROM runs WHERE room = ? AND id < ?"),
         runText: db.prepare("SELECT text FROM runs WHERE id = ?"),
         trimRun: db.prepare("UPDATE runs SET id = ?, count = ?, text = ? WHERE id = ?"),
       };
+      topicRows = (connection.countTopics.get() as { n: number }).n;
       return connection;
     } catch (e) {
       db.close();
@@ -277,6 +301,7 @@ export function runWriter(
           at += length;
         }
         for (const t of request.topics) c.putTopic.run(t.room, t.topic, t.by, t.time);
+        topicRows += request.topics.length; // or fewer: some replaced a row
         for (const { mask, ban } of request.bans) {
           if (ban === null) c.deleteBan.run(mask);
           else c.putBan.run(ban.mask, ban.kind, ban.reason, ban.since, ban.until);
@@ -324,12 +349,21 @@ export function runWriter(
       const rows = rooms.get(key);
       if (rows !== undefined) {
         rows.count += n;
+        rooms.delete(key); // to the end: written to most recently
+        rooms.set(key, rows);
         continue;
       }
       try {
         // First time this run: count what is there, this commit included.
         const { n: count } = connection!.countRoom.get(room) as { n: number };
         rooms.set(key, { room, count, prunedAt: -Infinity });
+        if (rooms.size > MAX_COUNTED_ROOMS * 1.0625) {
+          // Down to the bound in one pass (as store.ts setNewest does, and why).
+          for (const old of rooms.keys()) {
+            rooms.delete(old);
+            if (rooms.size <= MAX_COUNTED_ROOMS) break;
+          }
+        }
       } catch {
         // Counted on the room's next commit.
       }
@@ -355,15 +389,20 @@ export function runWriter(
       else wait = Math.min(wait, at - now);
     }
     const bans = now - expiredBansAt >= EXPIRED_BANS_EVERY_MS;
+    // A tenth over before deleting, so that a flood of topics costs one
+    // delete per thousand, not one per commit.
+    const topics = topicRows > settings.maxTopics * 1.1;
     let deleted = 0;
-    if (due.length > 0 || bans) {
+    if (due.length > 0 || bans || topics) {
       try {
         c.begin.run();
         const counts = due.map((rows) => pruneRoom(c, rows.room, rows.count - keep));
         if (bans) {
           c.db.prepare("DELETE FROM bans WHERE until IS NOT NULL AND until <= ?").run(Date.now());
         }
+        if (topics) c.pruneTopics.run(settings.maxTopics);
         c.commit.run();
+        if (topics) topicRows = (c.countTopics.get() as { n: number }).n;
         due.forEach((rows, i) => {
           rows.count -= counts[i];
           rows.prunedAt = now;

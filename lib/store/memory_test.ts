@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { SaidBatch } from "../core/peer.ts";
 import { LineLog } from "./line_log.ts";
 import { MemoryStore } from "./memory.ts";
+import { MAX_TOPICS } from "./store.ts";
 
 const encoder = new TextEncoder();
 
@@ -128,13 +129,50 @@ Deno.test("LineLog shrunk to nothing takes new lines with their names", () => {
 });
 
 Deno.test("MemoryStore stays within its total bytes: the room quiet longest gives way", () => {
-  const store = new MemoryStore({ keep: 1000, maxRoomBytes: 10_000, maxBytes: 15_000 });
-  for (let i = 0; i < 10; i++) store.appendBatch("#old", "ana", batch(["o".repeat(1000)]));
-  for (let i = 0; i < 10; i++) store.appendBatch("#new", "bea", batch(["n".repeat(1000)]));
+  // Lines of 10,000 bytes: about 15 fit, with what each room costs besides.
+  const store = new MemoryStore({ keep: 1000, maxRoomBytes: 100_000, maxBytes: 155_000 });
+  for (let i = 0; i < 10; i++) store.appendBatch("#old", "ana", batch(["o".repeat(10_000)]));
+  for (let i = 0; i < 10; i++) store.appendBatch("#new", "bea", batch(["n".repeat(10_000)]));
   assert.equal(store.recent("#new", 100).length, 10);
-  assert.equal(store.recent("#old", 100).length, 5);
-  // A busy #old again: now #new is the quiet one.
-  for (let i = 0; i < 3; i++) store.appendBatch("#old", "ana", batch(["o".repeat(1000)]));
-  assert.equal(store.recent("#old", 100).length, 8);
-  assert.equal(store.recent("#new", 100).length, 7);
+  const old = store.recent("#old", 100).length;
+  assert.ok(old > 0 && old <= 5, `#old kept ${old} lines`);
+  // A busy #old again: now #new is the quiet one, and gives way.
+  for (let i = 0; i < 3; i++) store.appendBatch("#old", "ana", batch(["o".repeat(10_000)]));
+  assert.equal(store.recent("#old", 100).length, old + 3);
+  const kept = store.recent("#new", 100).length;
+  assert.ok(kept < 10 && old + 3 + kept <= 15, `#new kept ${kept} lines`);
+  // The newest lines are those kept.
+  assert.equal(store.recent("#new", 1)[0].text, "n".repeat(10_000));
+});
+
+Deno.test("MemoryStore counts what a room costs: a flood of one-line rooms stays within maxBytes", () => {
+  // One byte of text a room: counted as text alone, 20,000 rooms would be
+  // 20 KB and all kept, at about 1.7 KB of memory each (34 MB).
+  const store = new MemoryStore({ maxBytes: 256 * 1024 });
+  const rooms = 20_000;
+  for (let i = 0; i < rooms; i++) store.appendBatch(`#r${i}`, `user${i}`, batch(["x"]));
+  let kept = 0;
+  for (let i = 0; i < rooms; i++) kept += store.recent(`#r${i}`, 1).length;
+  const footprint = new LineLog("#r0", { keep: 10, maxBytes: 1000 });
+  footprint.append("user0", batch(["x"]));
+  assert.ok(kept <= Math.floor(256 * 1024 / footprint.footprint), `${kept} rooms kept`);
+  assert.ok(kept > 50, `only ${kept} rooms kept`);
+  // The newest rooms are those kept; the oldest were forgotten.
+  assert.equal(store.recent(`#r${rooms - 1}`, 1).length, 1);
+  assert.equal(store.recent("#r0", 1).length, 0);
+});
+
+Deno.test("MemoryStore keeps the MAX_TOPICS topics set last", () => {
+  const store = new MemoryStore();
+  for (let i = 0; i < MAX_TOPICS * 2; i++) {
+    store.setTopic({ room: `#t${i}`, topic: `topic ${i}`, by: "ana", time: i });
+  }
+  // #t5 went long ago; set again, it is one of the newest.
+  store.setTopic({ room: "#T5", topic: "again", by: "bea", time: MAX_TOPICS * 2 });
+  const topics = store.topics();
+  assert.ok(topics.length <= MAX_TOPICS * 17 / 16, `${topics.length} topics kept`);
+  const rooms = new Set(topics.map((t) => t.room));
+  // The oldest went (at most MAX_TOPICS and a sixteenth stay); the newest, and #T5 again, stayed.
+  assert.ok(!rooms.has("#t0") && !rooms.has(`#t${MAX_TOPICS * 15 / 16 - 1}`));
+  assert.ok(rooms.has(`#t${MAX_TOPICS * 2 - 1}`) && rooms.has("#T5"));
 });

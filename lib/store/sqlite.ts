@@ -34,6 +34,8 @@ import { type LineBatch, LineLog } from "./line_log.ts";
 import { type Entry, runEntries, Unwritten } from "./unwritten.ts";
 import {
   type Ban,
+  MAX_TOPICS,
+  setNewest,
   type Store,
   type StoredTopic,
   StoreError,
@@ -134,6 +136,14 @@ export interface SqliteStoreOptions extends StoreOptions {
    * @default {1000}
    */
   cacheLines?: number;
+  /**
+   * Most bytes of memory those lines take in all, counting each room's
+   * `LineLog.footprint`: past it, the rooms written to least recently leave
+   * memory (their lines stay in the file, and a replay reads them there), so
+   * that many rooms cannot take the server's memory.
+   * @default {67108864}
+   */
+  cacheBytes?: number;
   /**
    * Most unwritten lines kept while writes fail; past it the oldest are
    * dropped and counted (in `recovered`).
@@ -258,9 +268,12 @@ export class SqliteStore implements Store, AsyncDisposable {
   /** Called with the writer's `opened` answer. */
   #opened: ((error: string | undefined) => void) | null = null;
 
-  /** Recent lines by lower-cased room name. */
+  /** Recent lines by lower-cased room name, the one used least recently first. */
   readonly #rooms = new Map<string, RoomCache>();
-  /** The room last looked up, as spelled then, and its cache (never dropped from `#rooms`). */
+  /** The footprints of the rooms' logs, kept within `cacheBytes`. */
+  #cacheBytes = 0;
+  readonly #maxCacheBytes: number;
+  /** The room last looked up, as spelled then, and its cache (the last in `#rooms`). */
   #lastRoom: string | null = null;
   #lastCache: RoomCache | null = null;
   /** By lower-cased room name: what `topics()` answers. */
@@ -330,6 +343,7 @@ export class SqliteStore implements Store, AsyncDisposable {
     // A batch larger than what may wait would be dropped before it could go.
     this.#batchLines = Math.min(options.batchLines ?? 10_000, this.#maxPending);
     this.#cacheLines = Math.min(options.cacheLines ?? 1_000, this.#keep);
+    this.#maxCacheBytes = options.cacheBytes ?? 64 * 1024 * 1024;
     this.#pruneMs = options.pruneMs ?? 1_000;
     this.#maxBytes = options.maxBytes ?? null;
     this.#onEvent = options.onEvent ?? (() => {});
@@ -369,10 +383,18 @@ export class SqliteStore implements Store, AsyncDisposable {
     return this.#queue.lines + (this.#flight?.lines ?? 0);
   }
 
+  /** Bytes of memory the rooms' recent lines take (their footprints): for tests and diagnostics. */
+  get cachedBytes(): number {
+    return this.#cacheBytes;
+  }
+
   append(line: HistoryLine): void {
     if (this.#closing !== null) return;
     const id = this.#nextId++;
-    this.#cache(line.room).log.appendText(line.from, line.kind, line.time, line.text, id);
+    const cache = this.#cache(line.room);
+    const before = cache.log.footprint;
+    cache.log.appendText(line.from, line.kind, line.time, line.text, id);
+    this.#cached(cache, before);
     this.#queue.addText(id, line.room, line.from, line.kind, line.time, line.text);
     this.#appended();
   }
@@ -386,7 +408,10 @@ export class SqliteStore implements Store, AsyncDisposable {
     if (this.#closing !== null || count === 0) return;
     const id = this.#nextId;
     this.#nextId += count;
-    this.#cache(room).log.append(from, batch, id);
+    const cache = this.#cache(room);
+    const before = cache.log.footprint;
+    cache.log.append(from, batch, id);
+    this.#cached(cache, before);
     this.#queue.addBatch(id, room, from, batch);
     this.#appended();
   }
@@ -409,8 +434,10 @@ export class SqliteStore implements Store, AsyncDisposable {
       for (const { id, line } of older.slice(-(this.#cacheLines - size)).concat(kept)) {
         log.appendText(line.from, line.kind, line.time, line.text, id);
       }
+      const before = cache.log.footprint;
       cache.log = log;
       cache.complete = older.length < n - size;
+      this.#cached(cache, before);
     }
     return [...older, ...kept].map((k) => k.line);
   }
@@ -422,7 +449,7 @@ export class SqliteStore implements Store, AsyncDisposable {
   setTopic(topic: StoredTopic): void {
     if (this.#closing !== null) return;
     const key = topic.room.toLowerCase();
-    this.#topics.set(key, topic);
+    setNewest(this.#topics, key, topic, MAX_TOPICS);
     this.#topicWrites.set(key, topic);
     this.#changed();
   }
@@ -507,6 +534,7 @@ export class SqliteStore implements Store, AsyncDisposable {
       keep: this.#keep,
       pruneMs: this.#pruneMs,
       maxBytes: this.#maxBytes,
+      maxTopics: MAX_TOPICS,
     });
     return promise;
   }
@@ -759,11 +787,35 @@ export class SqliteStore implements Store, AsyncDisposable {
     let cache = this.#rooms.get(key);
     if (cache === undefined) {
       cache = { log: this.#newLog(room), complete: false };
-      this.#rooms.set(key, cache);
-    }
+      this.#cacheBytes += cache.log.footprint;
+    } else this.#rooms.delete(key); // to the end: the most recently used
+    this.#rooms.set(key, cache);
     this.#lastRoom = room;
     this.#lastCache = cache;
     return cache;
+  }
+
+  /**
+   * Counts what `cache`'s log grew by since it was `before` bytes, and when
+   * the caches are over `cacheBytes`, drops those of the rooms used least
+   * recently (not this one) down to a sixteenth under it. A dropped room's next replay reads the file, and
+   * the lines not yet written: nothing is lost, only memory.
+   */
+  #cached(cache: RoomCache, before: number): void {
+    this.#cacheBytes += cache.log.footprint - before;
+    if (this.#cacheBytes <= this.#maxCacheBytes) return;
+    // Down to a sixteenth under, in one pass: see MemoryStore's #grew.
+    const target = this.#maxCacheBytes - (this.#maxCacheBytes >> 4);
+    for (const [key, other] of this.#rooms) {
+      if (this.#cacheBytes <= target) break;
+      if (other === cache) continue;
+      this.#rooms.delete(key);
+      this.#cacheBytes -= other.log.footprint;
+      if (other === this.#lastCache) {
+        this.#lastRoom = null;
+        this.#lastCache = null;
+      }
+    }
   }
 
   /** An empty log of a room's recent lines. */
@@ -849,6 +901,7 @@ function checkOptions(options: SqliteStoreOptions): void {
   check("commitMs", 0);
   check("batchLines", 1);
   check("cacheLines", 0);
+  check("cacheBytes", 0);
   check("maxPending", 1);
   check("pruneMs", 0);
   check("maxBytes", 1);
@@ -926,9 +979,11 @@ function prepare(path: string): { nextId: number; topics: StoredTopic[]; bans: B
     }
     const last = db.prepare("SELECT id + count AS next FROM runs ORDER BY id DESC LIMIT 1")
       .get() as { next: number } | undefined;
-    const topics =
-      (db.prepare("SELECT room, topic, by, time FROM topics").all() as unknown as StoredTopic[])
-        .map((t) => ({ room: t.room, topic: t.topic, by: t.by, time: t.time }));
+    // The newest MAX_TOPICS, oldest first (the writer prunes the rest).
+    const topics = (db.prepare(
+      "SELECT room, topic, by, time FROM topics ORDER BY time DESC LIMIT ?",
+    ).all(MAX_TOPICS) as unknown as StoredTopic[])
+      .map((t) => ({ room: t.room, topic: t.topic, by: t.by, time: t.time })).reverse();
     const bans = (db.prepare(
       "SELECT mask, kind, reason, since, until FROM bans WHERE until IS NULL OR until > ?",
     ).all(Date.now()) as unknown as Ban[]).map((b) => ({

@@ -4,7 +4,7 @@ import type { HistoryLine } from "../core/messages.ts";
 import { SaidBatch } from "../core/peer.ts";
 import type { LineBatch } from "./line_log.ts";
 import { SqliteStore, type SqliteStoreOptions } from "./sqlite.ts";
-import { StoreError, type StoreEvent } from "./store.ts";
+import { MAX_TOPICS, StoreError, type StoreEvent } from "./store.ts";
 
 /** A temporary directory, removed on dispose. */
 function tempDir(): { path: string } & Disposable {
@@ -469,6 +469,62 @@ Deno.test("SqliteStore keeps bans with their expiry across reopen", async () => 
   } finally {
     db.close();
   }
+});
+
+Deno.test("SqliteStore keeps at most cacheBytes of recent lines in memory; a dropped room replays from the file", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  const cacheBytes = 64 * 1024;
+  // A long window: the first rooms' lines are not written yet when they leave memory.
+  await using s = await open(path, { cacheBytes, commitMs: 600_000, batchLines: 100_000 });
+  for (let i = 0; i < 3; i++) s.store.append(line("#first", `f${i}`));
+  // Counted as text, 5,000 rooms of one short line would be 30 KB; as memory, 8 MB.
+  for (let i = 0; i < 5_000; i++) s.store.append(line(`#r${i}`, `x${i}`));
+  assert.ok(s.store.cachedBytes <= cacheBytes, `${s.store.cachedBytes} bytes cached`);
+  assert.ok(s.store.pending > 5_000, "the lines are not written yet");
+  // #first left memory long ago: its lines come from those waiting to be written.
+  assert.deepEqual(s.store.recent("#first", 10).map((l) => l.text), ["f0", "f1", "f2"]);
+  await s.store.flush();
+  assert.deepEqual(s.store.recent("#r0", 10).map((l) => l.text), ["x0"]);
+  s.store.append(line("#r1", "again"));
+  assert.deepEqual(s.store.recent("#r1", 10).map((l) => l.text), ["x1", "again"]);
+  assert.ok(s.store.cachedBytes <= cacheBytes, `${s.store.cachedBytes} bytes cached`);
+});
+
+Deno.test("SqliteStore keeps the MAX_TOPICS topics set last, in memory and in the file", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  const more = MAX_TOPICS / 5;
+  {
+    await using s = await open(path);
+    for (let i = 0; i < MAX_TOPICS + more; i++) {
+      s.store.setTopic({ room: `#t${i}`, topic: `topic ${i}`, by: "ana", time: i });
+    }
+    assert.ok(s.store.topics().length <= MAX_TOPICS * 17 / 16, "topics kept in memory");
+  }
+  const db = new DatabaseSync(path, { readOnly: true });
+  const rows = (db.prepare("SELECT count(*) AS n FROM topics").get() as { n: number }).n;
+  db.close();
+  assert.ok(rows <= MAX_TOPICS * 1.1, `${rows} rows of topics`);
+  await using s = await open(path);
+  const topics = s.store.topics();
+  assert.equal(topics.length, MAX_TOPICS);
+  assert.equal(Math.min(...topics.map((t) => t.time)), more);
+});
+
+Deno.test("SqliteStore prunes a room written to again after 10,000 others", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  await using s = await open(path, { keep: 5, pruneMs: 0 });
+  for (let i = 0; i < 4; i++) s.store.append(line("#first", `a${i}`));
+  await s.store.flush();
+  for (let i = 0; i < 10_001; i++) s.store.append(line(`#r${i}`, `x${i}`));
+  await s.store.flush();
+  // The writer stopped counting #first's lines; it counts them again now.
+  for (let i = 0; i < 4; i++) s.store.append(line("#first", `b${i}`));
+  await s.store.flush();
+  await s.events.until(() => fileTexts(path, "#first").length === 5, "#first pruned to 5 lines");
+  assert.deepEqual(fileTexts(path, "#first"), ["a3", "b0", "b1", "b2", "b3"]);
 });
 
 Deno.test("SqliteStore keeps topics by room, ignoring case, across reopen", async () => {
