@@ -7,6 +7,7 @@
  */
 
 import { bannedText } from "./core/bans.ts";
+import type { CommandShare } from "./core/commands.ts";
 import { ChatCore, type ChatCoreOptions } from "./core/chat.ts";
 import type { PeerInfo } from "./core/events.ts";
 import type { Room } from "./core/room.ts";
@@ -52,6 +53,11 @@ export interface ChatServerOptions extends ChatCoreOptions {
    * @default {0}
    */
   lineTimeout?: number;
+  /**
+   * The share of server time each line client's commands may take; past it,
+   * the rest of that client's input waits. @default 20 ms a second, 5 at once, 50 µs a command at least
+   */
+  commandTime?: CommandShare;
   /** Which addresses may connect. @default everyone */
   access?: AccessList;
   /**
@@ -145,6 +151,7 @@ export class ChatServer {
         sendQueue,
         drainTimeout: this.#drainTimeout,
         lineTimeout: nonNegative("lineTimeout", options.lineTimeout ?? 0),
+        commandTime: options.commandTime,
       }),
     );
     // The first listener's loop ends only when the server shuts down (or its

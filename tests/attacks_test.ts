@@ -494,6 +494,44 @@ async function connectFrom(port: number, localAddress: string) {
   return { lines, close: () => socket.destroy() };
 }
 
+Deno.test("a client flooding cheap commands runs them at its share of server time; the others talk meanwhile", async () => {
+  await using t = startServer({ relay: true });
+  const [a, b, attacker] = await connectMany(t.port, 3);
+  try {
+    // 300 commands of a microsecond each. Charged what they took, all would run
+    // at once; charged at least 50 µs each, about 100 fit the 5 ms at once.
+    await attacker.write(Array.from({ length: 300 }, (_, i) => `/away a${i + 1}\n`).join(""));
+    const session = t.server.find(attacker.name)!;
+    await eventually(() => session.away !== null, "the first of them to run");
+    await talk(a, b, "uno");
+    assert.notEqual(session.away, "a300", "all 300 ran before anyone else's line");
+    // None is lost: the rest run in order, at 400 a second.
+    await eventually(() => session.away === "a300", "the last of them to run");
+  } finally {
+    for (const c of [a, b, attacker]) c.close();
+  }
+});
+
+Deno.test("a person makes 50 rooms at once, then one a second; joining a room in use is not limited", async () => {
+  await using t = startServer({ relay: true });
+  const [maker, other] = await connectMany(t.port, 2);
+  try {
+    await other.send("/join #busy");
+    await other.lines.until("* you are now in #busy; nobody else is here");
+    // 51 rooms: the burst (50), and the one its first second of waiting allows.
+    for (let i = 0; i <= 50; i++) await maker.send(`/join #new${i}`);
+    await maker.lines.until("* you are now in #new50; nobody else is here");
+    await maker.send("/join #new51");
+    await maker.lines.until(/^\* error: you are making rooms too fast; #new51 is new: try again in 1 s$/);
+    await maker.send("/join #busy");
+    await maker.lines.until(`* you are now in #busy, with ${other.name}`);
+    assert.equal(t.server.rooms().some((r) => r.name === "#new51"), false);
+  } finally {
+    maker.close();
+    other.close();
+  }
+});
+
 Deno.test("--max-per-address: one connection too many from an address is told so; others get in", async () => {
   await using t = startServer({ relay: true, maxPerAddress: 2 });
   const first = await connectFrom(t.port, "127.0.0.2");

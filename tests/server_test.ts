@@ -174,7 +174,10 @@ Deno.test("ChatServer delivers a final line without a newline at end of input", 
 Deno.test("ChatServer writes all queued replies before closing at a client's end of input", async () => {
   // Replies far larger than the socket buffers, asked for before reading any:
   // at the client's end of input most of them still wait in the send queue.
-  await using t = startServer({ relay: true, sendQueue: 64 * 1024 * 1024 });
+  // A share of server time large enough for 50,000 commands at once (at
+  // 50 µs each, the default share would take two minutes to run them).
+  const commandTime = { msPerSecond: 20, burstMs: 10_000 };
+  await using t = startServer({ relay: true, sendQueue: 64 * 1024 * 1024, commandTime });
   await using a = await TestClient.connect(t.port);
   await a.write("/help\n".repeat(50_000) + "/who\n");
   await a.conn.closeWrite();

@@ -13,6 +13,12 @@ import { splitWord } from "../wire/text.ts";
 export interface CommandShare {
   readonly msPerSecond: number;
   readonly burstMs: number;
+  /**
+   * The least a command is charged, in milliseconds: what it costs besides
+   * the time it is measured for (reading and parsing it, writing its reply,
+   * the garbage it leaves). @default {0}
+   */
+  readonly minMs?: number;
 }
 
 /**
@@ -21,12 +27,17 @@ export interface CommandShare {
  * reply to a 5-byte line: 13,107 of them in one 64 KiB write once took the
  * server most of a second), so what waits when this runs out is the rest of
  * that person's input, never anyone else's. A person typing commands uses
- * microseconds of it. The line, IRC and web transports all apply it (IRC to
+ * microseconds of it. Each command is charged at least 50 µs (`minMs`): a
+ * command that takes one does not cost the server one, once read, parsed and
+ * answered, and 14 clients sending `/away x` as fast as they were answered,
+ * each charged only its run, held everyone else's lines up to half a second
+ * (p99 497 ms; a person may still run 100 commands at once and 400 a second).
+ * The line, IRC and web transports all apply it (IRC to
  * every command of a registered client but PRIVMSG and NOTICE, web to every
  * command frame but `say`, `action` and `msg`: what people say costs
  * microseconds, and its relay is bounded by the flood limit and flow control).
  */
-export const COMMAND_SHARE: CommandShare = { msPerSecond: 20, burstMs: 5 };
+export const COMMAND_SHARE: CommandShare = { msPerSecond: 20, burstMs: 5, minMs: 0.05 };
 
 /**
  * One person's commands' share of server time (see
@@ -69,7 +80,7 @@ export class CommandTime {
       this.#share.burstMs,
       started,
     );
-    if (!budget.spend(now, now - started)) this.#inDebt = true;
+    if (!budget.spend(now, Math.max(now - started, this.#share.minMs ?? 0))) this.#inDebt = true;
   }
 
   /**

@@ -20,3 +20,19 @@ Deno.test("CommandTime: once the debt is repaid, no wait", async () => {
   await wait;
   assert.equal(time.wait(), undefined);
 });
+
+Deno.test("CommandTime charges each command at least minMs: a flood of instant commands waits", () => {
+  const time = new CommandTime({ msPerSecond: 20, burstMs: 5, minMs: 0.05 });
+  // 90 commands that take next to nothing fit in the 5 ms burst...
+  for (let i = 0; i < 90; i++) time.charge(performance.now());
+  assert.equal(time.wait(), undefined);
+  // ...and some more do not, however fast each one ran.
+  for (let i = 0; i < 20; i++) time.charge(performance.now());
+  const wait = time.wait();
+  assert.ok(wait instanceof Promise);
+  time.stop();
+  // Charged only what each took, the same 110 never wait.
+  const measured = new CommandTime({ msPerSecond: 20, burstMs: 5 });
+  for (let i = 0; i < 110; i++) measured.charge(performance.now());
+  assert.equal(measured.wait(), undefined);
+});

@@ -8,7 +8,7 @@
  */
 
 import type { ChatCore } from "../core/chat.ts";
-import { CommandTime, parseCommand } from "../core/commands.ts";
+import { type CommandShare, CommandTime, parseCommand } from "../core/commands.ts";
 import type { ChatEvent, LineKind } from "../core/messages.ts";
 import type { Peer, WireFormat } from "../core/peer.ts";
 import type { Session } from "../core/session.ts";
@@ -77,6 +77,8 @@ export interface LinePeerOptions {
    * not in the chat. @default {60000}
    */
   loginTimeout?: number;
+  /** The share of server time this person's commands may take. @default `COMMAND_SHARE` */
+  commandTime?: CommandShare;
 }
 
 /** What a client that sends something else before the password reads. */
@@ -118,7 +120,7 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
     gone: () => this.#ended,
   });
   /** Server time this person's commands may still take. */
-  readonly #commandTime = new CommandTime();
+  readonly #commandTime: CommandTime;
   /** Whether this client must still give the password. */
   #locked: boolean;
   /** Ends a connection that does not give the password in time. */
@@ -132,6 +134,7 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
    */
   constructor(core: ChatCore, conn: Deno.Conn, options: LinePeerOptions = {}) {
     this.#core = core;
+    this.#commandTime = new CommandTime(options.commandTime);
     this.connection = new Connection(conn, {
       maxLine: options.maxLine,
       sendQueue: options.sendQueue,
@@ -310,13 +313,16 @@ export class LinePeer implements Peer<Uint8Array>, ReadSink {
       if (end > start + 1 && buf[start + 1] === SLASH) {
         start++; // "//text" is the text "/text"
       } else {
+        const started = performance.now();
         scratch.clear();
         scratch.appendSanitized(buf, start, end);
         const line = decoder.decode(scratch.bytes.subarray(0, scratch.length));
         if (line.toLowerCase() === "/json") return this.#switchToJson();
         const command = parseCommand(line);
-        if ("error" in command) return this.session.error(command.error, command.text);
-        const started = performance.now();
+        if ("error" in command) {
+          this.session.error(command.error, command.text);
+          return this.#commandTime.charge(started);
+        }
         const later = this.session.run(command);
         this.#commandTime.charge(started);
         if (later instanceof Promise) this.#held.until(later);
@@ -392,6 +398,8 @@ export interface LineTransportOptions {
   drainTimeout?: number;
   /** Milliseconds a line may take from its first byte to its end; 0: no limit. @default {0} */
   lineTimeout?: number;
+  /** The share of server time each person's commands may take. @default `COMMAND_SHARE` */
+  commandTime?: CommandShare;
 }
 
 /** What a refused line client reads before the connection closes. */
