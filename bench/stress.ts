@@ -649,6 +649,39 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: "room-flood",
+    serverArgs: [],
+    // 16 clients (the most one address may have) make rooms as fast as the
+    // server takes their commands: "/join #f3_17", one line, a 290-character
+    // topic, then the next room, reading every reply. Each room left keeps
+    // its history and topic: what bounds them is the history's byte budget
+    // (LineLog.footprint, 64 MiB) and MAX_TOPICS.
+    attack(server) {
+      let going = true;
+      let rooms = 0;
+      const topic = "y".repeat(290);
+      const loops = Array.from({ length: 16 }, async (_, c) => {
+        const client = Client.connect(server.port, { localAddress: ATTACKER });
+        await client.welcomed.promise.catch(() => {});
+        for (let k = 0; going && !client.closed; k += 200) {
+          let chunk = "";
+          for (let i = k; i < k + 200; i++) chunk += `/join #f${c}_${i}\nx\n/topic ${topic}\n`;
+          await client.write(chunk);
+          rooms += 200;
+        }
+        client.close();
+      });
+      return Promise.resolve({
+        attackers: 16,
+        async stop() {
+          going = false;
+          await Promise.all(loops);
+          return `16 clients writing /join, a line and /topic for new rooms (${rooms} written)`;
+        },
+      });
+    },
+  },
+  {
     name: "slow-console",
     serverArgs: [],
     readLog: false,
