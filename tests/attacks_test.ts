@@ -522,7 +522,9 @@ Deno.test("a person makes 50 rooms at once, then one a second; joining a room in
     for (let i = 0; i <= 50; i++) await maker.send(`/join #new${i}`);
     await maker.lines.until("* you are now in #new50; nobody else is here");
     await maker.send("/join #new51");
-    await maker.lines.until(/^\* error: you are making rooms too fast; #new51 is new: try again in 1 s$/);
+    await maker.lines.until(
+      /^\* error: you are making rooms too fast; #new51 is new: try again in 1 s$/,
+    );
     await maker.send("/join #busy");
     await maker.lines.until(`* you are now in #busy, with ${other.name}`);
     assert.equal(t.server.rooms().some((r) => r.name === "#new51"), false);
