@@ -518,7 +518,7 @@ Deno.test("a person makes 50 rooms at once, then one a second; joining a room in
   try {
     await other.send("/join #busy");
     await other.lines.until("* you are now in #busy; nobody else is here");
-    // 51 rooms: the burst (50), and the one its first second of waiting allows.
+    // 51 rooms: the burst of 50, and one more, made while the budget was not yet in debt.
     for (let i = 0; i <= 50; i++) await maker.send(`/join #new${i}`);
     await maker.lines.until("* you are now in #new50; nobody else is here");
     await maker.send("/join #new51");

@@ -357,7 +357,7 @@ export function runWriter(
         // First time this run: count what is there, this commit included.
         const { n: count } = connection!.countRoom.get(room) as { n: number };
         rooms.set(key, { room, count, prunedAt: -Infinity });
-        if (rooms.size > MAX_COUNTED_ROOMS * 1.0625) {
+        if (rooms.size > MAX_COUNTED_ROOMS + (MAX_COUNTED_ROOMS >> 4)) {
           // Down to the bound in one pass (as store.ts setNewest does, and why).
           for (const old of rooms.keys()) {
             rooms.delete(old);

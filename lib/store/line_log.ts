@@ -114,11 +114,11 @@ export class LineLog {
   }
 
   /**
-   * About how many bytes of memory the log holds for what it keeps: its text,
-   * a number per line and four per batch, its names, and its objects and
-   * smallest buffers. What a store bounds, so that a room with one short line
-   * counts for what it costs; it goes down as lines are dropped (the buffers'
-   * room to grow, at most as much again, is not counted).
+   * About how many bytes of memory the log holds for what it keeps: its text
+   * and a newline a line, a number per line and four per batch, its names,
+   * and its objects and smallest buffers. What a store bounds, so that a room
+   * with one short line counts for what it costs; it goes down as lines are
+   * dropped (the buffers' room to grow, at most as much again, is not counted).
    */
   get footprint(): number {
     return LOG_OVERHEAD + this.bytes + 9 * this.size +

@@ -798,8 +798,9 @@ export class SqliteStore implements Store, AsyncDisposable {
   /**
    * Counts what `cache`'s log grew by since it was `before` bytes, and when
    * the caches are over `cacheBytes`, drops those of the rooms used least
-   * recently (not this one) down to a sixteenth under it. A dropped room's next replay reads the file, and
-   * the lines not yet written: nothing is lost, only memory.
+   * recently (not this one) down to a sixteenth under it. A dropped room's
+   * next replay reads the file, and the lines not yet written: nothing is
+   * lost, only memory.
    */
   #cached(cache: RoomCache, before: number): void {
     this.#cacheBytes += cache.log.footprint - before;

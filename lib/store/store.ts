@@ -36,10 +36,11 @@ export interface StoredTopic {
 
 /**
  * Most topics kept, in memory and in a store, give or take a sixteenth (see
- * {@linkcode setNewest}): those of the rooms whose topic was set most recently. A room keeps its topic when it empties (so that it
- * is there when people come back), and anyone may make a room and set one: a
- * client sending `/join #t1`, `/topic ...`, `/join #t2`, ... set 225 a second
- * here, and 16 of them about 3,600; without a bound, each took memory for good.
+ * {@linkcode setNewest}): those of the rooms whose topic was set most
+ * recently. A room keeps its topic when it empties (so that it is there when
+ * people come back), and anyone may make a room and set one: a client sending
+ * `/join #t1`, `/topic ...`, `/join #t2`, ... set 225 a second here; without
+ * a bound, each took memory for good.
  */
 export const MAX_TOPICS = 10_000;
 
@@ -47,8 +48,9 @@ export const MAX_TOPICS = 10_000;
  * Puts `value` in `map` under `key` as its newest entry (a Map keeps its
  * insertion order). Past `max` entries and a sixteenth, the oldest go, down to
  * `max`: at once, because finding a Map's first entry after deleting its first
- * entries skips every deleted one (V8 keeps them until the table is rebuilt),
- * so that deleting one at a time cost about 2 µs per room at 40,000 rooms.
+ * entries skips every deleted one (V8 keeps them until the table is rebuilt):
+ * a `MemoryStore` that dropped one room at a time took 32 µs per new room at
+ * 40,000 one-line rooms, against 5 µs with no room to drop.
  */
 export function setNewest<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
   map.delete(key);
