@@ -512,7 +512,7 @@ Deno.test("a client flooding cheap commands runs them at its share of server tim
   }
 });
 
-Deno.test("a person makes 50 rooms at once, then one a second; joining a room in use is not limited", async () => {
+Deno.test("a person makes 50 rooms at once, then one a second; a room in use, or the default room, is not limited", async () => {
   await using t = startServer({ relay: true });
   const [maker, other] = await connectMany(t.port, 2);
   try {
@@ -528,6 +528,11 @@ Deno.test("a person makes 50 rooms at once, then one a second; joining a room in
     await maker.send("/join #busy");
     await maker.lines.until(`* you are now in #busy, with ${other.name}`);
     assert.equal(t.server.rooms().some((r) => r.name === "#new51"), false);
+    // Nobody is left in #lobby; /part takes the maker back there all the same.
+    await other.send("/join #other");
+    await other.lines.until("* you are now in #other; nobody else is here");
+    await maker.send("/part");
+    await maker.lines.until("* you are now in #lobby; nobody else is here");
   } finally {
     maker.close();
     other.close();

@@ -19,7 +19,7 @@ import type {
   RoomName,
   Who,
 } from "./messages.ts";
-import { checkName, checkRoomName } from "./names.ts";
+import { checkName, checkRoomName, roomKey } from "./names.ts";
 import type { Peer } from "./peer.ts";
 import type { RemotePerson } from "./remote.ts";
 import type { Room } from "./room.ts";
@@ -39,7 +39,7 @@ export const MAX_TOPIC = 300;
  * stay: 16 clients making rooms as fast as the server took their commands
  * made 5,500 a second here, and the collections of what they left behind held
  * everyone's lines up to 0.3 s (`deno task stress --only room-flood`). Joining
- * a room someone is in is not limited.
+ * a room someone is in, or the default room, is not limited.
  */
 export const NEW_ROOMS = { perSecond: 1, burst: 50 } as const;
 /** Most rooms `/rooms` lists. */
@@ -419,7 +419,9 @@ export class Session implements Who, PeerInfo {
         `you are in ${MAX_ROOMS_PER_PEER} rooms; /part one first`,
       );
     }
-    if (existing === undefined) {
+    // The default room is everyone's to come back to (a line client's /part),
+    // as it is on connecting: it is never refused.
+    if (existing === undefined && roomKey(name) !== roomKey(core.options.defaultRoom)) {
       const now = performance.now();
       const made = this.#newRooms ??= new ByteBudget(NEW_ROOMS.perSecond, NEW_ROOMS.burst, now);
       // A refused try costs nothing: whoever waits the time said gets in.
