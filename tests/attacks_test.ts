@@ -709,7 +709,7 @@ Deno.test("a line padded with blanks cannot push text onto a row of its own", as
 Deno.test("Connection goes back to its smallest read buffer when a burst is over", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-  // 20 KB already waiting when reading starts: read 64 B, 1 KiB, 16 KiB, then 64 KiB.
+  // 20 KB already waiting when reading starts: read 64 B, 16 KiB, then 64 KiB.
   await client.write(new TextEncoder().encode(("x".repeat(99) + "\n").repeat(200)));
   const server = new Connection(await listener.accept());
   let lines = 0;
@@ -724,6 +724,64 @@ Deno.test("Connection goes back to its smallest read buffer when a burst is over
   try {
     await within(all.promise, "the burst");
     assert.equal(server.readBufferSize, 64);
+  } finally {
+    server.close();
+    client.close();
+  }
+});
+
+Deno.test("Connection reads a 16 KB burst in two reads, each relayed as one batch", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  // 160 lines of 100 B already waiting: the first 64 B, then the rest in a 16 KiB read.
+  await client.write(new TextEncoder().encode(("x".repeat(99) + "\n").repeat(160)));
+  const server = new Connection(await listener.accept());
+  let lines = 0;
+  let flushes = 0;
+  const all = Promise.withResolvers<void>();
+  server.read({
+    line: () => {
+      if (++lines === 160) all.resolve();
+    },
+    overlong: () => {},
+    flush: () => void flushes++,
+  });
+  try {
+    await within(all.promise, "the burst");
+    assert.equal(flushes, 2);
+  } finally {
+    server.close();
+    client.close();
+  }
+});
+
+Deno.test("Connection keeps 1 KiB for someone typing lines longer than 64 B, 64 B after a short line", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const server = new Connection(await listener.accept());
+  const seen: string[] = [];
+  let next = Promise.withResolvers<void>();
+  server.read({
+    line: (buf, start, end) => {
+      seen.push(new TextDecoder().decode(buf.subarray(start, end)));
+      next.resolve();
+    },
+    overlong: () => {},
+    flush: () => {},
+  });
+  const say = async (text: string) => {
+    next = Promise.withResolvers<void>();
+    await client.write(new TextEncoder().encode(text + "\n"));
+    await within(next.promise, `the line "${text.slice(0, 10)}…"`);
+  };
+  try {
+    await say("a".repeat(200)); // 64 B, then the rest in 16 KiB: one typed line
+    assert.equal(server.readBufferSize, 1024);
+    await say("b".repeat(300)); // one read of 1 KiB
+    assert.equal(server.readBufferSize, 1024);
+    await say("hola");
+    assert.equal(server.readBufferSize, 64);
+    assert.deepEqual(seen, ["a".repeat(200), "b".repeat(300), "hola"]);
   } finally {
     server.close();
     client.close();
