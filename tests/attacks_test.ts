@@ -303,9 +303,9 @@ Deno.test("a shared buffer queued to a peer that is behind is not reused before 
 });
 
 Deno.test("small chunks joined into one write per peer arrive intact, with every peer writing at once", async () => {
-  // Each peer's lines are joined in a buffer from a shared pool; a buffer
-  // given back before its write is done would carry another peer's bytes.
-  // More peers than the pool holds (64): the others' buffers are made to size.
+  // Each peer's lines are joined in a leased buffer (wire/shared_bytes.ts); a
+  // buffer given back before its write is done would carry another peer's bytes.
+  // Every peer's lines differ: no two peers share a join.
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const pairs = [];
   for (let i = 0; i < 80; i++) pairs.push(await connectionPair(listener));
@@ -328,6 +328,42 @@ Deno.test("small chunks joined into one write per peer arrive intact, with every
       "every peer's bytes",
     );
     got.forEach((bytes, i) => assert.equal(new TextDecoder().decode(bytes), expected[i]));
+  } finally {
+    for (const { server, client } of pairs) {
+      server.close();
+      client.close();
+    }
+  }
+});
+
+Deno.test("a join is shared by the peers queued the same chunks, and only by them", async () => {
+  // Peers of a room are queued the same chunks, and write one join of them.
+  // Chunks of the same sizes in another order, or another chunk in place of
+  // one, must not be taken for the same.
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const pairs = [];
+  for (let i = 0; i < 30; i++) pairs.push(await connectionPair(listener));
+  try {
+    const chunk = (c: string) => new TextEncoder().encode(c.repeat(20_000 - 1) + "\n");
+    const [a, b, c] = [chunk("a"), chunk("b"), chunk("c")];
+    const orders = [[a, b], [a, c], [b, a], [a, b, c]];
+    const expected = pairs.map(() => "");
+    for (let round = 0; round < 2; round++) {
+      pairs.forEach(({ server }, i) => {
+        for (const bytes of orders[(i + round) % orders.length]) {
+          expected[i] += new TextDecoder().decode(bytes);
+          assert.ok(server.send(bytes));
+        }
+      });
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    const got = await within(
+      Promise.all(pairs.map(({ client }, i) => readBytes(client, expected[i].length))),
+      "every peer's bytes",
+    );
+    got.forEach((bytes, i) =>
+      assert.equal(new TextDecoder().decode(bytes), expected[i], `peer ${i}`)
+    );
   } finally {
     for (const { server, client } of pairs) {
       server.close();

@@ -13,7 +13,7 @@
  */
 
 import { LineDecoder, type LineSink } from "../wire/frame.ts";
-import { release, retain } from "../wire/shared_bytes.ts";
+import { leaseBytes, release, retain } from "../wire/shared_bytes.ts";
 import { IAC, TelnetFilter } from "../wire/telnet.ts";
 
 /** Default bound on bytes queued for one peer: past it the peer is behind. */
@@ -68,41 +68,49 @@ function takeBuffer(size: number): Uint8Array {
   return sparePool.get(size)?.pop() ?? new Uint8Array(size);
 }
 
-function giveBuffer(buffer: Uint8Array, most = SPARES_PER_SIZE): void {
+function giveBuffer(buffer: Uint8Array): void {
   let spares = sparePool.get(buffer.length);
   if (spares === undefined) sparePool.set(buffer.length, spares = []);
-  if (spares.length < most) spares.push(buffer);
+  if (spares.length < SPARES_PER_SIZE) spares.push(buffer);
 }
-/** Chunks smaller than this are merged with their neighbours into one write... */
-const SMALL_CHUNK = 16 * 1024;
+/**
+ * Chunks smaller than this are merged with their neighbours into one write...
+ * (16 KiB before joins were shared: a room of 1,000 whose 10 senders each said
+ * 16 KB in one go got about 12 writes per peer, now 5, and the server's CPU
+ * per delivery went from 80 to 52 ns, medians of 8 alternating runs each.)
+ */
+const SMALL_CHUNK = 64 * 1024;
 /** ...up to about this many bytes per write. */
 const COALESCE_UP_TO = 64 * 1024;
 /**
- * The buffers small chunks are joined in for one write (what a run of them can
- * reach), from the spare pool and back to it once the write is done: a new one
- * per write cost more than the write itself in a busy room (allocation, and
- * first-touch page faults, about 14 µs a page on the VM this was measured on).
+ * Joins made lately, by the chunks they join. Peers of one room are queued the
+ * same chunks (what each sender said, encoded once for all), so the next peer
+ * to write the same run of chunks writes the same join: one copy for the room,
+ * not one per peer. Each join is a leased buffer (wire/shared_bytes.ts) that
+ * every peer writing it holds, and this list too until the join drops out of
+ * it. A chunk queued is never changed (see `send`), so the same chunks mean
+ * the same bytes.
  */
-const JOIN_BUFFER = COALESCE_UP_TO + SMALL_CHUNK;
-/** Join buffers kept for reuse (5 MiB once a burst has made them all). */
-const JOIN_SPARES = 64;
-/** Pooled join buffers made so far (at most JOIN_SPARES). */
-let joinBuffersMade = 0;
+const JOINS_KEPT = 8;
+const recentJoins: ({ readonly parts: Uint8Array[]; readonly bytes: Uint8Array } | undefined)[] =
+  new Array(JOINS_KEPT);
+let nextJoin = 0;
 
-/**
- * A pooled join buffer, or a new one until JOIN_SPARES are made; past that
- * (more joins under way than the pool holds), one of `size` bytes, not
- * pooled: a fresh buffer costs by the page it touches, and most runs are a
- * few KiB. Measured, three interleaved runs each: the 10 rooms x 100 bench,
- * joins included, 14,767-16,320 page faults and 680-893 ms of server CPU with
- * every join 80 KiB, 6,545-7,376 and 580-601 ms with runs sized to fit.
- */
-function takeJoinBuffer(size: number): Uint8Array {
-  const spare = sparePool.get(JOIN_BUFFER)?.pop();
-  if (spare !== undefined) return spare;
-  if (joinBuffersMade >= JOIN_SPARES) return new Uint8Array(size);
-  joinBuffersMade++;
-  return new Uint8Array(JOIN_BUFFER);
+/** `chunks[from..to)` (`size` bytes) in one buffer, held for the caller; see recentJoins. */
+function sharedJoin(chunks: Uint8Array[], from: number, to: number, size: number): Uint8Array {
+  const count = to - from;
+  search: for (const join of recentJoins) {
+    if (join === undefined || join.bytes.length !== size || join.parts.length !== count) continue;
+    for (let i = 0; i < count; i++) if (join.parts[i] !== chunks[from + i]) continue search;
+    retain(join.bytes);
+    return join.bytes;
+  }
+  const bytes = joinInto(leaseBytes(size), chunks, from, to);
+  release(recentJoins[nextJoin]?.bytes);
+  recentJoins[nextJoin] = { parts: chunks.slice(from, to), bytes };
+  nextJoin = (nextJoin + 1) % JOINS_KEPT;
+  retain(bytes); // the caller's hold; the lease's own is the list's
+  return bytes;
 }
 
 /**
@@ -283,8 +291,6 @@ export class Connection {
   #next = 0;
   /** The bytes of the write under way, how many of them went out so far, how many are direct. */
   #data: Uint8Array | null = null;
-  /** The join buffer `#data` is in, if it is one: back to the pool when the write settles. */
-  #joined: Uint8Array | null = null;
   #done = 0;
   #dataDirect = 0;
   /** OPEN, then ENDING (no new sends; draining), then CLOSED. */
@@ -751,9 +757,9 @@ export class Connection {
       this.#queueDirect = null;
       this.#next = 0;
     }
-    // A run of small chunks (lines, notices) becomes one write. A large chunk,
-    // usually one relayed batch shared by every peer, is written as it is:
-    // copying it for each peer would cost more than the syscall saved.
+    // A run of chunks (what several senders said, lines, notices) becomes one
+    // write, in a join shared by the peers queued the same run (sharedJoin). A
+    // chunk of 64 KiB or more is written as it is.
     const from = this.#next;
     let end = from + 1;
     let size = batch[from].length;
@@ -763,11 +769,7 @@ export class Connection {
     this.#next = end;
     if (end === from + 1) this.#data = batch[from];
     else {
-      // A run starts under COALESCE_UP_TO and adds chunks under SMALL_CHUNK: it
-      // fits a pooled buffer (or one made to its size, see takeJoinBuffer).
-      const joined = takeJoinBuffer(size);
-      this.#joined = joined;
-      this.#data = joinInto(joined, batch, from, end).subarray(0, size);
+      this.#data = sharedJoin(batch, from, end, size);
       for (let i = from; i < end; i++) release(batch[i]);
     }
     this.#done = 0;
@@ -790,9 +792,8 @@ export class Connection {
       return;
     }
     this.#data = null;
-    // Written whole: a chunk written as it was is free for its other holders' use.
-    if (this.#joined === null) release(data);
-    this.#giveJoined();
+    // Written whole: a chunk or join is free for its other holders' use.
+    release(data);
     this.#releaseSlot();
     if (this.#state === CLOSED) return this.#stopWriting();
     this.#queuedBytes -= data.length;
@@ -814,18 +815,10 @@ export class Connection {
     // A peer that left, or close() under a pending write. Anything else still
     // ends this peer only: nothing awaits a write, so none may throw.
     this.#data = null;
-    this.#giveJoined();
     this.#releaseSlot();
     this.close(isConnectionError(error) ? "connection lost" : `write failed: ${message(error)}`);
     this.#stopWriting();
   };
-
-  /** The write is over: its join buffer, if it had one, is free for another. */
-  #giveJoined(): void {
-    if (this.#joined === null) return;
-    if (this.#joined.length === JOIN_BUFFER) giveBuffer(this.#joined, JOIN_SPARES);
-    this.#joined = null;
-  }
 
   /**
    * Takes a place among the writes in flight for `c`'s next write, or puts `c`
