@@ -61,6 +61,8 @@ export class ClusterKeys {
   readonly events: string;
   /** Hash: room key -> topic JSON. */
   readonly topics: string;
+  /** Sorted set: room key, scored by when its topic was set; how the topics are bounded. */
+  readonly topicTimes: string;
   /** Hash: mask -> ban JSON. */
   readonly bans: string;
 
@@ -73,6 +75,7 @@ export class ClusterKeys {
     this.people = `${prefix}people`;
     this.events = `${prefix}events`;
     this.topics = `${prefix}topics`;
+    this.topicTimes = `${prefix}topic-times`;
     this.bans = `${prefix}bans`;
   }
 

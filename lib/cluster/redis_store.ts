@@ -16,9 +16,16 @@
 import type { HistoryLine, RoomName } from "../core/messages.ts";
 import { roomKey } from "../core/names.ts";
 import { HistoryRing } from "../store/memory.ts";
-import type { Ban, Store, StoredTopic, StoreEvent } from "../store/store.ts";
+import {
+  type Ban,
+  MAX_TOPICS,
+  type Store,
+  type StoredTopic,
+  type StoreEvent,
+} from "../store/store.ts";
 import { sanitizeText } from "../wire/text.ts";
 import { ClusterKeys, isWord, parseLinesHeader, text } from "./entries.ts";
+import { SET_TOPIC } from "./scripts.ts";
 import type { RedisClient } from "./redis.ts";
 import type { Reply } from "./resp.ts";
 
@@ -34,6 +41,11 @@ export interface RedisStoreOptions {
   onEvent?: (event: StoreEvent) => void;
   /** What `description` says of where Redis is. @default {"redis"} */
   where?: string;
+  /**
+   * Topics kept in Redis: past this many (and a sixteenth), those set longest
+   * ago are deleted. @default {MAX_TOPICS}
+   */
+  maxTopics?: number;
 }
 
 /** Where a followed room's stream was read up to when it was loaded. */
@@ -60,6 +72,7 @@ export class RedisStore implements Store {
   readonly #redis: RedisClient;
   readonly #keys: ClusterKeys;
   readonly #cached: number;
+  readonly #maxTopics: number;
   readonly #onEvent: (event: StoreEvent) => void;
   /** Recent lines of each followed room, by room key. */
   readonly #rings = new Map<string, HistoryRing>();
@@ -76,6 +89,7 @@ export class RedisStore implements Store {
     this.#redis = redis;
     this.#keys = options.keys ?? new ClusterKeys();
     this.#cached = options.cached ?? 1000;
+    this.#maxTopics = options.maxTopics ?? MAX_TOPICS;
     this.#onEvent = options.onEvent ?? (() => {});
     this.description = options.where ?? "redis";
   }
@@ -153,6 +167,8 @@ export class RedisStore implements Store {
   }
 
   async topics(): Promise<StoredTopic[]> {
+    // Trims first: topics a flood left from before they were bounded go now.
+    await this.#setTopic("", "", 0).catch(() => {});
     const reply = await this.#redis.command("HGETALL", this.#keys.topics).catch(() => []);
     const topics: StoredTopic[] = [];
     for (const [, value] of pairs(reply)) {
@@ -168,12 +184,23 @@ export class RedisStore implements Store {
   }
 
   setTopic(topic: StoredTopic): void {
-    this.#write(this.#redis.command(
-      "HSET",
-      this.#keys.topics,
-      roomKey(topic.room),
-      JSON.stringify(topic),
-    ));
+    this.#write(this.#setTopic(roomKey(topic.room), JSON.stringify(topic), topic.time));
+  }
+
+  /** Runs SET_TOPIC: sets a topic (`room` "": none) and trims the topics past the bound. */
+  #setTopic(room: string, json: string, time: number): Promise<Reply> {
+    const { topics, topicTimes } = this.#keys;
+    return this.#redis.command(
+      "EVAL",
+      SET_TOPIC,
+      2,
+      topics,
+      topicTimes,
+      room,
+      json,
+      time,
+      this.#maxTopics,
+    );
   }
 
   async bans(): Promise<Ban[]> {

@@ -140,4 +140,51 @@ return slowest
 `;
 
 /** Every script, by name: what a cluster loads on each connection. */
+/**
+ * Sets a topic (unless ARGV[1] is empty) and keeps the topics hash to the
+ * `max` set most recently, once it is a sixteenth over: one client making
+ * rooms and setting their topics must not fill Redis (the core keeps as many
+ * in memory, store.ts MAX_TOPICS). A topic written before the times were
+ * kept has none, and goes first. Atomic, so two nodes trimming at once delete
+ * nothing set meanwhile. Drops 1,000 at a time (Lua's `unpack` has a limit).
+ *
+ * KEYS: topics hash, topic times. ARGV: room key (or ""), topic JSON, time, max.
+ * Returns how many topics were deleted. Run with EVAL by the store (rare:
+ * once per topic set), not loaded with the others.
+ */
+export const SET_TOPIC = `
+if ARGV[1] ~= '' then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+end
+local max = tonumber(ARGV[4])
+local n = redis.call('HLEN', KEYS[1])
+if n <= max + math.floor(max / 16) then return 0 end
+local untimed = {}
+if redis.call('ZCARD', KEYS[2]) < n then
+  local timed = {}
+  for _, room in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do timed[room] = true end
+  for _, room in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if not timed[room] then untimed[#untimed + 1] = room end
+  end
+end
+local dropped = 0
+for i = 1, #untimed, 1000 do
+  if n <= max then break end
+  local part = {unpack(untimed, i, math.min(i + 999, #untimed, i - 1 + n - max))}
+  local gone = redis.call('HDEL', KEYS[1], unpack(part))
+  n = n - gone
+  dropped = dropped + gone
+end
+while n > max do
+  local old = redis.call('ZRANGE', KEYS[2], 0, math.min(n - max, 1000) - 1)
+  if #old == 0 then break end
+  local gone = redis.call('HDEL', KEYS[1], unpack(old))
+  redis.call('ZREM', KEYS[2], unpack(old))
+  n = n - gone
+  dropped = dropped + gone
+end
+return dropped
+`;
+
 export const SCRIPTS = { APPEND, CLAIM, RELEASE, REAP, RAISE, SLOWEST } as const;
