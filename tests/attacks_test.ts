@@ -742,53 +742,42 @@ Deno.test("a line padded with blanks cannot push text onto a row of its own", as
 
 // Smaller things.
 
-Deno.test("Connection goes back to its smallest read buffer when a burst is over", async () => {
+/**
+ * Reads `count` lines of 100 B that were all waiting when reading started:
+ * how many reads (flushes) that took, and the read buffer held after.
+ */
+async function readWaitingBurst(count: number): Promise<{ flushes: number; bufferSize: number }> {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-  // 20 KB already waiting when reading starts: read 64 B, 16 KiB, then 64 KiB.
-  await client.write(new TextEncoder().encode(("x".repeat(99) + "\n").repeat(200)));
-  const server = new Connection(await listener.accept());
-  let lines = 0;
-  const all = Promise.withResolvers<void>();
-  server.read({
-    line: () => {
-      if (++lines === 200) all.resolve();
-    },
-    overlong: () => {},
-    flush: () => {},
-  });
-  try {
-    await within(all.promise, "the burst");
-    assert.equal(server.readBufferSize, 64);
-  } finally {
-    server.close();
-    client.close();
-  }
-});
-
-Deno.test("Connection reads a 16 KB burst in two reads, each relayed as one batch", async () => {
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-  // 160 lines of 100 B already waiting: the first 64 B, then the rest in a 16 KiB read.
-  await client.write(new TextEncoder().encode(("x".repeat(99) + "\n").repeat(160)));
+  await client.write(new TextEncoder().encode(("x".repeat(99) + "\n").repeat(count)));
   const server = new Connection(await listener.accept());
   let lines = 0;
   let flushes = 0;
   const all = Promise.withResolvers<void>();
   server.read({
     line: () => {
-      if (++lines === 160) all.resolve();
+      if (++lines === count) all.resolve();
     },
     overlong: () => {},
     flush: () => void flushes++,
   });
   try {
     await within(all.promise, "the burst");
-    assert.equal(flushes, 2);
+    return { flushes, bufferSize: server.readBufferSize };
   } finally {
     server.close();
     client.close();
   }
+}
+
+Deno.test("Connection goes back to its smallest read buffer when a burst is over", async () => {
+  // 20 KB: read 64 B, 16 KiB, then 64 KiB.
+  assert.deepEqual(await readWaitingBurst(200), { flushes: 3, bufferSize: 64 });
+});
+
+Deno.test("Connection reads a 16 KB burst in two reads, each relayed as one batch", async () => {
+  // The first 64 B, then the rest in a 16 KiB read.
+  assert.equal((await readWaitingBurst(160)).flushes, 2);
 });
 
 Deno.test("Connection keeps 1 KiB for someone typing lines longer than 64 B, 64 B after a short line", async () => {
