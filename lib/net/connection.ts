@@ -33,14 +33,14 @@ export const HARD_LIMIT_FACTOR = 8;
  * 16 KiB (or the size the last burst reached), so a burst costs two reads
  * before it is read 64 KiB at a time, not three, and each read is a batch
  * relayed to the whole room. (Through 1 KiB first, a sender's 16 KB burst was
- * three batches: at 1,000 clients, 20% more server CPU per delivery, measured.)
- * Holding those 64 bytes for the next read, to relay them with it as one
- * batch, held a lone line of exactly 64 bytes until its sender said more.
- * A short read from a large buffer (the peer is caught up, and may now go
- * quiet) moves back to the smallest, unless the peer is streaming (see
- * {@linkcode STREAM_BYTES}), or to 1 KiB when it brought one line of 64 B to
- * 1 KiB: a person typing long lines stays there, and it goes back only after a
- * read under 64 bytes: one read per line, not two.
+ * three batches: at 1,000 clients, 20% more server CPU per delivery, measured.
+ * Holding those 64 bytes to relay them with the next read as one batch held a
+ * lone line of exactly 64 bytes until its sender said more.) A short read
+ * from a large buffer (the peer is caught up, and may now go quiet) moves back
+ * to the smallest, unless the peer is streaming (see {@linkcode STREAM_BYTES}),
+ * or to 1 KiB when it brought one line of 64 B to 1 KiB: a person typing long
+ * lines stays there, and it goes back only after a read under 64 bytes: one
+ * read per line, not two.
  */
 const READ_SIZES = [64, 1024, 16 * 1024, 64 * 1024];
 /**
