@@ -167,7 +167,8 @@ export class RedisStore implements Store {
   }
 
   async topics(): Promise<StoredTopic[]> {
-    // Trims first: topics a flood left from before they were bounded go now.
+    // Topics a flood left from before they were bounded go first (SET_TOPIC
+    // with no topic to set only trims).
     await this.#setTopic("", "", 0).catch(() => {});
     const reply = await this.#redis.command("HGETALL", this.#keys.topics).catch(() => []);
     const topics: StoredTopic[] = [];

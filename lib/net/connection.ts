@@ -534,7 +534,8 @@ export class Connection {
         buffer.length > READ_SIZES[1] ? !this.#streaming(n) : n < READ_SIZES[0] && buffer.length > n
       ) {
         if (buffer.length > READ_SIZES[1]) giveBuffer(buffer);
-        const typing = buffer.length > READ_SIZES[1] && n >= READ_SIZES[0] && n < READ_SIZES[1];
+        // (Here from 1 KiB or less only after a read under 64 bytes.)
+        const typing = n >= READ_SIZES[0] && n < READ_SIZES[1];
         this.#buffer = typing ? takeBuffer(READ_SIZES[1]) : new Uint8Array(READ_SIZES[0]);
       } else if (buffer.length === READ_SIZES[0]) {
         this.#burstSize = READ_SIZES[0]; // a short small read: the burst is over
