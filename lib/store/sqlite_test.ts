@@ -655,3 +655,36 @@ Deno.test("SqliteStore migrates a version 1 file (a row per line) and keeps its 
   await s.store.flush();
   assert.deepEqual(fileTexts(path, "#lobby"), ["uno", "dos", "tres"]);
 });
+
+Deno.test("SqliteStore's writer warms up at open and leaves no trace in the file", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  /** Every row of the file and how many WAL bytes there are, read by another connection. */
+  const look = () => {
+    const db = new DatabaseSync(path, { readOnly: true });
+    try {
+      const rows = db.prepare("SELECT id, room, count FROM runs ORDER BY id").all()
+        .map((r) => [r.id, r.room, r.count]);
+      return { rows, wal: Deno.statSync(`${path}-wal`).size };
+    } finally {
+      db.close();
+    }
+  };
+  {
+    await using s = await open(path);
+    // The writer answers in order: this batch is written after the warm-up.
+    s.store.appendBatch("#lobby", "ana", said(["hola", "¿qué tal?"]));
+    await s.store.flush();
+    const { rows, wal } = look();
+    // The warm-up's 3 MB went past SQLite's page cache into the WAL, uncommitted.
+    assert.ok(wal > 1024 * 1024, `${wal} bytes in the WAL`);
+    assert.deepEqual(rows, [[1, "#lobby", 2]]);
+  }
+  {
+    await using s = await open(path);
+    assert.deepEqual(s.store.recent("#lobby", 10).map((l) => l.text), ["hola", "¿qué tal?"]);
+    s.store.append(line("#lobby", "bien"));
+    await s.store.flush();
+  }
+  assert.deepEqual(look().rows, [[1, "#lobby", 2], [3, "#lobby", 1]]);
+});
