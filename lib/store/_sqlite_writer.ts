@@ -269,7 +269,10 @@ export function runWriter(
     }
   }
 
-  /** Inserts each run as one row: whole statements of ROWS_PER_INSERT rows, then the rest one by one. */
+  /**
+   * Inserts each run as one row: whole statements of ROWS_PER_INSERT rows,
+   * then the rest one by one. The writes and the warm-up both run it.
+   */
   function insert(c: Connection, { bytes, runs }: PackedRuns): void {
     const whole = runs.length - runs.length % ROWS_PER_INSERT;
     const args: (string | number | Uint8Array)[] = new Array(ROWS_PER_INSERT * 7);
