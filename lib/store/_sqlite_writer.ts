@@ -333,7 +333,9 @@ export function runWriter(
           runs.push([id, "#warm-up", "warm-up", "message", 0, length / 64, length]);
           id += length / 64;
         }
-        insert(c, { bytes: bytes.subarray(0, n * length), runs });
+        // Through the structured clone a request comes through, so that the
+        // objects have the shapes V8 compiles insert() for.
+        insert(c, structuredClone({ bytes: bytes.subarray(0, n * length), runs }));
       }
     } catch {
       // A read-only or full file: the first write says so.
