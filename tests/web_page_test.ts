@@ -216,3 +216,47 @@ Deno.test("web page shows its own line where the server put it, not where it was
   assert.deepEqual(await shownLines(page, "#lobby"), [["ana", "¿café?"], ["bea", "sí, vamos"]]);
   assert.deepEqual(page.errors(), []);
 });
+
+Deno.test("web page keeps its own lines in the order it sent them when others' lines come between", async () => {
+  // bea says "uno"; ana's "a1" comes while it is pending; bea says "dos"; then
+  // ana's "a2" and both of bea's lines come back. The server's order is a1,
+  // a2, uno, dos: bea's two lines must not swap places on the way.
+  const lines: string[] = [];
+  await using server = serveWeb((socket) => {
+    const send = (events: unknown) => socket.send(JSON.stringify(events));
+    const said = (id: number, name: string, text: string) => ({
+      type: "message",
+      room: "#lobby",
+      from: { id, name },
+      text,
+      time: Date.now(),
+    });
+    socket.onopen = () => send({ type: "welcome", you: { id: 2, name: "bea" }, server: "charla" });
+    socket.onmessage = (message) => {
+      const frame = JSON.parse(String(message.data));
+      if (frame.type !== "line") return;
+      lines.push(frame.text);
+      if (lines.length === 1) send([said(1, "ana", "a1")]);
+      else send([said(1, "ana", "a2"), ...lines.map((text) => said(2, "bea", text))]);
+    };
+  });
+  await using browser = await Browser.launch();
+  const page = await browser.newPage();
+  await page.goto(`http://127.0.0.1:${server.addr.port}/`);
+  await page.waitFor("#name-dialog[open]");
+  await page.type("#name", "bea");
+  await page.waitFor("#status", { text: "connected as bea" });
+  await page.type("#box", "uno");
+  await page.waitFor(".log li.message", { text: "a1" });
+  await page.type("#box", "dos");
+  await page.waitFor(".log li.message", { text: "a2" });
+  assert.deepEqual(lines, ["uno", "dos"]);
+  assert.equal(await page.evaluate("document.querySelectorAll('.log .pending').length"), 0);
+  assert.deepEqual(await shownLines(page, "#lobby"), [
+    ["ana", "a1"],
+    ["ana", "a2"],
+    ["bea", "uno"],
+    ["bea", "dos"],
+  ]);
+  assert.deepEqual(page.errors(), []);
+});

@@ -487,21 +487,21 @@ function confirmOwn(event) {
 }
 
 /**
- * Moves a line the server just confirmed to where the server put it. The
- * server sends everything in its order, so what was shown below the line
- * while it waited, and is not ours (a line someone else said meanwhile), came
- * before it: the line goes after the last of those. Ours below it (typed
- * later) stay below. Everyone in the room then sees the same order.
+ * Puts a line the server just confirmed where the server put it. The server
+ * sends everything in its order, so what was shown below the line while it
+ * waited, and is not ours (a line someone else said meanwhile), came before
+ * it: those move above it. Ours below it (typed later) stay below, in the
+ * order they were typed, which is the server's too. Everyone in the room then
+ * sees the same order.
  *
  * @param {HTMLLIElement} li
  */
 function placeInOrder(li) {
-  /** @type {Element | null} */
-  let last = null;
-  for (let next = li.nextElementSibling; next !== null; next = next.nextElementSibling) {
-    if (!next.classList.contains("mine")) last = next;
+  for (let next = li.nextElementSibling; next !== null;) {
+    const after = next.nextElementSibling;
+    if (!next.classList.contains("mine")) li.before(next);
+    next = after;
   }
-  last?.after(li);
 }
 
 // ---------------------------------------------------------------- the connection
