@@ -139,7 +139,6 @@ end
 return slowest
 `;
 
-/** Every script, by name: what a cluster loads on each connection. */
 /**
  * Sets a topic (unless ARGV[1] is empty) and keeps the topics hash to the
  * `max` set most recently, once it is a sixteenth over: one client making
@@ -187,4 +186,5 @@ end
 return dropped
 `;
 
+/** Every script, by name: what a cluster loads on each connection. */
 export const SCRIPTS = { APPEND, CLAIM, RELEASE, REAP, RAISE, SLOWEST } as const;

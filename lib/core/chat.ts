@@ -262,9 +262,14 @@ export class ChatCore {
     for (const t of topics) this.rememberTopic(t.room, t.topic, t.by, t.time);
   }
 
+  /** Keeps a room's topic for when it is empty: the {@linkcode MAX_TOPICS} set last. */
+  #keepTopic(name: RoomName, topic: string, by: string, time: number): void {
+    setNewest(this.#topics, roomKey(name), { topic, by, time }, MAX_TOPICS);
+  }
+
   /** Keeps a topic set elsewhere (the store, another node), and shows it in the room if it exists. */
   rememberTopic(name: RoomName, topic: string, by: string, time: number): void {
-    setNewest(this.#topics, roomKey(name), { topic, by, time }, MAX_TOPICS);
+    this.#keepTopic(name, topic, by, time);
     const room = this.findRoom(name);
     if (room !== undefined) {
       room.topic = topic;
@@ -396,12 +401,7 @@ export class ChatCore {
     room.topic = topic;
     room.topicBy = name;
     room.topicTime = Date.now();
-    setNewest(
-      this.#topics,
-      roomKey(room.name),
-      { topic, by: name, time: room.topicTime },
-      MAX_TOPICS,
-    );
+    this.#keepTopic(room.name, topic, name, room.topicTime);
     this.store.setTopic({ room: room.name, topic, by: name, time: room.topicTime });
     room.broadcast({ type: "topic", room: room.name, topic, by: by === null ? null : by.name });
     this.bus?.publish({ type: "topic", room, topic, by: name, time: room.topicTime });

@@ -340,11 +340,19 @@ export function runWriter(
     } catch {
       // A read-only or full file: the first write says so.
     } finally {
-      try {
-        if (c.db.isTransaction) c.db.exec("ROLLBACK");
-      } catch {
-        // A connection that failed here fails the first write, which reopens it.
-      }
+      rollBack(c);
+    }
+  }
+
+  /**
+   * Ends `c`'s transaction, if one is open, without committing; a failure
+   * here is left to the next write, which fails and reopens the connection.
+   */
+  function rollBack(c: Connection): void {
+    try {
+      if (c.db.isTransaction) c.db.exec("ROLLBACK");
+    } catch {
+      // Rolled back when the connection closes.
     }
   }
 
@@ -466,11 +474,7 @@ export function runWriter(
         if (bans) expiredBansAt = now;
       } catch {
         // See above; the connection is left to the next write, which reopens it if it must.
-        try {
-          if (c.db.isTransaction) c.db.exec("ROLLBACK");
-        } catch {
-          // Rolled back when the connection closes.
-        }
+        rollBack(c);
       }
     }
     if (deleted > 0) scope.postMessage({ type: "pruned", lines: deleted });
