@@ -184,34 +184,51 @@ Deno.test("web page without a chat server", async (t) => {
   });
 });
 
-Deno.test("web page shows its own line where the server put it, not where it was typed", async () => {
-  // The line the page sends is relayed after one someone else said just
-  // before: the page showed its own line first (pending), then gets the other
-  // line, then its own back. Everyone in the room must see one order.
+/** A room line as the server sends it, said now. */
+function said(id: number, name: string, text: string) {
+  return { type: "message", room: "#lobby", from: { id, name }, text, time: Date.now() };
+}
+
+/**
+ * The page served with a `/ws` that welcomes bea and answers each line she
+ * sends with the events `reply` gives for the lines sent so far (`lines`).
+ */
+function scriptedRoom(reply: (lines: string[]) => unknown[]) {
   const lines: string[] = [];
-  await using server = serveWeb((socket) => {
+  const server = serveWeb((socket) => {
     const send = (events: unknown) => socket.send(JSON.stringify(events));
     socket.onopen = () => send({ type: "welcome", you: { id: 2, name: "bea" }, server: "charla" });
     socket.onmessage = (message) => {
       const frame = JSON.parse(String(message.data));
       if (frame.type !== "line") return;
       lines.push(frame.text);
-      const time = Date.now();
-      send([
-        { type: "message", room: "#lobby", from: { id: 1, name: "ana" }, text: "¿café?", time },
-        { type: "message", room: "#lobby", from: { id: 2, name: "bea" }, text: frame.text, time },
-      ]);
+      send(reply(lines));
     };
   });
-  await using browser = await Browser.launch();
+  return { server, lines };
+}
+
+/** A page of `server`, connected as bea. */
+async function pageAsBea(browser: Browser, server: Deno.HttpServer<Deno.NetAddr>): Promise<Page> {
   const page = await browser.newPage();
   await page.goto(`http://127.0.0.1:${server.addr.port}/`);
   await page.waitFor("#name-dialog[open]");
   await page.type("#name", "bea");
   await page.waitFor("#status", { text: "connected as bea" });
+  return page;
+}
+
+Deno.test("web page shows its own line where the server put it, not where it was typed", async () => {
+  // The line the page sends is relayed after one someone else said just
+  // before: the page showed its own line first (pending), then gets the other
+  // line, then its own back. Everyone in the room must see one order.
+  const room = scriptedRoom((lines) => [said(1, "ana", "¿café?"), said(2, "bea", lines.at(-1)!)]);
+  await using server = room.server;
+  await using browser = await Browser.launch();
+  const page = await pageAsBea(browser, server);
   await page.type("#box", "sí, vamos");
   await page.waitFor(".log li.message", { text: "¿café?" });
-  assert.deepEqual(lines, ["sí, vamos"]);
+  assert.deepEqual(room.lines, ["sí, vamos"]);
   assert.equal(await page.evaluate("document.querySelectorAll('.log .pending').length"), 0);
   assert.deepEqual(await shownLines(page, "#lobby"), [["ana", "¿café?"], ["bea", "sí, vamos"]]);
   assert.deepEqual(page.errors(), []);
@@ -221,36 +238,19 @@ Deno.test("web page keeps its own lines in the order it sent them when others' l
   // bea says "uno"; ana's "a1" comes while it is pending; bea says "dos"; then
   // ana's "a2" and both of bea's lines come back. The server's order is a1,
   // a2, uno, dos: bea's two lines must not swap places on the way.
-  const lines: string[] = [];
-  await using server = serveWeb((socket) => {
-    const send = (events: unknown) => socket.send(JSON.stringify(events));
-    const said = (id: number, name: string, text: string) => ({
-      type: "message",
-      room: "#lobby",
-      from: { id, name },
-      text,
-      time: Date.now(),
-    });
-    socket.onopen = () => send({ type: "welcome", you: { id: 2, name: "bea" }, server: "charla" });
-    socket.onmessage = (message) => {
-      const frame = JSON.parse(String(message.data));
-      if (frame.type !== "line") return;
-      lines.push(frame.text);
-      if (lines.length === 1) send([said(1, "ana", "a1")]);
-      else send([said(1, "ana", "a2"), ...lines.map((text) => said(2, "bea", text))]);
-    };
-  });
+  const room = scriptedRoom((lines) =>
+    lines.length === 1
+      ? [said(1, "ana", "a1")]
+      : [said(1, "ana", "a2"), ...lines.map((text) => said(2, "bea", text))]
+  );
+  await using server = room.server;
   await using browser = await Browser.launch();
-  const page = await browser.newPage();
-  await page.goto(`http://127.0.0.1:${server.addr.port}/`);
-  await page.waitFor("#name-dialog[open]");
-  await page.type("#name", "bea");
-  await page.waitFor("#status", { text: "connected as bea" });
+  const page = await pageAsBea(browser, server);
   await page.type("#box", "uno");
   await page.waitFor(".log li.message", { text: "a1" });
   await page.type("#box", "dos");
   await page.waitFor(".log li.message", { text: "a2" });
-  assert.deepEqual(lines, ["uno", "dos"]);
+  assert.deepEqual(room.lines, ["uno", "dos"]);
   assert.equal(await page.evaluate("document.querySelectorAll('.log .pending').length"), 0);
   assert.deepEqual(await shownLines(page, "#lobby"), [
     ["ana", "a1"],
