@@ -467,7 +467,7 @@ Deno.test("server.ts --db refuses a file it cannot use with one sentence and exi
       [garbage, `file is not a database; move it aside or pass another --db`],
       [
         newer,
-        `its schema is version 99 and this charla knows versions up to 2; run a newer charla or pass another --db`,
+        `its schema is version 99 and this charla knows versions up to 3; run a newer charla or pass another --db`,
       ],
     ]
   ) {

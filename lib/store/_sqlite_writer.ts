@@ -40,6 +40,8 @@ export type WriterRequest =
     readonly maxBytes: number | null;
     /** Topics kept: past this many rows, those set longest ago are deleted. */
     readonly maxTopics: number;
+    /** Rooms with history kept: past this many, those written to longest ago lose theirs. */
+    readonly maxRooms: number;
   }
   /**
    * One group commit: runs of lines (one row each) and the topic and ban
@@ -69,7 +71,7 @@ export type WriterReply =
     readonly code: number | null;
     readonly message: string;
   }
-  /** Rows deleted past `keep`. */
+  /** Lines deleted past `keep`, or with the history of rooms past `maxRooms`. */
   | { readonly type: "pruned"; readonly lines: number }
   | { readonly type: "closed" };
 
@@ -93,6 +95,21 @@ interface Connection {
   readonly pruneRoom: StatementSync;
   readonly runText: StatementSync;
   readonly trimRun: StatementSync;
+  /** Records a room's newest run (the rooms table: which rooms have history). */
+  readonly putRoom: StatementSync;
+  readonly countRooms: StatementSync;
+  /** The `?` rooms written to longest ago. */
+  readonly oldestRooms: StatementSync;
+  readonly deleteRoomRuns: StatementSync;
+  readonly deleteRoom: StatementSync;
+}
+
+/** A commit's lines of one room: how many, and the id of its newest run. */
+interface RoomTally {
+  /** One spelling of the room's name (the first in the commit). */
+  readonly room: string;
+  n: number;
+  last: number;
 }
 
 /** How many lines a room has, as far as this writer knows, and when it was last pruned. */
@@ -157,6 +174,21 @@ export function runWriter(
   const MAX_COUNTED_ROOMS = 10_000;
   /** Rows of the topics table, at most: counted at open, then one more per topic written. */
   let topicRows = 0;
+  /**
+   * Rows of the rooms table, at most: counted at open, then one more per room
+   * written that is not among those counted (`rooms`), which may have a row
+   * already: counted again before rooms lose their history.
+   */
+  let roomRows = 0;
+  /**
+   * Rooms that lose their history in one pass, at most, and the lines past
+   * which a pass stops after the room it is at: a pass is one transaction,
+   * and commits wait for it.
+   */
+  const EVICT_ROOMS_PER_PASS = 100;
+  const EVICT_LINES_PER_PASS = 10_000;
+  /** True from when `roomRows` goes a sixteenth past `maxRooms` until it is back to it. */
+  let evicting = false;
   /** A prune that waits for a room's `pruneMs` to pass. */
   let pruneTimer: ReturnType<typeof setTimeout> | undefined;
   let expiredBansAt = -Infinity;
@@ -249,8 +281,17 @@ export function runWriter(
         pruneRoom: db.prepare("DELETE FROM runs WHERE room = ? AND id < ?"),
         runText: db.prepare("SELECT text FROM runs WHERE id = ?"),
         trimRun: db.prepare("UPDATE runs SET id = ?, count = ?, text = ? WHERE id = ?"),
+        putRoom: db.prepare(
+          "INSERT INTO rooms (room, last) VALUES (?, ?) " +
+            "ON CONFLICT (room) DO UPDATE SET last = max(last, excluded.last)",
+        ),
+        countRooms: db.prepare("SELECT count(*) AS n FROM rooms"),
+        oldestRooms: db.prepare("SELECT room FROM rooms ORDER BY last LIMIT ?"),
+        deleteRoomRuns: db.prepare("DELETE FROM runs WHERE room = ?"),
+        deleteRoom: db.prepare("DELETE FROM rooms WHERE room = ?"),
       };
       topicRows = (connection.countTopics.get() as { n: number }).n;
+      roomRows = (connection.countRooms.get() as { n: number }).n;
       return connection;
     } catch (e) {
       db.close();
@@ -358,11 +399,13 @@ export function runWriter(
 
   /** One group commit; answers `written`, then prunes what is due. */
   function write(request: Extract<WriterRequest, { type: "write" }>): void {
+    const tallies = tally(request.lines);
     try {
       const c = connect();
       c.begin.run();
       try {
         insert(c, request.lines);
+        for (const { room, last } of tallies.values()) c.putRoom.run(room, last);
         for (const t of request.topics) c.putTopic.run(t.room, t.topic, t.by, t.time);
         topicRows += request.topics.length; // or fewer: some replaced a row
         for (const { mask, ban } of request.bans) {
@@ -388,26 +431,32 @@ export function runWriter(
     // chat thread more than copying into it (first-touch page faults).
     const buffer = request.lines.bytes.buffer;
     scope.postMessage({ type: "written", ok: true, buffer }, [buffer]);
-    count(request.lines);
+    count(tallies);
     prune();
   }
 
-  /** Adds a commit's lines to the rooms' line counts. */
-  function count(lines: PackedRuns): void {
-    const added = new Map<string, { room: string; n: number }>();
+  /** A commit's lines by lower-cased room name. */
+  function tally(lines: PackedRuns): Map<string, RoomTally> {
+    const added = new Map<string, RoomTally>();
     let spelling: string | undefined;
-    let tally = { room: "", n: 0 };
-    for (const [, room, , , , n] of lines.runs) {
+    let tally: RoomTally = { room: "", n: 0, last: 0 };
+    for (const [id, room, , , , n] of lines.runs) {
       // A room's lines come in runs: look the room up once per run.
       if (room !== spelling) {
         spelling = room;
         const key = spelling.toLowerCase();
         const known = added.get(key);
-        if (known === undefined) added.set(key, tally = { room: spelling, n: 0 });
+        if (known === undefined) added.set(key, tally = { room: spelling, n: 0, last: id });
         else tally = known;
       }
       tally.n += n;
+      tally.last = Math.max(tally.last, id);
     }
+    return added;
+  }
+
+  /** Adds a commit's lines to the rooms' line counts. */
+  function count(added: Map<string, RoomTally>): void {
     for (const [key, { room, n }] of added) {
       const rows = rooms.get(key);
       if (rows !== undefined) {
@@ -416,6 +465,7 @@ export function runWriter(
         rooms.set(key, rows);
         continue;
       }
+      roomRows++; // perhaps a room new to the file
       try {
         // First time this run: count what is there, this commit included.
         const { n: count } = connection!.countRoom.get(room) as { n: number };
@@ -455,10 +505,15 @@ export function runWriter(
     // A tenth over before deleting, so that a flood of topics costs one
     // delete per thousand, not one per commit.
     const topics = topicRows > settings.maxTopics * 1.1;
+    // A sixteenth over before passes start, for the same reason; then passes
+    // until the bound.
+    if (roomRows > settings.maxRooms + (settings.maxRooms >> 4)) evicting = true;
+    const evict = evicting;
     let deleted = 0;
-    if (due.length > 0 || bans || topics) {
+    if (due.length > 0 || bans || topics || evict) {
       try {
         c.begin.run();
+        if (evict) deleted += evictRooms(c, settings.maxRooms);
         const counts = due.map((rows) => pruneRoom(c, rows.room, rows.count - keep));
         if (bans) {
           c.db.prepare("DELETE FROM bans WHERE until IS NOT NULL AND until <= ?").run(Date.now());
@@ -466,6 +521,11 @@ export function runWriter(
         if (topics) c.pruneTopics.run(settings.maxTopics);
         c.commit.run();
         if (topics) topicRows = (c.countTopics.get() as { n: number }).n;
+        if (evict) {
+          roomRows = (c.countRooms.get() as { n: number }).n;
+          evicting = roomRows > settings.maxRooms;
+          if (evicting) wait = 0; // the next pass
+        }
         due.forEach((rows, i) => {
           rows.count -= counts[i];
           rows.prunedAt = now;
@@ -475,11 +535,33 @@ export function runWriter(
       } catch {
         // See above; the connection is left to the next write, which reopens it if it must.
         rollBack(c);
+        deleted = 0;
       }
     }
     if (deleted > 0) scope.postMessage({ type: "pruned", lines: deleted });
     clearTimeout(pruneTimer);
     pruneTimer = wait === Infinity ? undefined : setTimeout(prune, Math.ceil(wait));
+  }
+
+  /**
+   * Deletes the history of the rooms written to longest ago, towards `max`
+   * rooms with history: at most {@linkcode EVICT_ROOMS_PER_PASS} rooms, and
+   * no room after {@linkcode EVICT_LINES_PER_PASS} lines. Returns the lines
+   * deleted. In the caller's transaction.
+   */
+  function evictRooms(c: Connection, max: number): number {
+    const rows = (c.countRooms.get() as { n: number }).n;
+    const over = Math.min(rows - max, EVICT_ROOMS_PER_PASS);
+    if (over <= 0) return 0;
+    let deleted = 0;
+    for (const { room } of c.oldestRooms.all(over) as { room: string }[]) {
+      deleted += (c.countRoom.get(room) as { n: number }).n;
+      c.deleteRoomRuns.run(room);
+      c.deleteRoom.run(room);
+      rooms.delete(room.toLowerCase());
+      if (deleted >= EVICT_LINES_PER_PASS) break;
+    }
+    return deleted;
   }
 
   /**

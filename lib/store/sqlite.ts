@@ -34,6 +34,7 @@ import { type LineBatch, LineLog } from "./line_log.ts";
 import { type Entry, runEntries, Unwritten } from "./unwritten.ts";
 import {
   type Ban,
+  MAX_HISTORY_ROOMS,
   MAX_TOPICS,
   setNewest,
   type Store,
@@ -50,7 +51,7 @@ import {
 } from "./_sqlite_writer.ts";
 
 /** The schema version this program writes, kept in `PRAGMA user_version`. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 const decoder = new TextDecoder();
 
@@ -113,6 +114,18 @@ const MIGRATIONS: readonly ((db: DatabaseSync) => void)[] = [
       DROP TABLE lines;
       -- A room's last runs, and its oldest ones for pruning.
       CREATE INDEX runs_by_room ON runs (room, id);
+    `),
+  // The rooms that have history, by their newest run: the writer keeps the
+  // MAX_HISTORY_ROOMS written to most recently, and finds the others here
+  // without reading every run.
+  (db) =>
+    db.exec(`
+      CREATE TABLE rooms (
+        room TEXT PRIMARY KEY COLLATE NOCASE,
+        last INTEGER NOT NULL          -- the id of its newest run
+      ) WITHOUT ROWID;
+      CREATE INDEX rooms_by_last ON rooms (last);
+      INSERT INTO rooms (room, last) SELECT room, max(id) FROM runs GROUP BY room;
     `),
 ];
 
@@ -535,6 +548,7 @@ export class SqliteStore implements Store, AsyncDisposable {
       pruneMs: this.#pruneMs,
       maxBytes: this.#maxBytes,
       maxTopics: MAX_TOPICS,
+      maxRooms: MAX_HISTORY_ROOMS,
     });
     return promise;
   }

@@ -4,7 +4,7 @@ import type { HistoryLine } from "../core/messages.ts";
 import { SaidBatch } from "../core/peer.ts";
 import type { LineBatch } from "./line_log.ts";
 import { SqliteStore, type SqliteStoreOptions } from "./sqlite.ts";
-import { MAX_TOPICS, StoreError, type StoreEvent } from "./store.ts";
+import { MAX_HISTORY_ROOMS, MAX_TOPICS, StoreError, type StoreEvent } from "./store.ts";
 
 /** A temporary directory, removed on dispose. */
 function tempDir(): { path: string } & Disposable {
@@ -240,7 +240,7 @@ Deno.test("SqliteStore creates a versioned schema in a new file", async () => {
   const db = new DatabaseSync(path, { readOnly: true });
   try {
     const pragma = (name: string) => Object.values(db.prepare(`PRAGMA ${name}`).get()!)[0];
-    assert.equal(pragma("user_version"), 2);
+    assert.equal(pragma("user_version"), 3);
     assert.equal(pragma("application_id"), 0x63686172);
     assert.equal(pragma("journal_mode"), "wal");
     assert.equal(pragma("page_size"), 8192);
@@ -256,13 +256,13 @@ Deno.test("SqliteStore.open() refuses a database with a newer schema", async () 
     await using _ = await open(path);
   }
   const db = new DatabaseSync(path);
-  db.exec("PRAGMA user_version = 3");
+  db.exec("PRAGMA user_version = 4");
   db.close();
   await assert.rejects(
     SqliteStore.open(path),
     new StoreError(
-      `Cannot open the database "${path}": its schema is version 3 and this charla knows ` +
-        `versions up to 2; run a newer charla or pass another --db`,
+      `Cannot open the database "${path}": its schema is version 4 and this charla knows ` +
+        `versions up to 3; run a newer charla or pass another --db`,
     ),
   );
 });
@@ -349,9 +349,9 @@ Deno.test("SqliteStore reports a full database once and keeps the chat going", a
   const path = `${dir.path}/charla.db`;
   const appended: string[] = [];
   const text = "x".repeat(200);
-  // A quota of 64 KiB: SQLite's max_page_count, whose error is SQLITE_FULL,
+  // A quota of 128 KiB: SQLite's max_page_count, whose error is SQLITE_FULL,
   // the same as a disk with no space left.
-  const s = await open(path, { maxBytes: 64 * 1024, commitMs: 1 });
+  const s = await open(path, { maxBytes: 128 * 1024, commitMs: 1 });
   for (let tick = 0; tick < 20; tick++) {
     for (let i = 0; i < 50; i++) {
       const t = `${appended.length} ${text}`;
@@ -527,6 +527,60 @@ Deno.test("SqliteStore prunes a room written to again after 10,000 others", asyn
   assert.deepEqual(fileTexts(path, "#first"), ["a3", "b0", "b1", "b2", "b3"]);
 });
 
+/** Rows of `table` in the file, and the distinct rooms of its runs, read without the store. */
+function fileRooms(path: string): { rooms: number; withRuns: number } {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    const n = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
+    return {
+      rooms: n("SELECT count(*) AS n FROM rooms"),
+      withRuns: n("SELECT count(DISTINCT room) AS n FROM runs"),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+Deno.test("SqliteStore keeps the history of the MAX_HISTORY_ROOMS rooms written to last", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  // One line in each of 1,250 rooms more than the bound: past a sixteenth
+  // more, the rooms written to longest ago lose their history, down to the bound.
+  const total = MAX_HISTORY_ROOMS + MAX_HISTORY_ROOMS / 8;
+  {
+    await using s = await open(path, { pruneMs: 0 });
+    s.store.append(line("#Kept", "first"));
+    for (let i = 0; i < total; i++) {
+      s.store.append(line(`#r${i}`, `x${i}`));
+      // The first room made, written to again (spelled otherwise) before the
+      // bound was passed, stays.
+      if (i === MAX_HISTORY_ROOMS) s.store.append(line("#kept", "again"));
+      if (i % 1_000 === 999) await s.store.flush();
+    }
+    await s.store.flush();
+    const gone = total + 1 - MAX_HISTORY_ROOMS;
+    const pruned = () => s.events.of("pruned").reduce((t, e) => t + e.lines, 0);
+    await s.events.until(() => pruned() >= gone, `${gone} lines of old rooms pruned`);
+    assert.equal(pruned(), gone);
+  }
+  assert.deepEqual(fileRooms(path), { rooms: MAX_HISTORY_ROOMS, withRuns: MAX_HISTORY_ROOMS });
+  const first = total + 1 - MAX_HISTORY_ROOMS; // the oldest room left
+  assert.deepEqual(fileTexts(path, `#r${first - 1}`), []);
+  assert.deepEqual(fileTexts(path, `#r${first}`), [`x${first}`]);
+  assert.deepEqual(fileTexts(path, "#r0"), []);
+  assert.deepEqual(fileTexts(path, "#kept"), ["first", "again"]);
+  // Reopened, it counts the rooms again: one more room costs no other its history.
+  {
+    await using s = await open(path);
+    s.store.append(line("#new", "hola"));
+    await s.store.flush();
+  }
+  assert.deepEqual(fileRooms(path), {
+    rooms: MAX_HISTORY_ROOMS + 1,
+    withRuns: MAX_HISTORY_ROOMS + 1,
+  });
+});
+
 Deno.test("SqliteStore keeps topics by room, ignoring case, across reopen", async () => {
   using dir = tempDir();
   const path = `${dir.path}/charla.db`;
@@ -654,6 +708,16 @@ Deno.test("SqliteStore migrates a version 1 file (a row per line) and keeps its 
   s.store.append(line("#lobby", "tres"));
   await s.store.flush();
   assert.deepEqual(fileTexts(path, "#lobby"), ["uno", "dos", "tres"]);
+  // Each room with history has its row, with the id of its newest run.
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    assert.deepEqual(
+      db.prepare("SELECT room, last FROM rooms ORDER BY room").all().map((r) => [r.room, r.last]),
+      [["#dev", 2], ["#lobby", 4]],
+    );
+  } finally {
+    db.close();
+  }
 });
 
 Deno.test("SqliteStore's writer warms up at open and leaves no trace in the file", async () => {

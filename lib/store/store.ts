@@ -45,6 +45,16 @@ export interface StoredTopic {
 export const MAX_TOPICS = 10_000;
 
 /**
+ * Most rooms whose history a store keeps in a file (`--db`), give or take a
+ * sixteenth: those written to most recently. Anyone may make a room (one a
+ * second each, see session.ts NEW_ROOMS) and say one line in it; without a
+ * bound, a few clients doing so all day would fill the disk, and history
+ * would stop being written for everyone. Past the bound, the rooms written to
+ * longest ago lose their history, a hundred rooms per pass.
+ */
+export const MAX_HISTORY_ROOMS = 10_000;
+
+/**
  * Puts `value` in `map` under `key` as its newest entry (a Map keeps its
  * insertion order). Past `max` entries and a sixteenth, the oldest go, down to
  * `max`: at once, because finding a Map's first entry after deleting its first
