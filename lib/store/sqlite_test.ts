@@ -527,7 +527,7 @@ Deno.test("SqliteStore prunes a room written to again after 10,000 others", asyn
   assert.deepEqual(fileTexts(path, "#first"), ["a3", "b0", "b1", "b2", "b3"]);
 });
 
-/** Rows of `table` in the file, and the distinct rooms of its runs, read without the store. */
+/** Rows of the rooms table, and distinct rooms of the runs table, read without the store. */
 function fileRooms(path: string): { rooms: number; withRuns: number } {
   const db = new DatabaseSync(path, { readOnly: true });
   try {
