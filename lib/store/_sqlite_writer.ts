@@ -513,7 +513,8 @@ export function runWriter(
     if (due.length > 0 || bans || topics || evict) {
       try {
         c.begin.run();
-        if (evict) deleted += evictRooms(c, settings.maxRooms);
+        const evicted = evict ? evictRooms(c, settings.maxRooms) : null;
+        if (evicted !== null) deleted += evicted.lines;
         const counts = due.map((rows) => pruneRoom(c, rows.room, rows.count - keep));
         if (bans) {
           c.db.prepare("DELETE FROM bans WHERE until IS NOT NULL AND until <= ?").run(Date.now());
@@ -521,8 +522,8 @@ export function runWriter(
         if (topics) c.pruneTopics.run(settings.maxTopics);
         c.commit.run();
         if (topics) topicRows = (c.countTopics.get() as { n: number }).n;
-        if (evict) {
-          roomRows = (c.countRooms.get() as { n: number }).n;
+        if (evicted !== null) {
+          roomRows = evicted.left;
           evicting = roomRows > settings.maxRooms;
           if (evicting) wait = 0; // the next pass
         }
@@ -547,21 +548,22 @@ export function runWriter(
    * Deletes the history of the rooms written to longest ago, towards `max`
    * rooms with history: at most {@linkcode EVICT_ROOMS_PER_PASS} rooms, and
    * no room after {@linkcode EVICT_LINES_PER_PASS} lines. Returns the lines
-   * deleted. In the caller's transaction.
+   * deleted and the rooms with history left. In the caller's transaction.
    */
-  function evictRooms(c: Connection, max: number): number {
-    const rows = (c.countRooms.get() as { n: number }).n;
-    const over = Math.min(rows - max, EVICT_ROOMS_PER_PASS);
-    if (over <= 0) return 0;
-    let deleted = 0;
+  function evictRooms(c: Connection, max: number): { lines: number; left: number } {
+    let left = (c.countRooms.get() as { n: number }).n;
+    let lines = 0;
+    const over = Math.min(left - max, EVICT_ROOMS_PER_PASS);
+    if (over <= 0) return { lines, left };
     for (const { room } of c.oldestRooms.all(over) as { room: string }[]) {
-      deleted += (c.countRoom.get(room) as { n: number }).n;
+      lines += (c.countRoom.get(room) as { n: number }).n;
       c.deleteRoomRuns.run(room);
       c.deleteRoom.run(room);
       rooms.delete(room.toLowerCase());
-      if (deleted >= EVICT_LINES_PER_PASS) break;
+      left--;
+      if (lines >= EVICT_LINES_PER_PASS) break;
     }
-    return deleted;
+    return { lines, left };
   }
 
   /**
