@@ -25,6 +25,7 @@
 import { parseArgs } from "node:util";
 import { RedisClient, RedisSubscriber } from "../lib/cluster/redis.ts";
 import { APPEND } from "../lib/cluster/scripts.ts";
+import { MAX_HISTORY_ROOMS } from "../lib/store/store.ts";
 import { RedisServer } from "../tests/_redis.ts";
 import { processUsage } from "./proc.ts";
 
@@ -120,6 +121,7 @@ await measure("streams: APPEND script, XREAD readers", async (redis, writer) => 
       N,
       "charla:",
       "#room",
+      MAX_HISTORY_ROOMS,
       "h",
       "m",
       "x",

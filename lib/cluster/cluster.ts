@@ -49,6 +49,7 @@ import { nameKey, roomKey } from "../core/names.ts";
 import { SaidBatch } from "../core/peer.ts";
 import type { Room } from "../core/room.ts";
 import type { Session } from "../core/session.ts";
+import { MAX_HISTORY_ROOMS } from "../store/store.ts";
 import {
   type ClusterEvent,
   ClusterKeys,
@@ -620,7 +621,7 @@ export class Cluster implements Bus {
     return this.#eval(
       "APPEND",
       [this.#keys.room(room), this.#keys.lineCount(room)],
-      [count, this.#keep, this.#keys.prefix, roomKey(room), ...fields],
+      [count, this.#keep, this.#keys.prefix, roomKey(room), MAX_HISTORY_ROOMS, ...fields],
     );
   }
 
@@ -1279,6 +1280,22 @@ export class Cluster implements Bus {
   }
 
   /**
+   * While this node was taken for dead, nobody read its rooms, and the
+   * rooms appended to longest ago lose their history past MAX_HISTORY_ROOMS
+   * (scripts.ts, APPEND): a room whose counter is now behind where this node
+   * had read it started again from line 1, so it is read from its start.
+   * (A room that got more lines than that meanwhile cannot be told from one
+   * that kept its history: the count of lines missed it then gives is short.)
+   */
+  async #startOverIfGone(follow: Follow): Promise<void> {
+    const count = await this.#commands.command("GET", this.#keys.lineCount(follow.room));
+    if ((count === null ? 0 : Number(text(count))) >= follow.lastLine) return;
+    follow.cursor = "0-0";
+    follow.lastLine = follow.top = follow.slowest = 0;
+    follow.reported = -1;
+  }
+
+  /**
    * Back in touch with Redis, or taken for dead by the others: load the
    * scripts, register again with everyone here, read the cluster afresh,
    * report what could not be shared, and carry on reading where this node
@@ -1320,7 +1337,10 @@ export class Cluster implements Bus {
     this.#generation++;
     this.#apply(snapshot, true);
     for (const follow of this.#follows.values()) {
-      if (follow.cursor !== null) continue;
+      if (follow.cursor !== null) {
+        if (reaped) await this.#startOverIfGone(follow);
+        continue;
+      }
       const last = await c.command("XREVRANGE", follow.stream, "+", "-", "COUNT", 1);
       follow.cursor = Array.isArray(last) && Array.isArray(last[0]) ? text(last[0][0]) : "0-0";
       follow.lastLine = lineOf(follow.cursor) || 0;

@@ -19,19 +19,32 @@
  * long before that, see cluster.ts), and one that stopped cannot make the
  * stream grow without end.
  *
+ * Keeps the history of `max rooms` rooms, those appended to last (`rooms`,
+ * scored by Redis's clock in microseconds, at a room's first entry and then
+ * every 64 lines or so: a score on every entry cost Redis 60% more time per
+ * call, measured): anyone may make a room and say a line in it, and each
+ * room is a stream and a counter. When a new room takes the count a
+ * sixteenth past, both go for the rooms appended to longest ago, up to 100
+ * at a time, but not for a room a registered node reads (someone is in it:
+ * it is scored as new instead).
+ * Such a room starts again from line 1 when next appended to; a node that
+ * was taken for dead meanwhile finds its counter behind where it had read,
+ * and reads the room from its start (cluster.ts, resync).
+ *
  * KEYS: stream, line counter. ARGV: lines in the entry (0 for a notice), lines
- * to keep (0: all), key prefix, room key, then the entry's fields and values.
- * Returns the entry's id.
+ * to keep (0: all), key prefix, room key, max rooms, then the entry's fields
+ * and values. Returns the entry's id.
  */
 export const APPEND = `
 local count = tonumber(ARGV[1])
 local keep = tonumber(ARGV[2])
+local prefix = ARGV[3]
 local last = redis.call('INCRBY', KEYS[2], count)
 local args = {'XADD', KEYS[1]}
 if keep > 0 and last > keep and math.floor(last / 64) ~= math.floor((last - count) / 64) then
   local from = last - keep + 1
-  for _, node in ipairs(redis.call('SMEMBERS', ARGV[3] .. 'nodes')) do
-    local read = redis.call('HGET', ARGV[3] .. 'reading:' .. node, ARGV[4])
+  for _, node in ipairs(redis.call('SMEMBERS', prefix .. 'nodes')) do
+    local read = redis.call('HGET', prefix .. 'reading:' .. node, ARGV[4])
     if read then from = math.min(from, tonumber(read) + 1) end
   end
   from = math.max(from, last - 4 * keep + 1)
@@ -42,8 +55,34 @@ if keep > 0 and last > keep and math.floor(last / 64) ~= math.floor((last - coun
   end
 end
 args[#args + 1] = string.format('%d-*', last)
-for i = 5, #ARGV do args[#args + 1] = ARGV[i] end
-return redis.call(unpack(args))
+for i = 6, #ARGV do args[#args + 1] = ARGV[i] end
+local id = redis.call(unpack(args))
+if last == count or math.floor(last / 64) ~= math.floor((last - count) / 64) then
+  local rooms = prefix .. 'rooms'
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+  local max = tonumber(ARGV[5])
+  if redis.call('ZADD', rooms, now, ARGV[4]) == 1 then
+    local n = redis.call('ZCARD', rooms)
+    if n > max + math.floor(max / 16) then
+      local nodes = redis.call('SMEMBERS', prefix .. 'nodes')
+      for _, room in ipairs(redis.call('ZRANGE', rooms, 0, math.min(n - max, 100) - 1)) do
+        local read = false
+        for _, node in ipairs(nodes) do
+          if redis.call('HEXISTS', prefix .. 'reading:' .. node, room) == 1 then read = true end
+        end
+        if read then
+          redis.call('ZADD', rooms, now, room)
+        else
+          local stream = prefix .. 'room:' .. room
+          redis.call('DEL', stream, stream .. ':n')
+          redis.call('ZREM', rooms, room)
+        end
+      end
+    end
+  end
+end
+return id
 `;
 
 /**
