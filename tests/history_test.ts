@@ -2,7 +2,8 @@
  * History on joining a room and on `/history`: marked, in order, before the
  * live lines, also when the store answers later (a store that answers when
  * the test lets it, around the memory store: the asynchronous path a shared
- * store such as Redis takes).
+ * store such as Redis takes). And which rooms keep it in a file past the
+ * bound on rooms (those people are in).
  *
  * @module
  */
@@ -10,8 +11,10 @@
 import assert from "node:assert/strict";
 import type { HistoryLine, RoomName } from "../lib/core/messages.ts";
 import { MemoryStore } from "../lib/store/memory.ts";
-import type { Ban, Store, StoredTopic } from "../lib/store/store.ts";
-import { startServer, TestClient } from "./_helpers.ts";
+import { SqliteStore } from "../lib/store/sqlite.ts";
+import { type Ban, MAX_HISTORY_ROOMS, type Store, type StoredTopic } from "../lib/store/store.ts";
+import { fileTexts, tempDir } from "./_files.ts";
+import { startServer, TestClient, within } from "./_helpers.ts";
 
 /**
  * The memory store, but `recent()` answers only when the test calls
@@ -202,4 +205,47 @@ Deno.test("A JSON client gets the history as one typed event before the live lin
     }
   }
   assert.deepEqual(events, ["welcome", "joined", "history"]);
+});
+
+Deno.test("a server with --db keeps the history of a room people are in, past MAX_HISTORY_ROOMS", async () => {
+  using dir = tempDir("charla_store_");
+  const path = `${dir.path}/charla.db`;
+  let pruned = 0;
+  let prunedMore = Promise.withResolvers<void>();
+  await using store = await SqliteStore.open(path, {
+    pruneMs: 0,
+    onEvent: (event) => {
+      if (event.type !== "pruned") return;
+      pruned += event.lines;
+      prunedMore.resolve();
+    },
+  });
+  await using t = startServer({ relay: true, store });
+  await using ana = await TestClient.connect(t.port);
+  await ana.send("/nick ana", "/join #quiet", "hola", "/history 1");
+  await ana.lines.until(/<ana> hola$/); // from the history: stored
+  // One line in each of enough other rooms to pass the bound, through the
+  // server's store; waits until the rooms past it lost their history.
+  let next = 0;
+  let rooms = 1; // with history in the file: #quiet
+  const fill = async (count: number) => {
+    const expected = pruned + rooms + count - MAX_HISTORY_ROOMS; // one line each
+    rooms = MAX_HISTORY_ROOMS;
+    for (let i = 0; i < count; i++) {
+      const text = `x${next}`;
+      store.append({ room: `#r${next++}`, time: 0, from: "bea", kind: "message", text });
+    }
+    await store.flush();
+    while (pruned < expected) {
+      await within(prunedMore.promise, `${expected} lines pruned (${pruned} so far)`);
+      prunedMore = Promise.withResolvers<void>();
+    }
+  };
+  await fill(MAX_HISTORY_ROOMS + MAX_HISTORY_ROOMS / 16 + 1);
+  assert.deepEqual(fileTexts(path, "#quiet"), ["hola"], "ana is in #quiet: it keeps its history");
+  // Empty, #quiet is like any other room: enough new ones take its history.
+  await ana.send("/part");
+  await ana.lines.until(/^\* you are now in #lobby/);
+  await fill(MAX_HISTORY_ROOMS + MAX_HISTORY_ROOMS / 16 + 1);
+  assert.deepEqual(fileTexts(path, "#quiet"), []);
 });

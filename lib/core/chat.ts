@@ -376,6 +376,7 @@ export class ChatCore {
       room.topicTime = kept.time;
     }
     this.#rooms.set(key, room);
+    this.store.occupied?.(name, true);
     return room;
   }
 
@@ -392,6 +393,7 @@ export class ChatCore {
   dropIfEmpty(room: Room): void {
     if (room.size === 0 && this.#rooms.get(roomKey(room.name)) === room) {
       this.#rooms.delete(roomKey(room.name));
+      this.store.occupied?.(room.name, false);
     }
   }
 

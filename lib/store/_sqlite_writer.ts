@@ -42,7 +42,11 @@ export type WriterRequest =
     readonly maxTopics: number;
     /** Rooms with history kept: past this many, those written to longest ago lose theirs. */
     readonly maxRooms: number;
+    /** Rooms someone is in (lower-cased): they keep their history whatever `maxRooms`. */
+    readonly occupied: readonly string[];
   }
+  /** A room got its first member, or lost its last. */
+  | { readonly type: "occupied"; readonly room: string; readonly occupied: boolean }
   /**
    * One group commit: runs of lines (one row each) and the topic and ban
    * changes. The bytes are transferred, not copied.
@@ -100,6 +104,8 @@ interface Connection {
   readonly countRooms: StatementSync;
   /** The `?` rooms written to longest ago. */
   readonly oldestRooms: StatementSync;
+  /** Ranks a room with the one written to last: someone is in it. */
+  readonly keepRoom: StatementSync;
   readonly deleteRoomRuns: StatementSync;
   readonly deleteRoom: StatementSync;
 }
@@ -202,6 +208,8 @@ export function runWriter(
   const EVICT_LINES_PER_PASS = 10_000;
   /** True from when `roomRows` goes a sixteenth past `maxRooms` until it is back to it. */
   let evicting = false;
+  /** Rooms someone is in, by lower-cased name: passes leave their history alone. */
+  const occupied = new Set<string>();
   /** A prune that waits for a room's `pruneMs` to pass. */
   let pruneTimer: ReturnType<typeof setTimeout> | undefined;
   let expiredBansAt = -Infinity;
@@ -211,6 +219,7 @@ export function runWriter(
     switch (request.type) {
       case "open": {
         settings = request;
+        for (const room of request.occupied) occupied.add(room);
         let error: string | undefined;
         try {
           connect();
@@ -229,6 +238,10 @@ export function runWriter(
       }
       case "write":
         write(request);
+        break;
+      case "occupied":
+        if (request.occupied) occupied.add(request.room);
+        else occupied.delete(request.room);
         break;
       case "close":
         clearTimeout(pruneTimer);
@@ -300,6 +313,9 @@ export function runWriter(
         ),
         countRooms: db.prepare("SELECT count(*) AS n FROM rooms"),
         oldestRooms: db.prepare("SELECT room FROM rooms ORDER BY last LIMIT ?"),
+        keepRoom: db.prepare(
+          "UPDATE rooms SET last = (SELECT max(last) FROM rooms) WHERE room = ?",
+        ),
         deleteRoomRuns: db.prepare("DELETE FROM runs WHERE room = ?"),
         deleteRoom: db.prepare("DELETE FROM rooms WHERE room = ?"),
       };
@@ -543,7 +559,9 @@ export function runWriter(
         if (topics) topicRows = (c.countTopics.get() as { n: number }).n;
         if (evicted !== null) {
           roomRows = evicted.left;
-          evicting = roomRows > settings.maxRooms;
+          // A pass that found only rooms people are in stops here: the next
+          // commit past the bound tries again.
+          evicting = roomRows > settings.maxRooms && evicted.rooms > 0;
           if (evicting) wait = 0; // the next pass
         }
         due.forEach((rows, i) => {
@@ -566,23 +584,34 @@ export function runWriter(
   /**
    * Deletes the history of the rooms written to longest ago, towards `max`
    * rooms with history: at most {@linkcode EVICT_ROOMS_PER_PASS} rooms, and
-   * no room after {@linkcode EVICT_LINES_PER_PASS} lines. Returns the lines
+   * no room after {@linkcode EVICT_LINES_PER_PASS} lines. A room someone is
+   * in is ranked with the newest instead. Returns the rooms and lines
    * deleted and the rooms with history left. In the caller's transaction.
    */
-  function evictRooms(c: Connection, max: number): { lines: number; left: number } {
+  function evictRooms(
+    c: Connection,
+    max: number,
+  ): { rooms: number; lines: number; left: number } {
     let left = (c.countRooms.get() as { n: number }).n;
     let lines = 0;
+    let deleted = 0;
     const over = Math.min(left - max, EVICT_ROOMS_PER_PASS);
-    if (over <= 0) return { lines, left };
+    if (over <= 0) return { rooms: 0, lines, left };
     for (const { room } of c.oldestRooms.all(over) as { room: string }[]) {
+      const key = room.toLowerCase();
+      if (occupied.has(key)) {
+        c.keepRoom.run(room);
+        continue;
+      }
       lines += (c.countRoom.get(room) as { n: number }).n;
       c.deleteRoomRuns.run(room);
       c.deleteRoom.run(room);
-      rooms.delete(room.toLowerCase());
+      rooms.delete(key);
+      deleted++;
       left--;
       if (lines >= EVICT_LINES_PER_PASS) break;
     }
-    return { lines, left };
+    return { rooms: deleted, lines, left };
   }
 
   /**

@@ -280,6 +280,8 @@ export class SqliteStore implements Store, AsyncDisposable {
   #worker: Worker | null = null;
   /** Called with the writer's `opened` answer. */
   #opened: ((error: string | undefined) => void) | null = null;
+  /** Rooms someone is in, by lower-cased name: their history is kept (see `occupied`). */
+  readonly #occupied = new Set<string>();
 
   /** Recent lines by lower-cased room name, the one used least recently first. */
   readonly #rooms = new Map<string, RoomCache>();
@@ -459,6 +461,15 @@ export class SqliteStore implements Store, AsyncDisposable {
     return [...this.#topics.values()];
   }
 
+  /** Keeps the history of rooms people are in, past MAX_HISTORY_ROOMS too (the writer's). */
+  occupied(room: RoomName, occupied: boolean): void {
+    const key = room.toLowerCase();
+    if (occupied) this.#occupied.add(key);
+    else this.#occupied.delete(key);
+    // A writer started later is told them all at open.
+    if (this.#worker !== null) this.#post({ type: "occupied", room: key, occupied });
+  }
+
   setTopic(topic: StoredTopic): void {
     if (this.#closing !== null) return;
     const key = topic.room.toLowerCase();
@@ -549,6 +560,7 @@ export class SqliteStore implements Store, AsyncDisposable {
       maxBytes: this.#maxBytes,
       maxTopics: MAX_TOPICS,
       maxRooms: MAX_HISTORY_ROOMS,
+      occupied: [...this.#occupied],
     });
     return promise;
   }

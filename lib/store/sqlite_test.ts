@@ -581,6 +581,28 @@ Deno.test("SqliteStore keeps the history of the MAX_HISTORY_ROOMS rooms written 
   });
 });
 
+Deno.test("SqliteStore keeps the history of a room someone is in past MAX_HISTORY_ROOMS", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/charla.db`;
+  const total = MAX_HISTORY_ROOMS + MAX_HISTORY_ROOMS / 8;
+  await using s = await open(path, { pruneMs: 0 });
+  // The oldest room, but someone is in it.
+  s.store.append(line("#Quiet", "hola"));
+  s.store.occupied("#Quiet", true);
+  for (let i = 0; i < total; i++) {
+    s.store.append(line(`#r${i}`, `x${i}`));
+    if (i % 1_000 === 999) await s.store.flush();
+  }
+  await s.store.flush();
+  const gone = total + 1 - MAX_HISTORY_ROOMS;
+  const pruned = () => s.events.of("pruned").reduce((t, e) => t + e.lines, 0);
+  await s.events.until(() => pruned() >= gone, `${gone} lines of old rooms pruned`);
+  assert.equal(pruned(), gone);
+  assert.deepEqual(fileTexts(path, "#quiet"), ["hola"]);
+  assert.deepEqual(fileTexts(path, `#r${gone - 1}`), []);
+  assert.deepEqual(fileTexts(path, `#r${gone}`), [`x${gone}`]);
+});
+
 Deno.test("SqliteStore keeps topics by room, ignoring case, across reopen", async () => {
   using dir = tempDir();
   const path = `${dir.path}/charla.db`;

@@ -50,7 +50,8 @@ export const MAX_TOPICS = 10_000;
  * second each, see session.ts NEW_ROOMS) and say one line in it; without a
  * bound, a few clients doing so all day would fill the disk, and history
  * would stop being written for everyone. Past the bound, the rooms written to
- * longest ago lose their history, a hundred rooms per pass.
+ * longest ago lose their history, a hundred rooms per pass; not a room
+ * someone is in (see `Store.occupied`).
  */
 export const MAX_HISTORY_ROOMS = 10_000;
 
@@ -107,6 +108,12 @@ export interface Store {
    * replay and the live lines; a promise otherwise (Redis).
    */
   recent(room: RoomName, count: number): HistoryLine[] | Promise<HistoryLine[]>;
+  /**
+   * Told when a room gets its first member (`occupied` true) and loses its
+   * last: a store that bounds the rooms it keeps history for keeps that of
+   * rooms people are in (see {@linkcode MAX_HISTORY_ROOMS}).
+   */
+  occupied?(room: RoomName, occupied: boolean): void;
   /** Every kept topic, at start. */
   topics(): StoredTopic[] | Promise<StoredTopic[]>;
   setTopic(topic: StoredTopic): void;
