@@ -541,6 +541,28 @@ function fileRooms(path: string): { rooms: number; withRuns: number } {
   }
 }
 
+/**
+ * Says one line in each of `total` new rooms, `#r0` on (calling `after(i)`
+ * after each), then waits until `gone` lines of rooms past the bound were
+ * pruned, and checks that no more were.
+ */
+async function passTheBound(
+  s: { store: SqliteStore; events: Events },
+  total: number,
+  gone: number,
+  after?: (i: number) => void,
+): Promise<void> {
+  for (let i = 0; i < total; i++) {
+    s.store.append(line(`#r${i}`, `x${i}`));
+    after?.(i);
+    if (i % 1_000 === 999) await s.store.flush();
+  }
+  await s.store.flush();
+  const pruned = () => s.events.of("pruned").reduce((t, e) => t + e.lines, 0);
+  await s.events.until(() => pruned() >= gone, `${gone} lines of old rooms pruned`);
+  assert.equal(pruned(), gone);
+}
+
 Deno.test("SqliteStore keeps the history of the MAX_HISTORY_ROOMS rooms written to last", async () => {
   using dir = tempDir();
   const path = `${dir.path}/charla.db`;
@@ -550,18 +572,11 @@ Deno.test("SqliteStore keeps the history of the MAX_HISTORY_ROOMS rooms written 
   {
     await using s = await open(path, { pruneMs: 0 });
     s.store.append(line("#Kept", "first"));
-    for (let i = 0; i < total; i++) {
-      s.store.append(line(`#r${i}`, `x${i}`));
-      // The first room made, written to again (spelled otherwise) before the
-      // bound was passed, stays.
+    // The first room made, written to again (spelled otherwise) before the
+    // bound was passed, stays.
+    await passTheBound(s, total, total + 1 - MAX_HISTORY_ROOMS, (i) => {
       if (i === MAX_HISTORY_ROOMS) s.store.append(line("#kept", "again"));
-      if (i % 1_000 === 999) await s.store.flush();
-    }
-    await s.store.flush();
-    const gone = total + 1 - MAX_HISTORY_ROOMS;
-    const pruned = () => s.events.of("pruned").reduce((t, e) => t + e.lines, 0);
-    await s.events.until(() => pruned() >= gone, `${gone} lines of old rooms pruned`);
-    assert.equal(pruned(), gone);
+    });
   }
   assert.deepEqual(fileRooms(path), { rooms: MAX_HISTORY_ROOMS, withRuns: MAX_HISTORY_ROOMS });
   const first = total + 1 - MAX_HISTORY_ROOMS; // the oldest room left
@@ -589,15 +604,8 @@ Deno.test("SqliteStore keeps the history of a room someone is in past MAX_HISTOR
   // The oldest room, but someone is in it.
   s.store.append(line("#Quiet", "hola"));
   s.store.occupied("#Quiet", true);
-  for (let i = 0; i < total; i++) {
-    s.store.append(line(`#r${i}`, `x${i}`));
-    if (i % 1_000 === 999) await s.store.flush();
-  }
-  await s.store.flush();
   const gone = total + 1 - MAX_HISTORY_ROOMS;
-  const pruned = () => s.events.of("pruned").reduce((t, e) => t + e.lines, 0);
-  await s.events.until(() => pruned() >= gone, `${gone} lines of old rooms pruned`);
-  assert.equal(pruned(), gone);
+  await passTheBound(s, total, gone);
   assert.deepEqual(fileTexts(path, "#quiet"), ["hola"]);
   assert.deepEqual(fileTexts(path, `#r${gone - 1}`), []);
   assert.deepEqual(fileTexts(path, `#r${gone}`), [`x${gone}`]);
