@@ -5,10 +5,11 @@
 
 import assert from "node:assert/strict";
 import { text } from "../lib/cluster/entries.ts";
-import { RedisClient } from "../lib/cluster/redis.ts";
+import { RedisClient, RedisSubscriber } from "../lib/cluster/redis.ts";
 import { APPEND } from "../lib/cluster/scripts.ts";
 import { MAX_HISTORY_ROOMS } from "../lib/store/store.ts";
 import { named, NodeProcess, seeJoins, startNode } from "./_cluster.ts";
+import { within } from "./_helpers.ts";
 import { RedisServer } from "./_redis.ts";
 
 const MAX = 4;
@@ -68,19 +69,58 @@ Deno.test("APPEND keeps the history of the rooms appended to last, not of a room
   }
 });
 
-Deno.test("a node taken for dead while its room lost its history reads the room again from its start", async () => {
-  await using redis = await RedisServer.start();
-  await using a = await startNode(redis, "a", { nodeTimeout: 1000 });
-  await using b = await NodeProcess.start([
-    "--cluster",
-    redis.url,
-    "--node",
-    "b",
-    "--node-timeout",
-    "1",
-  ]);
-  await using carl = await named(a.port, "carl");
-  await using bea = await named(b.port, "bea");
+/** Says a line in each of enough new rooms to pass the bound, through the script as nodes run it. */
+async function passTheBound(url: string, tag: string): Promise<void> {
+  const r = await RedisClient.connect(url);
+  try {
+    const sha = text(await r.command("SCRIPT", "LOAD", APPEND));
+    const rooms = MAX_HISTORY_ROOMS + MAX_HISTORY_ROOMS / 16 + 1;
+    for (let i = 0; i < rooms; i += 1_000) {
+      await Promise.all(
+        Array.from({ length: Math.min(1_000, rooms - i) }, (_, k) => {
+          const room = `#${tag}${i + k}`;
+          const key = `charla:room:${room}`;
+          const args = [1, 0, "charla:", room, MAX_HISTORY_ROOMS, "h", "x"];
+          return r.command("EVALSHA", sha, 2, key, `${key}:n`, ...args);
+        }),
+      );
+    }
+  } finally {
+    await r.close();
+  }
+}
+
+/**
+ * Waits until `node` has told Redis it read `room` up to `line` (its
+ * `reading` field), woken by Redis's keyspace events for that hash.
+ */
+async function untilRead(url: string, node: string, room: string, line: number): Promise<void> {
+  const r = await RedisClient.connect(url);
+  let changed = Promise.withResolvers<void>();
+  const events = await RedisSubscriber.connect(url, { onMessage: () => changed.resolve() });
+  try {
+    await r.command("CONFIG", "SET", "notify-keyspace-events", "Kh");
+    await events.subscribe(`__keyspace@0__:charla:reading:${node}`);
+    while (text(await r.command("HGET", `charla:reading:${node}`, room)) !== String(line)) {
+      await within(changed.promise, `${node} to report ${room} read up to ${line}`);
+      changed = Promise.withResolvers<void>();
+    }
+  } finally {
+    await events.close();
+    await r.close();
+  }
+}
+
+/**
+ * Node a (here) and node b (a process); bea on b says 30 lines in #quiet,
+ * with carl on a there; once b has reported reading them, it stops until a
+ * takes it for dead, and carl leaves: nobody reads #quiet.
+ */
+async function quietRoomOfADeadNode(redis: RedisServer) {
+  const a = await startNode(redis, "a", { nodeTimeout: 1000 });
+  const b = await NodeProcess.start(["--cluster", redis.url, "--node", "b", "--node-timeout", "1"]);
+  const carl = await named(a.port, "carl");
+  const bea = await named(b.port, "bea");
   await carl.send("/join #quiet");
   await carl.lines.until(/^\* you are now in #quiet/);
   await a.cluster.following("#quiet");
@@ -89,40 +129,27 @@ Deno.test("a node taken for dead while its room lost its history reads the room 
   await seeJoins(carl, ["bea"]);
   for (let i = 0; i < 30; i++) await bea.send(`b${i}`);
   await carl.lines.until("<bea> b29");
+  // Nothing b would still report once resumed: what it says then, it says anew.
+  await untilRead(redis.url, "b", "#quiet", 30);
   b.signal("SIGSTOP");
   await carl.lines.until("* bea left (connection lost)");
-  // Nobody reads #quiet now: past the bound, it is among the first rooms to go.
   await carl.send("/part");
   await carl.lines.until(/^\* you are now in #lobby/);
+  return { a, b, carl, bea };
+}
+
+Deno.test("a node taken for dead while its room lost its history reads the room again from its start", async () => {
+  await using redis = await RedisServer.start();
+  const { a, b, carl, bea } = await quietRoomOfADeadNode(redis);
+  await using _a = a;
+  await using _b = b;
+  await using _carl = carl;
+  await using _bea = bea;
+  // Nobody reads #quiet: past the bound, it is among the first rooms to go.
+  await passTheBound(redis.url, "fill");
   const r = await RedisClient.connect(redis.url);
-  try {
-    const sha = text(await r.command("SCRIPT", "LOAD", APPEND));
-    const fill = MAX_HISTORY_ROOMS + MAX_HISTORY_ROOMS / 16 + 1;
-    for (let i = 0; i < fill; i += 1_000) {
-      await Promise.all(
-        Array.from({ length: Math.min(1_000, fill - i) }, (_, k) => {
-          const key = `charla:room:#fill${i + k}`;
-          return r.command(
-            "EVALSHA",
-            sha,
-            2,
-            key,
-            `${key}:n`,
-            1,
-            0,
-            "charla:",
-            `#fill${i + k}`,
-            MAX_HISTORY_ROOMS,
-            "h",
-            "x",
-          );
-        }),
-      );
-    }
-    assert.equal(await r.command("EXISTS", "charla:room:#quiet:n"), 0, "#quiet lost its history");
-  } finally {
-    await r.close();
-  }
+  assert.equal(await r.command("EXISTS", "charla:room:#quiet:n"), 0, "#quiet lost its history");
+  await r.close();
   // #quiet starts again from line 1, with fewer lines than b had read of it.
   await carl.send("/join #quiet");
   for (let i = 0; i < 5; i++) await carl.send(`c${i}`);
@@ -134,4 +161,26 @@ Deno.test("a node taken for dead while its room lost its history reads the room 
     lines.filter((l) => l.startsWith("<carl>")),
     ["c0", "c1", "c2", "c3", "c4"].map((t) => `<carl> ${t}`),
   );
+});
+
+Deno.test("a node back from being taken for dead reads its rooms again: a quiet one keeps its history", async () => {
+  await using redis = await RedisServer.start();
+  const { a, b, carl, bea } = await quietRoomOfADeadNode(redis);
+  await using _a = a;
+  await using _b = b;
+  await using _carl = carl;
+  await using _bea = bea;
+  b.signal("SIGCONT");
+  await b.until(/cluster: back in the cluster \(this node had been taken for dead/, "b's resync");
+  // Nothing is said in #quiet, but bea is in it again: b says it reads it.
+  await passTheBound(redis.url, "fill");
+  const r = await RedisClient.connect(redis.url);
+  assert.equal(
+    text(await r.command("GET", "charla:room:#quiet:n")),
+    "30",
+    "#quiet kept its history",
+  );
+  await r.close();
+  await carl.send("/join #quiet", "d0");
+  await bea.lines.until("<carl> d0");
 });

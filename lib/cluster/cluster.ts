@@ -775,6 +775,8 @@ export class Cluster implements Bus {
       follow.top = follow.slowest = follow.lastLine;
       this.#report(follow, true);
       this.#wakeReader();
+      // Between the read and the report, the room was not this node's to keep.
+      this.#startOverIfGone(follow).catch(ignore);
     });
   }
 
@@ -1280,19 +1282,25 @@ export class Cluster implements Bus {
   }
 
   /**
-   * While this node was taken for dead, nobody read its rooms, and the
-   * rooms appended to longest ago lose their history past MAX_HISTORY_ROOMS
-   * (scripts.ts, APPEND): a room whose counter is now behind where this node
-   * had read it started again from line 1, so it is read from its start.
-   * (A room that got more lines than that meanwhile cannot be told from one
-   * that kept its history: the count of lines missed it then gives is short.)
+   * Rooms nobody reads lose their history past MAX_HISTORY_ROOMS (scripts.ts,
+   * APPEND), and start again from line 1: a room this node follows is read
+   * (its `reading` field is there) from its report on, but not before it,
+   * after the first read or while this node was taken for dead. Called once
+   * that report is on its way (on the same connection, so it comes first):
+   * a room whose counter is now behind where this node had read it started
+   * again, and is read from its start. (A room that got more lines than that
+   * meanwhile cannot be told from one that kept its history: the count of
+   * lines missed it then gives is short.)
    */
   async #startOverIfGone(follow: Follow): Promise<void> {
     const count = await this.#commands.command("GET", this.#keys.lineCount(follow.room));
     if ((count === null ? 0 : Number(text(count))) >= follow.lastLine) return;
+    if (this.#follows.get(roomKey(follow.room)) !== follow) return;
     follow.cursor = "0-0";
     follow.lastLine = follow.top = follow.slowest = 0;
     follow.reported = -1;
+    this.#report(follow, true);
+    this.#wakeReader();
   }
 
   /**
@@ -1338,7 +1346,12 @@ export class Cluster implements Bus {
     this.#apply(snapshot, true);
     for (const follow of this.#follows.values()) {
       if (follow.cursor !== null) {
-        if (reaped) await this.#startOverIfGone(follow);
+        if (reaped) {
+          // Its `reading` hash went with it: written again first.
+          follow.reported = -1;
+          this.#report(follow, true);
+          await this.#startOverIfGone(follow);
+        }
         continue;
       }
       const last = await c.command("XREVRANGE", follow.stream, "+", "-", "COUNT", 1);
