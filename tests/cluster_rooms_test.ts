@@ -135,16 +135,21 @@ async function quietRoomOfADeadNode(redis: RedisServer) {
   await carl.lines.until("* bea left (connection lost)");
   await carl.send("/part");
   await carl.lines.until(/^\* you are now in #lobby/);
-  return { a, b, carl, bea };
+  return {
+    a,
+    b,
+    carl,
+    bea,
+    async [Symbol.asyncDispose]() {
+      for (const it of [bea, carl, b, a]) await it[Symbol.asyncDispose]();
+    },
+  };
 }
 
 Deno.test("a node taken for dead while its room lost its history reads the room again from its start", async () => {
   await using redis = await RedisServer.start();
-  const { a, b, carl, bea } = await quietRoomOfADeadNode(redis);
-  await using _a = a;
-  await using _b = b;
-  await using _carl = carl;
-  await using _bea = bea;
+  await using nodes = await quietRoomOfADeadNode(redis);
+  const { a, b, carl, bea } = nodes;
   // Nobody reads #quiet: past the bound, it is among the first rooms to go.
   await passTheBound(redis.url, "fill");
   const r = await RedisClient.connect(redis.url);
@@ -165,11 +170,8 @@ Deno.test("a node taken for dead while its room lost its history reads the room 
 
 Deno.test("a node back from being taken for dead reads its rooms again: a quiet one keeps its history", async () => {
   await using redis = await RedisServer.start();
-  const { a, b, carl, bea } = await quietRoomOfADeadNode(redis);
-  await using _a = a;
-  await using _b = b;
-  await using _carl = carl;
-  await using _bea = bea;
+  await using nodes = await quietRoomOfADeadNode(redis);
+  const { b, carl, bea } = nodes;
   b.signal("SIGCONT");
   await b.until(/cluster: back in the cluster \(this node had been taken for dead/, "b's resync");
   // Nothing is said in #quiet, but bea is in it again: b says it reads it.
