@@ -775,7 +775,7 @@ export class Cluster implements Bus {
       follow.top = follow.slowest = follow.lastLine;
       this.#report(follow, true);
       this.#wakeReader();
-      // Between the read and the report, the room was not this node's to keep.
+      // A pass of the bound on rooms between the read and the report may have deleted it.
       this.#startOverIfGone(follow).catch(ignore);
     });
   }
