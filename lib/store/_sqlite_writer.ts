@@ -116,8 +116,6 @@ interface RoomTally {
   readonly room: string;
   n: number;
   last: number;
-  /** Whether the commit wrote `last` to the room's row of the rooms table. */
-  recorded: boolean;
 }
 
 /** How many lines a room has, as far as this writer knows, and when it was last pruned. */
@@ -434,10 +432,8 @@ export function runWriter(
       c.begin.run();
       try {
         insert(c, request.lines);
-        for (const [key, t] of tallies) {
-          const rows = rooms.get(key);
-          t.recorded = rows === undefined || t.last - rows.recorded >= RECORD_EVERY;
-          if (t.recorded) c.putRoom.run(t.room, t.last);
+        for (const [key, { room, last }] of tallies) {
+          if (recordDue(rooms.get(key), last)) c.putRoom.run(room, last);
         }
         for (const t of request.topics) c.putTopic.run(t.room, t.topic, t.by, t.time);
         topicRows += request.topics.length; // or fewer: some replaced a row
@@ -472,16 +468,15 @@ export function runWriter(
   function tally(lines: PackedRuns): Map<string, RoomTally> {
     const added = new Map<string, RoomTally>();
     let spelling: string | undefined;
-    let tally: RoomTally = { room: "", n: 0, last: 0, recorded: false };
+    let tally: RoomTally = { room: "", n: 0, last: 0 };
     for (const [id, room, , , , n] of lines.runs) {
       // A room's lines come in runs: look the room up once per run.
       if (room !== spelling) {
         spelling = room;
         const key = spelling.toLowerCase();
         const known = added.get(key);
-        if (known === undefined) {
-          added.set(key, tally = { room: spelling, n: 0, last: id, recorded: false });
-        } else tally = known;
+        if (known === undefined) added.set(key, tally = { room: spelling, n: 0, last: id });
+        else tally = known;
       }
       tally.n += n;
       tally.last = Math.max(tally.last, id);
@@ -489,13 +484,21 @@ export function runWriter(
     return added;
   }
 
-  /** Adds a commit's lines to the rooms' line counts. */
+  /** Whether a commit's newest run `last` of a room goes into its row of the rooms table. */
+  function recordDue(rows: RoomRows | undefined, last: number): boolean {
+    return rows === undefined || last - rows.recorded >= RECORD_EVERY;
+  }
+
+  /**
+   * Adds a commit's lines to the rooms' line counts, and what it wrote to the
+   * rooms table (it asked `recordDue` of the same rows: nothing changes them between).
+   */
   function count(added: Map<string, RoomTally>): void {
-    for (const [key, { room, n, last, recorded }] of added) {
+    for (const [key, { room, n, last }] of added) {
       const rows = rooms.get(key);
       if (rows !== undefined) {
+        if (recordDue(rows, last)) rows.recorded = last;
         rows.count += n;
-        if (recorded) rows.recorded = last;
         rooms.delete(key); // to the end: written to most recently
         rooms.set(key, rows);
         continue;
