@@ -45,8 +45,8 @@ export interface StoredTopic {
 export const MAX_TOPICS = 10_000;
 
 /**
- * Most rooms whose history a store keeps in a file (`--db`), give or take a
- * sixteenth: those written to most recently. Anyone may make a room (one a
+ * Most rooms whose history is kept in a file (`--db`) or in a cluster's Redis
+ * (scripts.ts APPEND), give or take a sixteenth: those written to most recently. Anyone may make a room (one a
  * second each, see session.ts NEW_ROOMS) and say one line in it; without a
  * bound, a few clients doing so all day would fill the disk, and history
  * would stop being written for everyone. Past the bound, the rooms written to
