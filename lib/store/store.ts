@@ -45,13 +45,14 @@ export interface StoredTopic {
 export const MAX_TOPICS = 10_000;
 
 /**
- * Most rooms whose history is kept in a file (`--db`) or in a cluster's Redis
- * (scripts.ts APPEND), give or take a sixteenth: those written to most recently. Anyone may make a room (one a
- * second each, see session.ts NEW_ROOMS) and say one line in it; without a
- * bound, a few clients doing so all day would fill the disk, and history
- * would stop being written for everyone. Past the bound, the rooms written to
- * longest ago lose their history, a hundred rooms per pass; not a room
- * someone is in (see `Store.occupied`).
+ * Most rooms whose history is kept in a file (`--db`) or in a cluster's
+ * Redis (scripts.ts APPEND), give or take a sixteenth: those written to most
+ * recently. Anyone may make a room (one a second each, see session.ts
+ * NEW_ROOMS) and say one line in it; without a bound, a few clients doing so
+ * all day would fill the disk or Redis, and history would stop being written
+ * for everyone. Past the bound, the rooms written to longest ago lose their
+ * history, a hundred rooms per pass; not a room someone is in (see
+ * `Store.occupied`; in a cluster, a room some node reads).
  */
 export const MAX_HISTORY_ROOMS = 10_000;
 
