@@ -249,3 +249,27 @@ Deno.test("a server with --db keeps the history of a room people are in, past MA
   await fill(MAX_HISTORY_ROOMS + MAX_HISTORY_ROOMS / 16 + 1);
   assert.deepEqual(fileTexts(path, "#quiet"), []);
 });
+
+Deno.test("a server without --db spares the history of a room people are in when memory runs short", async () => {
+  const store = new MemoryStore({ maxBytes: 256 * 1024 });
+  await using t = startServer({ relay: true, store });
+  await using ana = await TestClient.connect(t.port);
+  await ana.send("/nick ana", "/join #quiet", "hola", "/history 1");
+  await ana.lines.until(/<ana> hola$/); // from the history: stored
+  // Lines of 1,000 bytes in other rooms, through the server's store: twice the bound.
+  let next = 0;
+  const fill = () => {
+    for (let i = 0; i < 512; i++) {
+      const text = "x".repeat(1_000);
+      store.append({ room: `#r${next++ % 8}`, time: 0, from: "bea", kind: "message", text });
+    }
+  };
+  fill();
+  assert.deepEqual(store.recent("#quiet", 5).map((l) => l.text), ["hola"], "ana is in #quiet");
+  assert.equal(store.recent("#r0", 100).length < 64, true, "the other rooms gave way");
+  // Empty, #quiet is like any other room, and the quietest: it goes first.
+  await ana.send("/part");
+  await ana.lines.until(/^\* you are now in #lobby/);
+  fill();
+  assert.deepEqual(store.recent("#quiet", 5), []);
+});

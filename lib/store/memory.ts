@@ -71,7 +71,9 @@ export interface MemoryStoreOptions extends StoreOptions {
    * {@linkcode LineLog.footprint} (its text, and what a room costs however
    * little it keeps): past it, the rooms that have been quiet longest lose
    * their oldest lines first, and a room with none left is forgotten, so a
-   * flood of new rooms cannot take the server's memory.
+   * flood of new rooms cannot take the server's memory. Rooms someone is in
+   * (see {@linkcode MemoryStore.occupied}) give way only once no other room
+   * has lines left to give.
    * @default {67108864}
    */
   maxBytes?: number;
@@ -103,6 +105,8 @@ export class MemoryStore implements Store {
   readonly #rooms = new Map<string, LineLog>();
   /** The footprints of all logs. */
   #bytes = 0;
+  /** Rooms someone is in, by lower-cased name (see {@linkcode occupied}). */
+  readonly #occupied = new Set<string>();
   readonly #topics = new Map<string, StoredTopic>();
   readonly #bans = new Map<string, Ban>();
 
@@ -131,6 +135,18 @@ export class MemoryStore implements Store {
     return this.#rooms.get(room.toLowerCase())?.last(count) ?? [];
   }
 
+  /**
+   * Told when someone enters an empty room and when its last member leaves:
+   * while people are in a room, its history gives way to the memory bound only
+   * after every other room's (a quiet room's history is what someone joining
+   * it reads, and a flood of lines elsewhere must not take it from them).
+   */
+  occupied(room: RoomName, occupied: boolean): void {
+    const key = room.toLowerCase();
+    if (occupied) this.#occupied.add(key);
+    else this.#occupied.delete(key);
+  }
+
   /** The room's log, made if new, and moved to the end of the least-recently-used order. */
   #log(room: RoomName): LineLog {
     const key = room.toLowerCase();
@@ -149,15 +165,23 @@ export class MemoryStore implements Store {
    * Counts what a log grew by (it may have shrunk), then keeps the total within
    * bounds: past `maxBytes`, the logs appended to least recently give way down
    * to a sixteenth under it, in one pass (see {@linkcode setNewest} for why
-   * not one room at a time).
+   * not one room at a time); those of rooms someone is in only if the others
+   * were not enough.
    */
   #grew(delta: number): void {
     this.#bytes += delta;
     if (this.#bytes <= this.#maxBytes) return;
     const target = this.#maxBytes - (this.#maxBytes >> 4);
+    if (this.#occupied.size > 0) this.#shrinkTo(target, this.#occupied);
+    this.#shrinkTo(target, null);
+  }
+
+  /** Shrinks the logs, least recently appended to first, but those in `spared`, to `target` bytes. */
+  #shrinkTo(target: number, spared: ReadonlySet<string> | null): void {
     for (const [key, log] of this.#rooms) {
       const over = this.#bytes - target;
       if (over <= 0) break;
+      if (spared?.has(key)) continue;
       const before = log.footprint;
       log.shrinkTo(Math.max(0, log.bytes - over));
       if (log.size === 0) {

@@ -145,6 +145,37 @@ Deno.test("MemoryStore stays within its total bytes: the room quiet longest give
   assert.equal(store.recent("#new", 1)[0].text, "n".repeat(10_000));
 });
 
+Deno.test("MemoryStore spares the history of a room someone is in while others can give way", () => {
+  // Lines of 10,000 bytes: about 15 fit, with what each room costs besides.
+  const store = new MemoryStore({ keep: 1000, maxRoomBytes: 100_000, maxBytes: 155_000 });
+  const line = (c: string) => batch([c.repeat(10_000)]);
+  store.occupied("#Quiet", true);
+  for (let i = 0; i < 3; i++) store.appendBatch("#quiet", "ana", line("q"));
+  // A flood elsewhere: #quiet is the room appended to longest ago, yet keeps its lines.
+  for (let i = 0; i < 10; i++) store.appendBatch("#a", "eve", line("a"));
+  for (let i = 0; i < 10; i++) store.appendBatch("#b", "eve", line("b"));
+  assert.equal(store.recent("#quiet", 100).length, 3);
+  assert.equal(store.recent("#b", 100).length, 10);
+  const a = store.recent("#a", 100).length;
+  assert.ok(a < 10 && 3 + a + 10 <= 15, `#a kept ${a} lines`);
+  // Once the room is empty, it is a room like any other: the quietest, it goes first.
+  store.occupied("#quiet", false);
+  for (let i = 0; i < 5; i++) store.appendBatch("#c", "eve", line("c"));
+  assert.equal(store.recent("#quiet", 100).length, 0);
+});
+
+Deno.test("MemoryStore stays within maxBytes when the rooms people are in hold more than that", () => {
+  const store = new MemoryStore({ keep: 1000, maxRoomBytes: 100_000, maxBytes: 155_000 });
+  for (const room of ["#x", "#y"]) store.occupied(room, true);
+  for (let i = 0; i < 10; i++) {
+    store.appendBatch("#x", "ana", batch(["x".repeat(10_000)]));
+    store.appendBatch("#y", "bea", batch(["y".repeat(10_000)]));
+  }
+  const x = store.recent("#x", 100).length;
+  const y = store.recent("#y", 100).length;
+  assert.ok(x + y <= 15 && x > 0 && y > 0, `kept ${x} and ${y} lines`);
+});
+
 Deno.test("MemoryStore counts what a room costs: a flood of one-line rooms stays within maxBytes", () => {
   // One byte of text a room: counted as text alone, 20,000 rooms would be
   // 20 KB and all kept, at about 1.7 KB of memory each (34 MB).
