@@ -44,6 +44,17 @@ export const HARD_LIMIT_FACTOR = 8;
  */
 const READ_SIZES = [64, 1024, 16 * 1024, 64 * 1024];
 /**
+ * The zero a field that holds times (`performance.now()`, fractions of a
+ * millisecond) starts at: -0 equals 0, but it is not a small integer, so V8
+ * stores the field as a double from the start. A field that starts at 0 and
+ * gets its first fraction later (the first read ending mid-line, the first
+ * pause) gives every connection a new hidden class then, and the write path
+ * compiled for the old one is thrown away: `--trace-deopt` showed `publish`,
+ * `send` and `#writeNext` dropped ("wrong map") in a fresh server's first
+ * burst, and compiled again under it.
+ */
+const NO_TIME = -0;
+/**
  * A peer that sent more than this beyond what drains at {@linkcode STREAM_RATE}
  * is streaming: a short read that still filled a quarter of a large buffer
  * keeps that buffer, because in a stream the next read comes at once (a small
@@ -316,11 +327,11 @@ export class Connection {
   /** See `ConnectionOptions.lineTimeout`. */
   readonly #lineTimeout: number;
   /** When the partial line now held began arriving (`performance.now()`); 0 when none is. */
-  #partialSince = 0;
+  #partialSince = NO_TIME;
   /** Time spent paused since `#partialSince`: it does not count against the peer. */
-  #pausedFor = 0;
+  #pausedFor = NO_TIME;
   /** When the current pause began, or 0 while reading. */
-  #pausedAt = 0;
+  #pausedAt = NO_TIME;
   /** Fires when the partial line may have outlived `#lineTimeout`. */
   #lineTimer: ReturnType<typeof setTimeout> | undefined;
   /** Settle the promise `readLines()` returned, when it was called. */
