@@ -266,7 +266,7 @@ Deno.test("a server without --db spares the history of a room people are in when
   };
   fill();
   assert.deepEqual(store.recent("#quiet", 5).map((l) => l.text), ["hola"], "ana is in #quiet");
-  assert.equal(store.recent("#r0", 100).length < 64, true, "the other rooms gave way");
+  assert.ok(store.recent("#r0", 100).length < 64, "the other rooms gave way");
   // Empty, #quiet is like any other room, and the quietest: it goes first.
   await ana.send("/part");
   await ana.lines.until(/^\* you are now in #lobby/);

@@ -69,7 +69,10 @@ if last == count or math.floor(last / 64) ~= math.floor((last - count) / 64) the
       for _, room in ipairs(redis.call('ZRANGE', rooms, 0, math.min(n - max, 100) - 1)) do
         local read = false
         for _, node in ipairs(nodes) do
-          if redis.call('HEXISTS', prefix .. 'reading:' .. node, room) == 1 then read = true end
+          if redis.call('HEXISTS', prefix .. 'reading:' .. node, room) == 1 then
+            read = true
+            break
+          end
         end
         if read then
           redis.call('ZADD', rooms, now, room)

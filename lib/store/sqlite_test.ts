@@ -542,16 +542,20 @@ function fileRooms(path: string): { rooms: number; withRuns: number } {
 }
 
 /**
- * Says one line in each of `total` new rooms, `#r0` on (calling `after(i)`
- * after each), then waits until `gone` lines of rooms past the bound were
- * pruned, and checks that no more were.
+ * Says one line in each of MAX_HISTORY_ROOMS / 8 more new rooms than the
+ * bound, `#r0` on (calling `after(i)` after each), beside one room written to
+ * earlier that stays. Past a sixteenth more, the rooms written to longest ago
+ * lose their history, down to the bound: waits until the lines of those
+ * (`#r0` to `#r<gone - 1>`) were pruned, checks that no more were and that
+ * the next room kept its line, and returns `gone`.
  */
 async function passTheBound(
   s: { store: SqliteStore; events: Events },
-  total: number,
-  gone: number,
+  path: string,
   after?: (i: number) => void,
-): Promise<void> {
+): Promise<number> {
+  const total = MAX_HISTORY_ROOMS + MAX_HISTORY_ROOMS / 8;
+  const gone = total + 1 - MAX_HISTORY_ROOMS;
   for (let i = 0; i < total; i++) {
     s.store.append(line(`#r${i}`, `x${i}`));
     after?.(i);
@@ -561,27 +565,24 @@ async function passTheBound(
   const pruned = () => s.events.of("pruned").reduce((t, e) => t + e.lines, 0);
   await s.events.until(() => pruned() >= gone, `${gone} lines of old rooms pruned`);
   assert.equal(pruned(), gone);
+  assert.deepEqual(fileTexts(path, `#r${gone - 1}`), []);
+  assert.deepEqual(fileTexts(path, `#r${gone}`), [`x${gone}`]);
+  return gone;
 }
 
 Deno.test("SqliteStore keeps the history of the MAX_HISTORY_ROOMS rooms written to last", async () => {
   using dir = tempDir();
   const path = `${dir.path}/charla.db`;
-  // One line in each of 1,250 rooms more than the bound: past a sixteenth
-  // more, the rooms written to longest ago lose their history, down to the bound.
-  const total = MAX_HISTORY_ROOMS + MAX_HISTORY_ROOMS / 8;
   {
     await using s = await open(path, { pruneMs: 0 });
     s.store.append(line("#Kept", "first"));
     // The first room made, written to again (spelled otherwise) before the
     // bound was passed, stays.
-    await passTheBound(s, total, total + 1 - MAX_HISTORY_ROOMS, (i) => {
+    await passTheBound(s, path, (i) => {
       if (i === MAX_HISTORY_ROOMS) s.store.append(line("#kept", "again"));
     });
   }
   assert.deepEqual(fileRooms(path), { rooms: MAX_HISTORY_ROOMS, withRuns: MAX_HISTORY_ROOMS });
-  const first = total + 1 - MAX_HISTORY_ROOMS; // the oldest room left
-  assert.deepEqual(fileTexts(path, `#r${first - 1}`), []);
-  assert.deepEqual(fileTexts(path, `#r${first}`), [`x${first}`]);
   assert.deepEqual(fileTexts(path, "#r0"), []);
   assert.deepEqual(fileTexts(path, "#kept"), ["first", "again"]);
   // Reopened, it counts the rooms again: one more room costs no other its history.
@@ -599,16 +600,12 @@ Deno.test("SqliteStore keeps the history of the MAX_HISTORY_ROOMS rooms written 
 Deno.test("SqliteStore keeps the history of a room someone is in past MAX_HISTORY_ROOMS", async () => {
   using dir = tempDir();
   const path = `${dir.path}/charla.db`;
-  const total = MAX_HISTORY_ROOMS + MAX_HISTORY_ROOMS / 8;
   await using s = await open(path, { pruneMs: 0 });
   // The oldest room, but someone is in it.
   s.store.append(line("#Quiet", "hola"));
   s.store.occupied("#Quiet", true);
-  const gone = total + 1 - MAX_HISTORY_ROOMS;
-  await passTheBound(s, total, gone);
+  await passTheBound(s, path);
   assert.deepEqual(fileTexts(path, "#quiet"), ["hola"]);
-  assert.deepEqual(fileTexts(path, `#r${gone - 1}`), []);
-  assert.deepEqual(fileTexts(path, `#r${gone}`), [`x${gone}`]);
 });
 
 Deno.test("SqliteStore keeps topics by room, ignoring case, across reopen", async () => {
