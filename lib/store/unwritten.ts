@@ -170,16 +170,22 @@ export class Unwritten {
       described.push([r.id, r.room, r.name, r.kind, r.time, r.count, r.end - r.start]);
       length += r.end - r.start;
     }
-    const bytes = into !== null && into.byteLength >= length
-      ? new Uint8Array(into, 0, length)
-      : new Uint8Array(Math.max(length, 64 * 1024));
+    // One view of the buffer, no more: V8 detaches a buffer with a single view
+    // (as postMessage does when it moves it) by updating that view, but one
+    // with two invalidates what this thread's compiled code assumes (that no
+    // buffer is ever detached): every function that reads a typed array, the
+    // chat's framing among them, is thrown away and compiled again, mid-burst.
+    const buffer = into !== null && into.byteLength >= length
+      ? into
+      : new ArrayBuffer(Math.max(length, 64 * 1024));
+    const bytes = new Uint8Array(buffer, 0, length);
     let at = 0;
     for (let i = first; i < this.#sent; i++) {
       const r = this.#runs[i];
       bytes.set(r.block.bytes.subarray(r.start, r.end), at);
       at += r.end - r.start;
     }
-    return { bytes: bytes.subarray(0, length), runs: described };
+    return { bytes, runs: described };
   }
 
   /** The batch at the writer was written: its lines go. */
