@@ -31,7 +31,7 @@
 import { DatabaseSync } from "node:sqlite";
 import type { HistoryLine, LineKind, RoomName } from "../core/messages.ts";
 import { type LineBatch, LineLog } from "./line_log.ts";
-import { type Entry, runEntries, Unwritten } from "./unwritten.ts";
+import { type Entry, fillPool, runEntries, touchedBuffer, Unwritten } from "./unwritten.ts";
 import {
   type Ban,
   MAX_HISTORY_ROOMS,
@@ -224,6 +224,11 @@ const OPEN_TIMEOUT_MS = 1_000;
 /** First retry after a failed write; it doubles up to {@linkcode RETRY_MAX_MS}. */
 const RETRY_FIRST_MS = 50;
 const RETRY_MAX_MS = 2_000;
+/**
+ * The buffer the first batch is copied into, made at open: 10,000 lines (a
+ * full batch) of 100 bytes. A larger batch gets a larger one, kept from then on.
+ */
+const SPARE_BYTES = 1024 * 1024;
 /** SQLite primary result codes the messages tell apart. */
 const SQLITE_PERM = 3;
 const SQLITE_BUSY = 5;
@@ -385,6 +390,8 @@ export class SqliteStore implements Store, AsyncDisposable {
       throw e;
     }
     const store = new SqliteStore(path, lock, loaded, options);
+    fillPool();
+    store.#spare = touchedBuffer(SPARE_BYTES);
     const error = await store.#startWriter();
     if (error !== undefined) store.#fail(null, null, error);
     return store;

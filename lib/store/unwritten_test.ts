@@ -79,12 +79,16 @@ Deno.test("a batch's buffer has one view, so moving it to the writer keeps V8's 
   );
   assert.match(control, /Invalidating protector cell ArrayBufferDetaching/);
   const moved = await protectorsInvalidated(`
-    import { Unwritten } from ${JSON.stringify(new URL("./unwritten.ts", import.meta.url).href)};
+    import { touchedBuffer, Unwritten } from ${
+    JSON.stringify(new URL("./unwritten.ts", import.meta.url).href)
+  };
     const queue = new Unwritten();
     let spare = null;
     for (let round = 0; round < 4; round++) {
       for (let i = 0; i < 100; i++) queue.addText(i, "#lobby", "ana", "message", 0, "hola " + i);
-      // A batch into a new buffer, then into the one the writer handed back.
+      // A batch into a new buffer, into the one the store makes at open, and
+      // into the one the writer handed back.
+      if (round === 1) spare = touchedBuffer(64 * 1024);
       const { bytes } = queue.take(100, spare);
       // To the writer and back, as postMessage moves it: a buffer with no view.
       spare = structuredClone(bytes.buffer, { transfer: [bytes.buffer] });
