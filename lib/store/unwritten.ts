@@ -318,7 +318,6 @@ export function runEntries(
   }));
 }
 
-/** Puts a block back in the pool, unless it is a large one of its own or the pool is full. */
 /**
  * Fills the pool of free blocks, their pages written to, as the first burst
  * after a start would leave it, so that that burst costs what later ones do
@@ -340,6 +339,7 @@ export function touchedBuffer(bytes: number): ArrayBuffer {
   return new Uint8Array(bytes).fill(0).buffer.transfer();
 }
 
+/** Puts a block back in the pool, unless it is a large one of its own or the pool is full. */
 function giveBlock(bytes: Uint8Array): void {
   if (bytes.length === BLOCK && freeBlocks.length < FREE_BLOCKS) freeBlocks.push(bytes);
 }
