@@ -78,10 +78,9 @@ Deno.test("a batch's buffer has one view, so moving it to the writer keeps V8's 
     "const a = new Uint8Array(8); a.subarray(1); structuredClone(a.buffer, { transfer: [a.buffer] });",
   );
   assert.match(control, /Invalidating protector cell ArrayBufferDetaching/);
+  const module = JSON.stringify(new URL("./unwritten.ts", import.meta.url).href);
   const moved = await protectorsInvalidated(`
-    import { touchedBuffer, Unwritten } from ${
-    JSON.stringify(new URL("./unwritten.ts", import.meta.url).href)
-  };
+    import { touchedBuffer, Unwritten } from ${module};
     const queue = new Unwritten();
     let spare = null;
     for (let round = 0; round < 4; round++) {
